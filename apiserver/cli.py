@@ -1,0 +1,150 @@
+"""The ``panopticon`` command line: argument parsing and dispatch, nothing else.
+
+Each subcommand's work lives in its own module (``apiserver.commands.<name>``), imported only
+when that subcommand runs, so ``panopticon check`` does not pay for the server's imports.
+Every subcommand returns a process exit code; errors the user can fix are printed as one clear
+message (never a traceback) and give exit code 1 (2 for usage errors, as argparse does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+DESCRIPTION = """\
+Panopticon for Python: Kubernetes state metrics from MetricsConfiguration objects, served as
+Prometheus text and as an aggregated Kubernetes API, plus a Thanos operator.
+
+Without a cluster:
+  panopticon render -c config.yaml -f objects.yaml     print the exposition for local objects
+  panopticon check  -c config.yaml [-f sample.yaml]    validate configurations
+  panopticon serve  --source examples/                 serve /metrics for a directory of YAML
+With a cluster:
+  panopticon serve [--kubeconfig PATH]                 exporter + extension API server + Thanos operator
+"""
+
+
+def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "render",
+        help="print the exposition for objects in local files",
+        description="Render the metrics that MetricsConfigurations produce for objects read from local "
+        "YAML/JSON files (multi-document, List kinds allowed), and print them.",
+    )
+    p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
+                   help="MetricsConfiguration file (repeatable; directories are read recursively)")
+    p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
+                   help="file with target objects (repeatable; directories are read recursively; - for stdin)")
+    p.add_argument("--format", choices=["text", "openmetrics"], default="text",
+                   help="exposition format (default: Prometheus text 0.0.4)")
+    p.add_argument("-n", "--namespace", help="only series of objects in this namespace")
+
+
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "check",
+        help="validate MetricsConfigurations",
+        description="Validate MetricsConfigurations (schema, paths, expressions, names, duplicates) and "
+        "print every problem with its field path. Exit code 1 when there are problems.",
+    )
+    p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
+                   help="MetricsConfiguration file (repeatable; directories are read recursively)")
+    p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
+                   help="sample objects to render as a smoke test (repeatable)")
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the exporter, the extension API server and the Thanos operator",
+        description="Serve state metrics. With --source DIR no cluster is needed: configs and objects "
+        "are read from DIR and reloaded when files change. Otherwise the process talks to the cluster "
+        "(in-cluster config, or --kubeconfig).",
+    )
+    g = p.add_argument_group("sources")
+    g.add_argument("--source", metavar="DIR",
+                   help="offline mode: read MetricsConfigurations and objects from YAML/JSON files in DIR")
+    g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: in-cluster config)")
+    g.add_argument("--controllers", default="exporter,thanos",
+                   help="comma-separated controllers to run: exporter, thanos (default: both)")
+    g.add_argument("--namespaces", default="",
+                   help="comma-separated namespaces to watch (default: all); lets a namespaced Role suffice")
+    g.add_argument("--namespace-selector", default="",
+                   help="label selector on Namespaces whose objects are exported (as Panopticon)")
+    g.add_argument("--shard", type=int, default=0, help="this instance's shard (0-based)")
+    g.add_argument("--total-shards", type=int, default=1, help="number of shards")
+    g.add_argument("--pod", default="", help="StatefulSet pod name: derive --shard from its ordinal")
+    g.add_argument("--pod-namespace", default="", help="namespace of --pod (to read the StatefulSet replicas)")
+
+    h = p.add_argument_group("plain HTTP")
+    h.add_argument("--metrics-address", default="127.0.0.1:8080", metavar="HOST:PORT",
+                   help="plain HTTP /metrics, /healthz, /livez, /readyz (default 127.0.0.1:8080; '' to disable)")
+    h.add_argument("--no-state-metrics-on-plain", action="store_true",
+                   help="serve only own telemetry on the plain /metrics (state metrics only via the API)")
+
+    s = p.add_argument_group("extension API server (HTTPS)")
+    s.add_argument("--secure-port", type=int, default=0,
+                   help="HTTPS port of the aggregated API (0 = disabled; 8443 in the Deployment)")
+    s.add_argument("--bind-address", default="0.0.0.0", help="address for --secure-port")
+    s.add_argument("--tls-cert-file", metavar="FILE", help="serving certificate (self-signed when omitted)")
+    s.add_argument("--tls-private-key-file", metavar="FILE", help="serving key")
+    s.add_argument("--client-ca-file", metavar="FILE",
+                   help="CA for x509 client certificates (default: from extension-apiserver-authentication)")
+    s.add_argument("--requestheader-client-ca-file", metavar="FILE",
+                   help="front-proxy CA (default: from extension-apiserver-authentication)")
+    s.add_argument("--requestheader-allowed-names", default=None,
+                   help="comma-separated CNs allowed to front-proxy (default: from the ConfigMap)")
+    s.add_argument("--authorization-always-allow-paths", default="/healthz,/livez,/readyz",
+                   help="paths that skip authorization")
+    s.add_argument("--authn-cache-ttl", type=float, default=10.0, help="TokenReview cache seconds")
+    s.add_argument("--authz-cache-ttl", type=float, default=10.0, help="SubjectAccessReview cache seconds")
+
+    t = p.add_argument_group("Thanos operator")
+    t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
+                   help="use a coordination.k8s.io Lease so only one replica reconciles")
+    t.add_argument("--leader-elect-namespace", default="", help="namespace of the Lease (default: own)")
+    t.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
+    t.add_argument("--watch-namespace", default="", help="only reconcile Thanos objects in this namespace")
+
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _add_certs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "certs",
+        help="create a CA and a serving certificate for the APIService",
+        description="Create a CA and a serving certificate (SANs NAME, NAME.NS, NAME.NS.svc, "
+        "NAME.NS.svc.cluster.local) and print the APIService caBundle.",
+    )
+    p.add_argument("--service", required=True, help="Service name")
+    p.add_argument("--namespace", required=True, help="Service namespace")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory (keys written mode 0600)")
+    p.add_argument("--days", type=int, default=365, help="validity of the serving certificate")
+
+
+def _add_crds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("crds", help="print the CRD manifests generated from the models")
+    p.add_argument("--out", metavar="DIR", help="write one file per CRD into DIR instead of stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="panopticon", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_render, _add_check, _add_serve, _add_certs, _add_crds):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"apiserver.commands.{args.command}")
+    code: int = module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

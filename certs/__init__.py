@@ -1,0 +1,1 @@
+"""Certificates: CA and serving-certificate generation, hot-reloadable TLS contexts."""
