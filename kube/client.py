@@ -1,0 +1,348 @@
+"""A small raw-JSON REST client for the kube-apiserver (aiohttp + orjson).
+
+Every call returns decoded JSON (plain dicts and lists, never model objects), raises ``ApiError``
+(the server's ``metav1.Status``) on HTTP >= 400 and has a timeout. ``watch`` streams the raw
+events of one watch request, including ``BOOKMARK`` and ``ERROR``; reconnecting, re-listing and
+back-off are the informer's job (``kube.informer``), not the client's.
+
+Watch bodies are split into lines by ``LineSplitter`` rather than ``StreamReader.readline``:
+aiohttp's readline refuses lines longer than its buffer, and one watch event carries a whole
+object, which can be many megabytes (a large ConfigMap or CRD).
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import orjson
+
+from kube.config import ClientConfig
+
+TOKEN_REREAD_SECONDS = 60.0  # projected service-account tokens rotate; kubelet refreshes at 80% of TTL
+
+PATCH_CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+class ApiError(Exception):
+    """An error answer of the API server, carrying its ``metav1.Status``."""
+
+    def __init__(self, status: int, reason: str, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body: dict[str, Any] = body or {}
+
+    @classmethod
+    def from_status(cls, status_obj: Mapping[str, Any], *, http_status: int | None = None) -> ApiError:
+        """From a ``metav1.Status`` object (an HTTP error body or a watch ``ERROR`` event)."""
+        code = status_obj.get("code") or http_status or 500
+        return cls(
+            int(code),
+            str(status_obj.get("reason") or ""),
+            str(status_obj.get("message") or ""),
+            dict(status_obj),
+        )
+
+    @classmethod
+    def from_body(cls, http_status: int, raw: bytes) -> ApiError:
+        try:
+            decoded = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            decoded = None
+        if isinstance(decoded, dict) and decoded.get("kind") == "Status":
+            return cls.from_status(decoded, http_status=http_status)
+        text = raw[:500].decode("utf-8", "replace")
+        return cls(http_status, "", text, {"message": text, "code": http_status})
+
+
+class LineSplitter:
+    """Splits a byte stream into newline-terminated lines of any length."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buf = self._buf
+        if not buf and chunk.endswith(b"\n"):
+            # Fast path: most chunks hold whole lines; avoid copying them through the buffer.
+            return [line for line in chunk.split(b"\n") if line.strip()]
+        buf += chunk
+        last = buf.rfind(b"\n")
+        if last < 0:
+            return []
+        lines = [line for line in bytes(buf[:last]).split(b"\n") if line.strip()]
+        del buf[: last + 1]
+        return lines
+
+    def rest(self) -> bytes:
+        """Bytes after the last newline (a final event a server sent without a newline)."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return rest
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        else:
+            out[key] = str(value)
+    return out
+
+
+def build_ssl_context(config: ClientConfig) -> ssl.SSLContext | None:
+    """The TLS client context for ``config`` (``None`` for a plain ``http://`` server)."""
+    if config.server.startswith("http://"):
+        return None
+    if config.ca_file or config.ca_data:
+        ctx = ssl.create_default_context(
+            cafile=config.ca_file, cadata=config.ca_data.decode() if config.ca_data else None
+        )
+    else:
+        ctx = ssl.create_default_context()
+    if config.insecure_skip_tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if config.cert_file or config.cert_data:
+        if config.cert_data or config.key_data:
+            # ssl can only load a key pair from files: write them 0600, load, remove at once.
+            with tempfile.TemporaryDirectory(prefix="panopticon-cert-") as tmp:
+                cert = config.cert_file or os.path.join(tmp, "tls.crt")
+                key = config.key_file or os.path.join(tmp, "tls.key")
+                for path, data in ((cert, config.cert_data), (key, config.key_data)):
+                    if data is not None:
+                        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+                        with os.fdopen(fd, "wb") as fh:
+                            fh.write(data)
+                ctx.load_cert_chain(cert, key)
+        else:
+            ctx.load_cert_chain(config.cert_file or "", config.key_file)
+    return ctx
+
+
+class KubeClient:
+    """Authenticated raw-JSON access to one API server (one connection pool)."""
+
+    def __init__(
+        self, config: ClientConfig, *, user_agent: str = "panopticon", timeout: float = 30.0
+    ) -> None:
+        self.config = config
+        self._server = config.server.rstrip("/")
+        self._timeout = timeout
+        self._ssl = build_ssl_context(config)
+        self._user_agent = user_agent
+        self._token = config.token
+        self._token_read_at = 0.0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        # Created lazily so the client can be constructed outside a running event loop.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=100)
+            self._session = aiohttp.ClientSession(
+                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(), read_bufsize=2**20
+            )
+        return self._session
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
+        token = self._current_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    def _current_token(self) -> str | None:
+        path = self.config.token_file
+        if path and (self._token is None or time.monotonic() - self._token_read_at > TOKEN_REREAD_SECONDS):
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    self._token = fh.read().strip()
+                self._token_read_at = time.monotonic()
+            except OSError:
+                pass  # keep the previous token; the request will say 401 if it is stale
+        return self._token
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One request; the decoded JSON answer (``None`` when empty). ``ApiError`` on >= 400."""
+        data = body
+        if json is not None:
+            data = orjson.dumps(json)
+            content_type = content_type or "application/json"
+        async with self._client_session().request(
+            method,
+            self._server + path,
+            params=_query(params),
+            data=data,
+            headers=self._headers(content_type),
+            timeout=aiohttp.ClientTimeout(total=timeout or self._timeout),
+        ) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise ApiError.from_body(resp.status, raw)
+            return orjson.loads(raw) if raw else None
+
+    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", path, params=params)
+        return result
+
+    async def list(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str]:
+        """All items of a collection, fetched ``limit`` at a time; and the list's resourceVersion.
+
+        Every page of one paginated list is served from the same snapshot, so the first page's
+        resourceVersion is the list's. When a continue token expires (410) the list starts over.
+        """
+        for _attempt in range(3):
+            items: list[dict[str, Any]] = []
+            query = dict(params or {})
+            query["limit"] = limit
+            list_rv = ""
+            try:
+                while True:
+                    page = await self.get(path, params=query)
+                    items.extend(page.get("items") or [])
+                    meta = page.get("metadata") or {}
+                    list_rv = list_rv or str(meta.get("resourceVersion") or "")
+                    token = meta.get("continue")
+                    if not token:
+                        return items, list_rv
+                    query["continue"] = token
+            except ApiError as err:
+                if err.status != 410 or "continue" not in query:
+                    raise
+        raise ApiError(410, "Expired", f"list of {path}: continue token kept expiring")
+
+    async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("POST", path, json=obj)
+        return result
+
+    async def apply(
+        self,
+        path: str,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply (``obj`` as JSON, which is valid YAML) at an object path."""
+        params: dict[str, Any] = {"fieldManager": field_manager, "force": force}
+        if dry_run:
+            params["dryRun"] = "All"
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, params=params, body=orjson.dumps(obj), content_type=PATCH_CONTENT_TYPES["apply"]
+        )
+        return result
+
+    async def patch(self, path: str, patch: Any, *, patch_type: str = "merge") -> dict[str, Any]:
+        if patch_type not in ("merge", "json", "strategic"):
+            raise ValueError(f"patch_type must be merge, json or strategic, not {patch_type!r}")
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=orjson.dumps(patch), content_type=PATCH_CONTENT_TYPES[patch_type]
+        )
+        return result
+
+    async def delete(
+        self,
+        path: str,
+        *,
+        propagation_policy: str | None = None,
+        preconditions: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """Delete an object; ``None`` when it was already gone (404)."""
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        if preconditions:
+            options["preconditions"] = dict(preconditions)
+        try:
+            result: dict[str, Any] | None = await self.request("DELETE", path, json=options)
+        except ApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        return result
+
+    async def watch(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        allow_bookmarks: bool = True,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Raw ``(type, object)`` events of one watch request, until the server ends it.
+
+        ``timeoutSeconds`` asks the server to end the watch; the client's read timeout is a
+        margin above it, so a silently dead connection is noticed too. An HTTP error (e.g. 410
+        when ``resource_version`` is too old) raises ``ApiError``; ``ERROR`` events are yielded.
+        """
+        query = _query(params)
+        query.update(
+            watch="true",
+            resourceVersion=resource_version,
+            timeoutSeconds=str(timeout_seconds),
+            allowWatchBookmarks="true" if allow_bookmarks else "false",
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._timeout, sock_read=timeout_seconds + self._timeout
+        )
+        async with self._client_session().get(
+            self._server + path, params=query, headers=self._headers(), timeout=timeout
+        ) as resp:
+            if resp.status >= 400:
+                raise ApiError.from_body(resp.status, await resp.read())
+            splitter = LineSplitter()
+            async for chunk in resp.content.iter_any():
+                for line in splitter.feed(chunk):
+                    event = orjson.loads(line)
+                    yield event["type"], event["object"]
+            rest = splitter.rest()
+            if rest.strip():
+                event = orjson.loads(rest)
+                yield event["type"], event["object"]
