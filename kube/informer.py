@@ -1,0 +1,419 @@
+"""A raw list/watch informer for one resource collection, and a registry that shares them.
+
+Flow: paginated LIST -> WATCH from the list's resourceVersion (bookmarks on) -> on the server's
+timeout WATCH again from the last seen resourceVersion -> on a broken connection back off and
+WATCH again -> on 410 Gone (HTTP status or ERROR event) LIST again and hand the handlers the
+exact difference to what they were told before: ``ADDED`` for new objects, ``MODIFIED`` for a
+changed resourceVersion, ``DELETED`` for objects that vanished while we were not watching.
+
+The informer never keeps objects: per UID it remembers namespace, name and resourceVersion,
+which is all the difference needs. ``DELETED`` events from a re-list carry a stub object with
+just that metadata. Handlers are synchronous callables ``(event_type, raw_object)``; an
+exception in one handler is logged and never stops the informer.
+
+Sharing (``InformerRegistry``): consumers of the same ``WatchTarget`` share one informer,
+reference counted. A consumer that joins a running informer needs the current objects, which
+the informer does not keep; it therefore asks the informer to LIST again. That LIST is applied
+inside the informer's own task, serialized with the watch, and gives the new handler every
+object as ``ADDED`` while the existing handlers only get the (usually empty) difference. This
+costs one LIST per joining consumer, which is rare (a new configuration for an already watched
+kind) and avoids both a per-consumer object cache and the race of a side LIST racing the watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
+
+from kube.backoff import Backoff
+from kube.client import ApiError
+from kube.paths import resource_path
+from kube.telemetry import InformerTelemetry, NullTelemetry
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, dict[str, Any]], None]
+
+
+class ListWatchClient(Protocol):
+    async def list(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str]: ...
+
+    def watch(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        allow_bookmarks: bool = True,
+    ) -> Any: ...  # AsyncIterator[tuple[str, dict[str, Any]]] (an async generator)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchTarget:
+    """One collection to list/watch: a group/version/resource, optionally one namespace."""
+
+    group: str
+    version: str
+    resource: str
+    namespace: str | None = None
+    label_selector: str = ""
+    field_selector: str = ""
+
+    @property
+    def path(self) -> str:
+        return resource_path(
+            group=self.group, version=self.version, resource=self.resource, namespace=self.namespace
+        )
+
+    @property
+    def params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.label_selector:
+            params["labelSelector"] = self.label_selector
+        if self.field_selector:
+            params["fieldSelector"] = self.field_selector
+        return params
+
+    def __str__(self) -> str:
+        gr = f"{self.resource}.{self.group}" if self.group else self.resource
+        where = f" in {self.namespace}" if self.namespace else ""
+        return f"{gr}/{self.version}{where}"
+
+
+class Known(NamedTuple):
+    namespace: str
+    name: str
+    resource_version: str
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old: re-list."""
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def list_difference(
+    known: Mapping[str, Known], items: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(added, modified, deleted stubs) that turn ``known`` into the listed ``items``."""
+    added: list[dict[str, Any]] = []
+    modified: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for obj in items:
+        meta = _meta(obj)
+        uid = str(meta.get("uid", ""))
+        seen.add(uid)
+        before = known.get(uid)
+        if before is None:
+            added.append(obj)
+        elif before.resource_version != str(meta.get("resourceVersion", "")):
+            modified.append(obj)
+    deleted = [deleted_stub(uid, k) for uid, k in known.items() if uid not in seen]
+    return added, modified, deleted
+
+
+def deleted_stub(uid: str, known: Known) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "uid": uid,
+            "namespace": known.namespace,
+            "name": known.name,
+            "resourceVersion": known.resource_version,
+        }
+    }
+
+
+class Informer:
+    """List/watch one ``WatchTarget`` and tell handlers about every change."""
+
+    def __init__(
+        self,
+        client: ListWatchClient,
+        target: WatchTarget,
+        *,
+        page_size: int = 500,
+        watch_timeout: int = 300,
+        backoff: Backoff | None = None,
+        telemetry: InformerTelemetry | None = None,
+        keep: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``keep(uid)`` drops objects this process does not own (sharding) before any handler."""
+        self.target = target
+        self._client = client
+        self._page_size = page_size
+        self._watch_timeout = watch_timeout
+        self._backoff = backoff or Backoff()
+        self._telemetry: InformerTelemetry = telemetry or NullTelemetry()
+        self._keep = keep
+        self._handlers: list[Handler] = []
+        self._joining: list[Handler] = []
+        self._known: dict[str, Known] = {}
+        self._synced = asyncio.Event()
+        self._relist = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._label = str(target)
+        self.last_error: str = ""
+        self.resource_version = ""
+
+    # ---- consumers -----------------------------------------------------------------------------
+    def add_handler(self, handler: Handler) -> None:
+        """Register a handler; once the informer runs it gets every current object as ADDED."""
+        if self._task is None:
+            self._handlers.append(handler)
+        else:
+            self._joining.append(handler)
+            self._relist.set()
+
+    def remove_handler(self, handler: Handler) -> None:
+        for group in (self._handlers, self._joining):
+            if handler in group:
+                group.remove(handler)
+
+    @property
+    def has_synced(self) -> bool:
+        """True once the first LIST was delivered (and no consumer is waiting for its replay)."""
+        return self._synced.is_set() and not self._joining
+
+    async def wait_synced(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def keys(self) -> dict[str, Known]:
+        """UID -> (namespace, name, resourceVersion) of every object handlers were told about."""
+        return dict(self._known)
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"informer {self._label}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---- the loop ------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                await self._watch_until_relist()
+                need_list = True  # a consumer joined, or the watch said 410
+                continue
+            except asyncio.CancelledError:
+                raise
+            except _Gone:
+                self._telemetry.relist_gone(self._label)
+                log.info("%s: resourceVersion %s expired, re-listing", self._label, self.resource_version)
+                need_list = True
+                # no delay: 410 is an answer, not a failure; the LIST itself backs off on errors
+                continue
+            except Exception as err:  # network errors, timeouts, 5xx, a broken stream
+                self.last_error = f"{type(err).__name__}: {err}"
+                delay = self._backoff.next_delay()
+                log.warning("%s: %s; retrying in %.1fs", self._label, self.last_error, delay)
+                await asyncio.sleep(delay)
+
+    async def _list(self) -> None:
+        joining, self._joining = self._joining, []
+        self._relist.clear()
+        try:
+            items, rv = await self._client.list(
+                self.target.path, params=self.target.params, limit=self._page_size
+            )
+        except BaseException:
+            self._joining = joining + self._joining  # they still wait for their replay
+            self._telemetry.list_done(self._label, ok=False)
+            raise
+        self._telemetry.list_done(self._label, ok=True)
+        if self._keep is not None:
+            items = [o for o in items if self._keep(str(_meta(o).get("uid", "")))]
+        added, modified, deleted = list_difference(self._known, items)
+        for stub in deleted:
+            self._forget(stub)
+            self._dispatch(self._handlers, "DELETED", stub)
+        for obj in added:
+            self._remember(obj)
+            self._dispatch(self._handlers, "ADDED", obj)
+        for obj in modified:
+            self._remember(obj)
+            self._dispatch(self._handlers, "MODIFIED", obj)
+        if joining:
+            for obj in items:
+                self._dispatch(joining, "ADDED", obj)
+            self._handlers.extend(joining)
+        self._telemetry.events(self._label, "relist", len(added) + len(modified) + len(deleted))
+        self._telemetry.objects(self._label, len(self._known))
+        self.resource_version = rv
+        self.last_error = ""
+        self._backoff.reset()
+        self._synced.set()
+
+    async def _watch_until_relist(self) -> None:
+        """Watch (re-watching after server timeouts) until a consumer joins; raise on 410/errors."""
+        while not self._relist.is_set():
+            watch = asyncio.create_task(self._watch_once())
+            relist = asyncio.create_task(self._relist.wait())
+            try:
+                await asyncio.wait({watch, relist}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (watch, relist):
+                    if not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+            if watch.done() and not watch.cancelled():
+                watch.result()  # re-raises _Gone and connection errors
+
+    async def _watch_once(self) -> None:
+        ok = False
+        try:
+            stream = self._client.watch(
+                self.target.path,
+                params=self.target.params,
+                resource_version=self.resource_version,
+                timeout_seconds=self._watch_timeout,
+            )
+            async with contextlib.aclosing(stream) as events:
+                async for event_type, obj in events:
+                    self._handle_event(event_type, obj)
+            ok = True
+            self._backoff.reset()
+        except ApiError as err:
+            if err.status == 410:
+                ok = True
+                raise _Gone from err
+            raise
+        finally:
+            self._telemetry.watch_done(self._label, ok=ok)
+
+    def _handle_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        if event_type == "ERROR":
+            raise ApiError.from_status(obj)
+        rv = str(_meta(obj).get("resourceVersion", ""))
+        if event_type == "BOOKMARK":
+            self.resource_version = rv or self.resource_version
+            return
+        self.resource_version = rv or self.resource_version
+        uid = str(_meta(obj).get("uid", ""))
+        if self._keep is not None and not self._keep(uid):
+            return
+        if event_type == "DELETED":
+            if self._known.pop(uid, None) is None:
+                return
+            delivered = "DELETED"
+        elif event_type in ("ADDED", "MODIFIED"):
+            before = self._known.get(uid)
+            if before is not None and before.resource_version == rv:
+                return  # already delivered (e.g. by the LIST this watch started from)
+            self._remember(obj)
+            delivered = "ADDED" if before is None else "MODIFIED"
+        else:
+            log.warning("%s: ignoring unknown watch event type %r", self._label, event_type)
+            return
+        self._telemetry.events(self._label, delivered)
+        self._dispatch(self._handlers, delivered, obj)
+
+    def _remember(self, obj: Mapping[str, Any]) -> None:
+        meta = _meta(obj)
+        self._known[str(meta.get("uid", ""))] = Known(
+            str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("resourceVersion", ""))
+        )
+
+    def _forget(self, obj: Mapping[str, Any]) -> None:
+        self._known.pop(str(_meta(obj).get("uid", "")), None)
+
+    def _dispatch(self, handlers: list[Handler], event_type: str, obj: dict[str, Any]) -> None:
+        for handler in handlers:
+            try:
+                handler(event_type, obj)
+            except Exception:
+                log.exception("%s: handler %r failed on %s", self._label, handler, event_type)
+
+
+class InformerRegistry:
+    """One shared, reference-counted informer per ``WatchTarget``."""
+
+    def __init__(
+        self,
+        client: ListWatchClient,
+        *,
+        telemetry: InformerTelemetry | None = None,
+        keep: Callable[[str], bool] | None = None,
+        page_size: int = 500,
+        watch_timeout: int = 300,
+    ) -> None:
+        self._client = client
+        self._telemetry = telemetry
+        self._keep = keep
+        self._page_size = page_size
+        self._watch_timeout = watch_timeout
+        self._informers: dict[WatchTarget, Informer] = {}
+        self._refs: dict[WatchTarget, list[Handler]] = {}
+
+    def acquire(self, target: WatchTarget, handler: Handler) -> Informer:
+        """Start (or join) the informer for ``target``; ``handler`` gets all current objects."""
+        informer = self._informers.get(target)
+        if informer is None:
+            informer = Informer(
+                self._client,
+                target,
+                page_size=self._page_size,
+                watch_timeout=self._watch_timeout,
+                telemetry=self._telemetry,
+                keep=self._keep,
+            )
+            self._informers[target] = informer
+            self._refs[target] = []
+            informer.add_handler(handler)
+            informer.start()
+        else:
+            informer.add_handler(handler)
+        self._refs[target].append(handler)
+        return informer
+
+    async def release(self, target: WatchTarget, handler: Handler) -> None:
+        """Detach ``handler``; the last one out stops the informer."""
+        handlers = self._refs.get(target)
+        informer = self._informers.get(target)
+        if handlers is None or informer is None or handler not in handlers:
+            return
+        handlers.remove(handler)
+        informer.remove_handler(handler)
+        if not handlers:
+            del self._refs[target]
+            del self._informers[target]
+            await informer.stop()
+
+    def get(self, target: WatchTarget) -> Informer | None:
+        return self._informers.get(target)
+
+    def targets(self) -> list[WatchTarget]:
+        return list(self._informers)
+
+    async def stop(self) -> None:
+        informers = list(self._informers.values())
+        self._informers.clear()
+        self._refs.clear()
+        await asyncio.gather(*(i.stop() for i in informers))
