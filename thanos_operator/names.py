@@ -1,0 +1,93 @@
+"""Names, labels and well-known constants of everything the operator creates.
+
+Object names, labels and ports follow PaodinMonitoring (``<t>-query``,
+``<t>-receive-ingestor-<name>``, ``app.kubernetes.io/managed-by: <t>`` ...) so objects it
+created are adopted in place. The labels double as workload selectors (immutable once a
+Deployment/StatefulSet exists) and as the pruning selector of the reconciler.
+"""
+
+from __future__ import annotations
+
+from thanos_operator.models import API_GROUP
+
+DEFAULT_THANOS_IMAGE = "quay.io/thanos/thanos:v0.37.2"
+DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"
+
+GRPC_PORT = 10901
+HTTP_PORT = 10902
+REMOTE_WRITE_PORT = 19291
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_RECEIVE_TYPE = "receive.type"
+LABEL_INGESTOR_NAME = "ingestor.name"
+PART_OF = "thanos"
+
+# Annotations we own. The applied hash lets the reconciler skip writes in steady state.
+ANNOTATION_APPLIED_HASH = f"{API_GROUP}/applied-hash"
+ANNOTATION_CONFIG_HASH = f"{API_GROUP}/config-hash"
+ANNOTATION_SECRETS_HASH = f"{API_GROUP}/secrets-hash"
+
+REPLICA_LABEL = "receive_replica"
+PROMETHEUS_REPLICA_LABEL = "prometheus_replica"
+
+DATA_DIR = "/thanos"
+HASHRINGS_DIR = "/etc/thanos"
+HASHRINGS_FILE = "hashrings.json"
+SECRETS_DIR = "/etc/thanos/secrets"
+ENVOY_CONFIG_DIR = "/etc/envoy/config"
+ENVOY_STORES_DIR = "/etc/envoy/stores"
+
+
+def owner_labels(thanos_name: str) -> dict[str, str]:
+    """The labels every child carries; also the selector the reconciler prunes by."""
+    return {LABEL_MANAGED_BY: thanos_name, LABEL_PART_OF: PART_OF}
+
+
+def query(t: str) -> str:
+    return f"{t}-query"
+
+
+def query_service(t: str) -> str:
+    return f"{t}-query-operated"
+
+
+def query_proxy_config(t: str) -> str:
+    return f"{t}-query-proxy-config"
+
+
+def router(t: str) -> str:
+    return f"{t}-receive-router"
+
+
+def router_service(t: str) -> str:
+    return f"{t}-receive-router-operated"
+
+
+def router_hashrings(t: str) -> str:
+    return f"{t}-receive-router-hashrings-config"
+
+
+def ingestor(t: str, name: str) -> str:
+    return f"{t}-receive-ingestor-{name}"
+
+
+def ingestor_service(t: str, name: str) -> str:
+    return f"{ingestor(t, name)}-operated"
+
+
+def store_gateway(t: str) -> str:
+    return f"{t}-storegateway"
+
+
+def store_gateway_service(t: str) -> str:
+    return f"{t}-storegateway-operated"
+
+
+def compact(t: str) -> str:
+    return f"{t}-compact"
+
+
+def compact_service(t: str) -> str:
+    return f"{t}-compact-operated"

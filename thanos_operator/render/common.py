@@ -1,0 +1,304 @@
+"""Building blocks shared by the per-component renderers: metadata, owner references,
+containers with Thanos' standard probes, pod specs, headless Services, workloads, hashes.
+
+Everything here is pure and deterministic: dicts are built in a fixed order and hashed over
+their canonical (sorted-keys) JSON, so equal inputs give byte-identical objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from thanos_operator import names
+from thanos_operator.models import CommonThanosFields, KubernetesVolume, PodFields, SecretKeySelector, Thanos
+
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """The CR plus what the pure renderer needs to know about the cluster."""
+
+    thanos: Thanos
+    # resourceVersion of every referenced Secret the reconciler could read (name -> version);
+    # hashed into pod templates of workloads that only read those Secrets at start-up.
+    secret_versions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.thanos.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.thanos.metadata.namespace
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_hash(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj)).hexdigest()
+
+
+def owner_reference(thanos: Thanos) -> JsonObject:
+    return {
+        "apiVersion": thanos.api_version,
+        "kind": thanos.kind,
+        "name": thanos.metadata.name,
+        "uid": thanos.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(ctx: RenderContext, name: str, labels: Mapping[str, str]) -> JsonObject:
+    return {
+        "name": name,
+        "namespace": ctx.namespace,
+        "labels": dict(sorted(labels.items())),
+        "ownerReferences": [owner_reference(ctx.thanos)],
+    }
+
+
+def component_labels(ctx: RenderContext, component: str, **extra: str) -> dict[str, str]:
+    labels = {**names.owner_labels(ctx.name), names.LABEL_NAME: component}
+    labels.update(extra)
+    return dict(sorted(labels.items()))
+
+
+def resolved_image(fields: CommonThanosFields, defaults: CommonThanosFields) -> str:
+    return fields.image or defaults.image or names.DEFAULT_THANOS_IMAGE
+
+
+def log_args(fields: CommonThanosFields, defaults: CommonThanosFields) -> list[str]:
+    args = []
+    level = fields.log_level or defaults.log_level
+    if level:
+        args.append(f"--log.level={level}")
+    fmt = fields.log_format or defaults.log_format
+    if fmt:
+        args.append(f"--log.format={fmt}")
+    return args
+
+
+def command_args(subcommand: str, flags: Iterable[str]) -> list[str]:
+    """The subcommand, then its flags sorted and de-duplicated (stable pod templates)."""
+    return [subcommand, *sorted(set(flags))]
+
+
+def container_port(name: str, port: int) -> JsonObject:
+    return {"name": name, "containerPort": port, "protocol": "TCP"}
+
+
+def thanos_container(
+    *,
+    name: str,
+    image: str,
+    args: list[str],
+    ports: list[JsonObject],
+    resources: JsonObject | None,
+    env: list[JsonObject] | None = None,
+    volume_mounts: list[JsonObject] | None = None,
+) -> JsonObject:
+    container: JsonObject = {"name": name, "image": image, "args": args}
+    if env:
+        container["env"] = env
+    container["ports"] = ports
+    container["livenessProbe"] = {
+        "httpGet": {"path": "/-/healthy", "port": "http", "scheme": "HTTP"},
+        "periodSeconds": 30,
+        "failureThreshold": 4,
+    }
+    container["readinessProbe"] = {
+        "httpGet": {"path": "/-/ready", "port": "http", "scheme": "HTTP"},
+        "periodSeconds": 5,
+        "failureThreshold": 20,
+    }
+    container["resources"] = resources or {}
+    if volume_mounts:
+        container["volumeMounts"] = sorted(volume_mounts, key=lambda m: m["mountPath"])
+    return container
+
+
+POD_NAME_ENV: JsonObject = {
+    "name": "NAME",
+    "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+}
+
+
+def pod_template(
+    *,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    fields: PodFields,
+    containers: list[JsonObject],
+    volumes: list[JsonObject],
+) -> JsonObject:
+    spec: JsonObject = {"containers": containers}
+    if fields.affinity:
+        spec["affinity"] = fields.affinity
+    if fields.node_selector:
+        spec["nodeSelector"] = dict(sorted(fields.node_selector.items()))
+    if fields.tolerations:
+        spec["tolerations"] = list(fields.tolerations)
+    if volumes:
+        spec["volumes"] = sorted(volumes, key=lambda v: v["name"])
+    template_meta: JsonObject = {"labels": dict(labels)}
+    if annotations:
+        template_meta["annotations"] = dict(sorted(annotations.items()))
+    return {"metadata": template_meta, "spec": spec}
+
+
+def replicas(fields: PodFields) -> int:
+    return fields.replicas if fields.replicas is not None else 1
+
+
+def deployment(
+    ctx: RenderContext, *, name: str, labels: Mapping[str, str], replica_count: int, template: JsonObject
+) -> JsonObject:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(ctx, name, labels),
+        "spec": {"replicas": replica_count, "selector": {"matchLabels": dict(labels)}, "template": template},
+    }
+
+
+def stateful_set(
+    ctx: RenderContext,
+    *,
+    name: str,
+    service_name: str,
+    labels: Mapping[str, str],
+    replica_count: int,
+    template: JsonObject,
+    claims: list[JsonObject],
+) -> JsonObject:
+    spec: JsonObject = {
+        "replicas": replica_count,
+        "selector": {"matchLabels": dict(labels)},
+        "serviceName": service_name,
+        "template": template,
+    }
+    if claims:
+        spec["volumeClaimTemplates"] = claims
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(ctx, name, labels),
+        "spec": spec,
+    }
+
+
+def headless_service(
+    ctx: RenderContext, *, name: str, labels: Mapping[str, str], ports: list[tuple[str, int]]
+) -> JsonObject:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(ctx, name, labels),
+        "spec": {
+            "clusterIP": "None",
+            "ports": [{"name": n, "port": p, "protocol": "TCP", "targetPort": n} for n, p in ports],
+            "selector": dict(labels),
+        },
+    }
+
+
+def config_map(
+    ctx: RenderContext, *, name: str, labels: Mapping[str, str], data: Mapping[str, str]
+) -> JsonObject:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(ctx, name, labels),
+        "data": dict(sorted(data.items())),
+    }
+
+
+def secret(
+    ctx: RenderContext, *, name: str, labels: Mapping[str, str], data: Mapping[str, str]
+) -> JsonObject:
+    # `data` (base64), never `stringData`: stringData is write-only, so the live object could
+    # never be compared with what we apply.
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata(ctx, name, labels),
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in sorted(data.items())},
+    }
+
+
+@dataclass
+class DataVolume:
+    """How /thanos is backed: a pod volume (emptyDir) or a StatefulSet claim template."""
+
+    mount: JsonObject
+    volumes: list[JsonObject]
+    claims: list[JsonObject]
+
+
+def data_volume(workload_name: str, spec: KubernetesVolume | None) -> DataVolume:
+    if spec is not None and spec.pvc is not None:
+        claim: JsonObject = json.loads(json.dumps(spec.pvc))  # deep copy, JSON-only
+        claim_meta = claim.setdefault("metadata", {})
+        claim_meta.setdefault("name", f"{workload_name}-tsdb")
+        claim_spec = claim.setdefault("spec", {})
+        claim_spec.setdefault("accessModes", ["ReadWriteOnce"])
+        claim.pop("status", None)
+        claim.setdefault("apiVersion", "v1")
+        claim.setdefault("kind", "PersistentVolumeClaim")
+        return DataVolume(
+            mount={"name": claim_meta["name"], "mountPath": names.DATA_DIR},
+            volumes=[],
+            claims=[claim],
+        )
+    empty_dir = spec.empty_dir if spec is not None and spec.empty_dir is not None else {}
+    return DataVolume(
+        mount={"name": "tsdb", "mountPath": names.DATA_DIR},
+        volumes=[{"name": "tsdb", "emptyDir": dict(empty_dir)}],
+        claims=[],
+    )
+
+
+@dataclass
+class ObjectStorage:
+    flag: str
+    mount: JsonObject
+    volume: JsonObject
+    secret_name: str
+
+
+def object_storage(selector: SecretKeySelector) -> ObjectStorage:
+    volume_name = f"secret-{selector.name}"[:63].rstrip("-.")
+    mount_path = f"{names.SECRETS_DIR}/{selector.name}"
+    return ObjectStorage(
+        flag=f"--objstore.config-file={mount_path}/{selector.key}",
+        mount={"name": volume_name, "mountPath": mount_path, "readOnly": True},
+        volume={
+            "name": volume_name,
+            "secret": {"secretName": selector.name, "items": [{"key": selector.key, "path": selector.key}]},
+        },
+        secret_name=selector.name,
+    )
+
+
+def secrets_hash_annotation(ctx: RenderContext, secret_names: Iterable[str]) -> dict[str, str]:
+    """Pod-template annotation that changes when a Secret read only at start-up changes."""
+    wanted = sorted(set(secret_names))
+    if not wanted:
+        return {}
+    versions = {n: ctx.secret_versions.get(n, "") for n in wanted}
+    return {names.ANNOTATION_SECRETS_HASH: content_hash(versions)[:16]}
+
+
+def config_hash_annotation(*objects: JsonObject) -> dict[str, str]:
+    """Pod-template annotation that changes when rendered, mounted config changes."""
+    return {names.ANNOTATION_CONFIG_HASH: content_hash([o.get("data") for o in objects])[:16]}
