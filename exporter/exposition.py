@@ -1,0 +1,294 @@
+"""Exposition: the store's pre-rendered chunks assembled into Prometheus text or OpenMetrics.
+
+One code path serves the plain ``/metrics``, the API server's ``/prometheus`` endpoints and
+``panopticon render``. A body is, for every family (configurations by name, then families in
+configuration order): ``# HELP``/``# TYPE`` once, then that family's chunk of every object,
+so all lines of a family form one group. Families without series get no header (as
+kube-state-metrics does): an empty HELP/TYPE block carries no information and, for a namespace
+filter, would leak the names of families that only exist elsewhere. OpenMetrics ends with
+``# EOF``.
+
+The sample lines are identical in both formats (Panopticon families are gauges: the sample name
+is the family name, values are plain floats); only the header escaping differs: text 0.0.4
+escapes ``\\`` and newline in HELP, OpenMetrics also ``"``. ``info``/``stateset`` TYPEs, should a
+plan ever announce them, become ``gauge`` in text (kube-state-metrics #2248).
+
+Negotiation follows prometheus_client's ``choose_encoder`` exactly (including its Content-Type
+strings); since every name we emit is a legal legacy name, the ``escaping`` parameter never
+changes the bytes, only the Content-Type echoed back.
+
+Caching: bodies (and their gzip) are cached per (format, namespace, with/without ``# EOF``)
+until ``store.generation`` changes; an unchanged store is answered with the cached bytes.
+Gzip output is a single gzip member per cached part; callers that append their own bytes (the
+plain endpoint adds telemetry) append further gzip *members*, which every gzip reader, including
+Go's (Prometheus), decodes as one stream (RFC 1952 §2.2).
+"""
+
+from __future__ import annotations
+
+import gzip as _gzip
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from exporter.store import MetricsStore
+from exporter.types import FamilyHeader, Series
+
+FormatKind = Literal["text", "openmetrics"]
+
+CONTENT_TYPE_TEXT_0_0_4 = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE_TEXT_1_0_0 = "text/plain; version=1.0.0; charset=utf-8"
+CONTENT_TYPE_OPENMETRICS_1_0_0 = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+OPENMETRICS_EOF = b"# EOF\n"
+# Level 6 (zlib's default) compresses metric text ~15-20x at a fraction of level 9's cost.
+GZIP_LEVEL = 6
+
+_ESCAPINGS = ("allow-utf-8", "underscores", "dots", "values")
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    """A negotiated exposition format: which bytes to produce and the Content-Type to send."""
+
+    kind: FormatKind
+    content_type: str
+
+
+TEXT = Format("text", CONTENT_TYPE_TEXT_0_0_4)
+OPENMETRICS = Format("openmetrics", CONTENT_TYPE_OPENMETRICS_1_0_0)
+
+
+def negotiate(accept_header: str | None) -> Format:
+    """Pick the format for an ``Accept`` header, exactly as prometheus_client's ``choose_encoder``.
+
+    Media ranges are taken in header order (q-values are not compared): the first
+    ``application/openmetrics-text`` without a version, or with a version >= 1.0.0, selects
+    OpenMetrics; the first ``text/plain`` with version >= 1.0.0 selects text 1.0.0 (same bytes as
+    0.0.4 for legacy names); anything else falls back to text 0.0.4.
+    """
+    for accepted in (accept_header or "").split(","):
+        toks = accepted.split(";")
+        media = toks[0].strip()
+        if media == "application/openmetrics-text":
+            version = _param(toks, "version")
+            escaping = _escaping(toks)
+            if not version:
+                return OPENMETRICS
+            if _version_tuple(version) >= (1, 0, 0):
+                return Format("openmetrics",
+                              f"application/openmetrics-text; version={version}; charset=utf-8; "
+                              f"escaping={escaping}")
+        elif media == "text/plain":
+            version = _param(toks, "version")
+            escaping = _escaping(toks)
+            if version and _version_tuple(version) >= (1, 0, 0):
+                return Format("text", f"{CONTENT_TYPE_TEXT_1_0_0}; escaping={escaping}")
+    return TEXT
+
+
+def gzip_accepted(accept_encoding_header: str | None) -> bool:
+    """True when ``Accept-Encoding`` lists gzip (any q), as prometheus_client decides."""
+    return any(part.split(";")[0].strip().lower() == "gzip"
+               for part in (accept_encoding_header or "").split(","))
+
+
+def _param(toks: list[str], key: str) -> str:
+    for tok in toks:
+        if "=" not in tok:
+            continue
+        k, value = tok.strip().split("=", 1)
+        if k == key:
+            return value
+    return ""
+
+
+def _escaping(toks: list[str]) -> str:
+    for tok in toks:
+        if "=" not in tok:
+            continue
+        k, value = tok.strip().split("=", 1)
+        if k == "escaping":
+            return value if value in _ESCAPINGS else "underscores"
+    return "underscores"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    # prometheus_client.utils.parse_version keeps non-numeric parts as strings, and comparing them
+    # with ints then raises TypeError (a 500); here non-digits are ignored instead.
+    parts: list[int] = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def escape_label_value(value: str) -> str:
+    """Label value escaping, identical in text 0.0.4 and OpenMetrics: ``\\``, ``"``, newline."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def escape_help(text: str, kind: FormatKind) -> str:
+    text = text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace('"', '\\"') if kind == "openmetrics" else text
+
+
+def render_header(header: FamilyHeader, kind: FormatKind) -> bytes:
+    typ = header.type
+    if kind == "text":
+        typ = {"info": "gauge", "stateset": "gauge", "unknown": "untyped"}.get(typ, typ)
+    elif typ == "untyped":
+        typ = "unknown"
+    return (f"# HELP {header.name} {escape_help(header.help, kind)}\n"
+            f"# TYPE {header.name} {typ}\n").encode()
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def assemble(families: Iterable[tuple[FamilyHeader, Iterable[bytes]]], *, kind: FormatKind,
+             headers: dict[tuple[FamilyHeader, FormatKind], bytes] | None = None) -> bytes:
+    """Join headers and chunks into one body (no ``# EOF``). Pure: no store, no cache."""
+    parts: list[bytes] = []
+    cache = headers if headers is not None else {}
+    for header, chunks in families:
+        joined = b"".join(chunks)
+        if not joined:
+            continue
+        key = (header, kind)
+        head = cache.get(key)
+        if head is None:
+            head = cache[key] = render_header(header, kind)
+        parts.append(head)
+        parts.append(joined)
+    return b"".join(parts)
+
+
+class Exposition:
+    """Cached bodies over a ``MetricsStore``. Same threading rule as the store (one event loop)."""
+
+    def __init__(self, store: MetricsStore) -> None:
+        self._store = store
+        self._generation = -1
+        self._bodies: dict[tuple[FormatKind, str | None, bool], bytes] = {}
+        self._gzipped: dict[tuple[FormatKind, str | None, bool], bytes] = {}
+        self._headers: dict[tuple[FamilyHeader, FormatKind], bytes] = {}
+
+    def body(self, *, fmt: Format | FormatKind, namespace: str | None = None, gzip: bool = False,
+             eof: bool = True) -> bytes:
+        """The exposition of every object (or of one namespace's objects).
+
+        ``eof=False`` leaves out OpenMetrics' final ``# EOF`` for callers that append more
+        families (and the EOF) themselves.
+        """
+        kind: FormatKind = fmt.kind if isinstance(fmt, Format) else fmt
+        if self._generation != self._store.generation:
+            self._bodies.clear()
+            self._gzipped.clear()
+            self._generation = self._store.generation
+        key = (kind, namespace, eof and kind == "openmetrics")
+        if gzip:
+            cached = self._gzipped.get(key)
+            if cached is None:
+                cached = self._gzipped[key] = gzip_member(self._plain(key))
+            return cached
+        return self._plain(key)
+
+    def _plain(self, key: tuple[FormatKind, str | None, bool]) -> bytes:
+        cached = self._bodies.get(key)
+        if cached is not None:
+            return cached
+        kind, namespace, eof = key
+        base_key = (kind, namespace, False)
+        base = self._bodies.get(base_key)
+        if base is None:
+            started = time.perf_counter()
+            base = assemble(self._store.family_chunks(namespace=namespace), kind=kind, headers=self._headers)
+            telemetry = self._store.telemetry
+            telemetry.exposition_builds.labels(kind).inc()
+            telemetry.exposition_build_seconds.labels(kind).observe(time.perf_counter() - started)
+            self._bodies[base_key] = base
+        if not eof:
+            return base
+        body = self._bodies[key] = base + OPENMETRICS_EOF
+        return body
+
+
+def gzip_member(data: bytes) -> bytes:
+    """One gzip member (mtime 0, so equal input gives equal bytes)."""
+    return _gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class SeriesParseError(ValueError):
+    pass
+
+
+def parse_series(chunk: bytes) -> list[Series]:
+    """Parse sample lines (``name{k="v",...} value``) back into ``Series``.
+
+    For the API server's per-object view; never used on the scrape path. Comment lines are
+    skipped; escapes in label values (``\\\\``, ``\\"``, ``\\n``) are undone.
+    """
+    out: list[Series] = []
+    for raw in chunk.decode("utf-8").split("\n"):
+        if not raw or raw.startswith("#"):
+            continue
+        out.append(_parse_line(raw))
+    return out
+
+
+def _parse_line(line: str) -> Series:
+    brace = line.find("{")
+    space = line.find(" ")
+    labels: dict[str, str] = {}
+    if brace != -1 and (space == -1 or brace < space):
+        name = line[:brace]
+        i = brace + 1
+        n = len(line)
+        while i < n and line[i] != "}":
+            eq = line.find("=", i)
+            if eq == -1 or eq + 1 >= n or line[eq + 1] != '"':
+                raise SeriesParseError(f"malformed labels in {line!r}")
+            key = line[i:eq].strip()
+            i = eq + 2
+            value: list[str] = []
+            while True:
+                if i >= n:
+                    raise SeriesParseError(f"unterminated label value in {line!r}")
+                ch = line[i]
+                if ch == "\\" and i + 1 < n:
+                    nxt = line[i + 1]
+                    value.append("\n" if nxt == "n" else nxt)
+                    i += 2
+                    continue
+                if ch == '"':
+                    i += 1
+                    break
+                value.append(ch)
+                i += 1
+            labels[key] = "".join(value)
+            if i < n and line[i] == ",":
+                i += 1
+        if i >= n:
+            raise SeriesParseError(f"missing '}}' in {line!r}")
+        rest = line[i + 1:]
+    else:
+        if space == -1:
+            raise SeriesParseError(f"no value in {line!r}")
+        name, rest = line[:space], line[space:]
+    fields = rest.split()
+    if not fields:
+        raise SeriesParseError(f"no value in {line!r}")
+    try:
+        value_f = float(fields[0])
+    except ValueError:
+        raise SeriesParseError(f"bad value {fields[0]!r} in {line!r}") from None
+    return Series(name=name, labels=labels, value=value_f)

@@ -1,0 +1,417 @@
+"""The metrics store: pre-rendered series per configuration and object, never whole objects.
+
+This is the kube-state-metrics design (research/exporter.md §4.1). When an object is added or
+updated, its configuration's ``Plan`` renders it once into one chunk of sample lines per family;
+the store keeps those chunks under the object's UID together with its namespace, name and
+resourceVersion, and forgets the object. A scrape (``exporter.exposition``) only concatenates.
+
+Layout, chosen for the scrape path: per configuration, one ``dict[uid, bytes]`` per family holding
+only the non-empty chunks, so a full body is ``b"".join(family.values())`` per family (a C loop),
+and one ``dict[uid, ObjectEntry]`` per namespace for namespace-filtered bodies. Both point at the
+same ``bytes`` objects; nothing is copied.
+
+Threading: the store is not locked. It is owned by one asyncio event loop; every mutation and
+every read (including the exposition) happens on that loop's thread. Because nothing here awaits,
+a caller that does ``set_plan`` and then ``replace`` without awaiting in between is atomic with
+respect to scrapes and watchers.
+
+Changes: every mutation that changes what a scrape would return increments ``generation`` (the
+exposition cache key) and notifies listeners with ``ADDED``/``MODIFIED``/``DELETED``. An update
+whose rendered chunks are identical to the stored ones only refreshes the resourceVersion: no
+generation bump, no event, the cached exposition stays valid. An update that carries the same
+non-empty resourceVersion as the stored entry is skipped without rendering (a relist of an
+unchanged cluster costs a dict lookup per object).
+
+Re-rendering after a configuration change: the store cannot re-render by itself because it keeps
+no objects. ``set_plan(plan, objects=...)`` swaps the plan and renders the given objects in one
+step (events are a precise diff); ``set_plan(plan)`` without objects drops the entries rendered by
+the previous version of that plan, and the caller re-feeds them with ``replace``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from exporter.telemetry import Telemetry
+from exporter.types import FamilyHeader, Plan, RenderErrors
+
+log = logging.getLogger(__name__)
+
+
+class EventType(StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclass(slots=True, eq=False)
+class ObjectEntry:
+    """What the store keeps for one object: identity and its rendered chunks, one per family."""
+
+    configuration: str
+    namespace: str  # "" for cluster-scoped objects
+    name: str
+    uid: str
+    resource_version: str
+    chunks: tuple[bytes, ...]  # aligned with the plan's families; b"" when a family has no series
+    revision: int  # store generation at the last change of ``chunks``
+
+    @property
+    def series(self) -> int:
+        return sum(chunk.count(b"\n") for chunk in self.chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyInfo:
+    """Catalogue entry for one family (the API server's ``MetricFamily``)."""
+
+    header: FamilyHeader
+    series: int
+    objects: int
+    updated: float | None  # Unix time of the last change of any of its series
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceResult:
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+class DuplicateFamilyError(ValueError):
+    """Two configurations would export the same family name (never emitted twice)."""
+
+
+Listener = Callable[[EventType, ObjectEntry], None]
+
+
+@dataclass(slots=True, eq=False)
+class _PlanState:
+    plan: Plan
+    entries: dict[str, ObjectEntry] = field(default_factory=dict)
+    by_namespace: dict[str, dict[str, ObjectEntry]] = field(default_factory=dict)
+    family_chunks: list[dict[str, bytes]] = field(default_factory=list)
+    family_series: list[int] = field(default_factory=list)
+    family_updated: list[float | None] = field(default_factory=list)
+    logged_errors: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.plan.families)
+        self.family_chunks = [{} for _ in range(n)]
+        self.family_series = [0] * n
+        self.family_updated = [None] * n
+
+
+def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(uid, namespace, name, resourceVersion) of a raw object.
+
+    Objects read from local files often have no UID; ``namespace/name`` stands in for it then
+    (unique per kind, which is all a configuration's entries need).
+    """
+    meta = obj.get("metadata")
+    if not isinstance(meta, Mapping):
+        meta = {}
+    namespace = meta.get("namespace") or ""
+    name = meta.get("name") or ""
+    uid = meta.get("uid") or f"{namespace}/{name}"
+    rv = meta.get("resourceVersion") or ""
+    return str(uid), str(namespace), str(name), str(rv)
+
+
+class MetricsStore:
+    """Pre-rendered series of every object of every configuration. See the module docstring."""
+
+    def __init__(self, *, telemetry: Telemetry | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.telemetry = telemetry if telemetry is not None else Telemetry(process_metrics=False)
+        self.generation = 0
+        self._plans: dict[str, _PlanState] = {}
+        self._order: list[_PlanState] = []
+        self._listeners: list[Listener] = []
+        self._clock = clock
+
+    # ----------------------------------------------------------------- configurations
+
+    def plans(self) -> list[Plan]:
+        """Current plans, in exposition order (by configuration name)."""
+        return [state.plan for state in self._order]
+
+    def plan(self, name: str) -> Plan | None:
+        state = self._plans.get(name)
+        return state.plan if state else None
+
+    def set_plan(self, plan: Plan, *, objects: Iterable[Mapping[str, Any]] | None = None) -> ReplaceResult:
+        """Install or replace a configuration's plan.
+
+        With ``objects``: render them with the new plan and swap in one step (events are the
+        diff against the previous entries). Without: entries rendered by a previous version of
+        this plan are dropped (the caller re-feeds objects with ``replace``); setting the very
+        same plan object again changes nothing.
+        """
+        self._check_family_names(plan)
+        old = self._plans.get(plan.name)
+        if old is not None and old.plan is plan:
+            return self.replace(plan.name, objects) if objects is not None else ReplaceResult()
+        new = _PlanState(plan)
+        if objects is None:
+            if old is not None:
+                self._install(new)
+                self.generation += 1
+                for entry in old.entries.values():
+                    self._notify(EventType.DELETED, entry)
+                return ReplaceResult(deleted=len(old.entries))
+            self._install(new)
+            self.generation += 1
+            return ReplaceResult()
+        # Render everything into the new state first, then swap, then report the diff.
+        self.generation += 1
+        for obj in objects:
+            self._render_into(new, obj)
+        self._install(new)
+        return self._diff_events(old, new)
+
+    def remove_plan(self, name: str) -> None:
+        state = self._plans.pop(name, None)
+        if state is None:
+            return
+        self._order = sorted(self._plans.values(), key=lambda s: s.plan.name)
+        self.generation += 1
+        for entry in state.entries.values():
+            self._notify(EventType.DELETED, entry)
+
+    # ----------------------------------------------------------------- objects
+
+    def upsert(self, plan_name: str, obj: Mapping[str, Any]) -> None:
+        """Render ``obj`` with the plan and store its chunks (add or update)."""
+        self._upsert(self._state(plan_name), obj)
+
+    def delete(self, plan_name: str, uid: str) -> None:
+        state = self._plans.get(plan_name)
+        if state is None:
+            return
+        entry = state.entries.get(uid)
+        if entry is None:
+            return
+        self.generation += 1
+        self._remove(state, entry)
+        self._notify(EventType.DELETED, entry)
+
+    def replace(self, plan_name: str, objs: Iterable[Mapping[str, Any]]) -> ReplaceResult:
+        """A full relist: upsert every object, delete the entries of objects not listed."""
+        state = self._state(plan_name)
+        seen: set[str] = set()
+        counts = {EventType.ADDED: 0, EventType.MODIFIED: 0}
+        unchanged = 0
+        for obj in objs:
+            uid, event = self._upsert(state, obj)
+            seen.add(uid)
+            if event is None:
+                unchanged += 1
+            else:
+                counts[event] += 1
+        gone = [entry for uid, entry in state.entries.items() if uid not in seen]
+        if gone:
+            self.generation += 1
+        for entry in gone:
+            self._remove(state, entry)
+            self._notify(EventType.DELETED, entry)
+        return ReplaceResult(added=counts[EventType.ADDED], modified=counts[EventType.MODIFIED],
+                             deleted=len(gone), unchanged=unchanged)
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, plan_name: str, uid: str) -> ObjectEntry | None:
+        state = self._plans.get(plan_name)
+        return state.entries.get(uid) if state else None
+
+    def objects(self, *, namespace: str | None = None) -> Iterator[ObjectEntry]:
+        for state in self._order:
+            if namespace is None:
+                yield from state.entries.values()
+            else:
+                yield from state.by_namespace.get(namespace, {}).values()
+
+    def families(self) -> list[FamilyInfo]:
+        infos: list[FamilyInfo] = []
+        for state in self._order:
+            for i, header in enumerate(state.plan.families):
+                infos.append(FamilyInfo(header=header, series=state.family_series[i],
+                                        objects=len(state.family_chunks[i]),
+                                        updated=state.family_updated[i]))
+        return infos
+
+    def family_chunks(
+        self, *, namespace: str | None = None
+    ) -> Iterator[tuple[FamilyHeader, Iterable[bytes]]]:
+        """For the exposition: every family in a stable order with its objects' chunks.
+
+        Order: configurations by name, then families in configuration order; within a family,
+        objects in the order they were first added.
+        """
+        for state in self._order:
+            if namespace is None:
+                for header, chunks in zip(state.plan.families, state.family_chunks, strict=True):
+                    yield header, chunks.values()
+            else:
+                entries = state.by_namespace.get(namespace)
+                if not entries:
+                    continue
+                for i, header in enumerate(state.plan.families):
+                    yield header, [entry.chunks[i] for entry in entries.values()]
+
+    def stats(self) -> Iterator[tuple[str, int, int]]:
+        for state in self._order:
+            yield state.plan.name, len(state.entries), sum(state.family_series)
+
+    def add_listener(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(event, entry)`` after every change; returns a function that unsubscribes."""
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    # ----------------------------------------------------------------- internals
+
+    def _state(self, plan_name: str) -> _PlanState:
+        try:
+            return self._plans[plan_name]
+        except KeyError:
+            raise KeyError(f"no configuration {plan_name!r} in the store (set_plan first)") from None
+
+    def _check_family_names(self, plan: Plan) -> None:
+        mine = {h.name for h in plan.families}
+        for state in self._order:
+            if state.plan.name == plan.name:
+                continue
+            clash = mine.intersection(h.name for h in state.plan.families)
+            if clash:
+                raise DuplicateFamilyError(
+                    f"configurations {state.plan.name!r} and {plan.name!r} both export "
+                    + ", ".join(sorted(clash)))
+
+    def _install(self, state: _PlanState) -> None:
+        self._plans[state.plan.name] = state
+        self._order = sorted(self._plans.values(), key=lambda s: s.plan.name)
+
+    def _render(self, state: _PlanState, obj: Mapping[str, Any], uid: str) -> tuple[bytes, ...] | None:
+        plan = state.plan
+        errors = RenderErrors()
+        try:
+            chunks = plan.render(obj, errors)
+        except Exception:  # a renderer bug must not break the store or the scrape
+            self.telemetry.render_failures.labels(plan.name).inc()
+            log.exception("configuration %s: rendering object %s failed; its series are dropped",
+                          plan.name, uid)
+            return None
+        self.telemetry.object_renders.labels(plan.name).inc()
+        if errors.items:
+            self._report_errors(state, uid, errors)
+        return chunks
+
+    def _report_errors(self, state: _PlanState, uid: str, errors: RenderErrors) -> None:
+        self.telemetry.record_render_errors(state.plan.name, errors)
+        logged = state.logged_errors.setdefault(uid, set())
+        for metric, reason, detail in errors.items:
+            if (metric, reason) not in logged:
+                logged.add((metric, reason))
+                log.warning("configuration %s, object %s, metric %s: series dropped (%s): %s",
+                            state.plan.name, uid, metric, reason, detail)
+
+    def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> None:
+        uid, namespace, name, rv = object_key(obj)
+        chunks = self._render(state, obj, uid)
+        if chunks is None:
+            return
+        old = state.entries.get(uid)
+        if old is not None:
+            self._remove(state, old)
+        self._add(state, ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation))
+
+    def _upsert(self, state: _PlanState, obj: Mapping[str, Any]) -> tuple[str, EventType | None]:
+        uid, namespace, name, rv = object_key(obj)
+        old = state.entries.get(uid)
+        if old is not None and rv and old.resource_version == rv:
+            return uid, None
+        chunks = self._render(state, obj, uid)
+        if chunks is None:
+            if old is not None:
+                self.generation += 1
+                self._remove(state, old)
+                self._notify(EventType.DELETED, old)
+                return uid, EventType.DELETED
+            return uid, None
+        if old is not None and old.chunks == chunks and old.namespace == namespace:
+            old.resource_version = rv
+            old.name = name
+            return uid, None
+        self.generation += 1
+        entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation)
+        if old is not None:
+            self._remove(state, old, forget_errors=False)
+        self._add(state, entry)
+        event = EventType.ADDED if old is None else EventType.MODIFIED
+        self._notify(event, entry)
+        return uid, event
+
+    def _add(self, state: _PlanState, entry: ObjectEntry) -> None:
+        uid = entry.uid
+        now = self._clock()
+        state.entries[uid] = entry
+        state.by_namespace.setdefault(entry.namespace, {})[uid] = entry
+        for i, chunk in enumerate(entry.chunks):
+            if chunk:
+                state.family_chunks[i][uid] = chunk
+                state.family_series[i] += chunk.count(b"\n")
+                state.family_updated[i] = now
+
+    def _remove(self, state: _PlanState, entry: ObjectEntry, *, forget_errors: bool = True) -> None:
+        uid = entry.uid
+        now = self._clock()
+        del state.entries[uid]
+        ns_entries = state.by_namespace.get(entry.namespace)
+        if ns_entries is not None:
+            ns_entries.pop(uid, None)
+            if not ns_entries:
+                del state.by_namespace[entry.namespace]
+        for i, chunk in enumerate(entry.chunks):
+            if chunk:
+                del state.family_chunks[i][uid]
+                state.family_series[i] -= chunk.count(b"\n")
+                state.family_updated[i] = now
+        if forget_errors:
+            state.logged_errors.pop(uid, None)
+
+    def _diff_events(self, old: _PlanState | None, new: _PlanState) -> ReplaceResult:
+        added = modified = unchanged = deleted = 0
+        old_entries = old.entries if old is not None else {}
+        for uid, entry in new.entries.items():
+            before = old_entries.get(uid)
+            if before is None:
+                added += 1
+                self._notify(EventType.ADDED, entry)
+            elif before.chunks != entry.chunks:
+                modified += 1
+                self._notify(EventType.MODIFIED, entry)
+            else:
+                unchanged += 1
+                entry.revision = before.revision
+        for uid, entry in old_entries.items():
+            if uid not in new.entries:
+                deleted += 1
+                self._notify(EventType.DELETED, entry)
+        return ReplaceResult(added=added, modified=modified, deleted=deleted, unchanged=unchanged)
+
+    def _notify(self, event: EventType, entry: ObjectEntry) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback(event, entry)
+            except Exception:  # one broken watcher must not stop the others or the store
+                log.exception("store listener %r failed on %s %s", callback, event.value, entry.uid)
