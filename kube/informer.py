@@ -9,7 +9,10 @@ changed resourceVersion, ``DELETED`` for objects that vanished while we were not
 The informer never keeps objects: per UID it remembers namespace, name and resourceVersion,
 which is all the difference needs. ``DELETED`` events from a re-list carry a stub object with
 just that metadata. Handlers are synchronous callables ``(event_type, raw_object)``; an
-exception in one handler is logged and never stops the informer.
+exception in one handler is logged and never stops the informer. A handler may come with a
+``replay`` callable: it then receives its first view of the collection as one list (the
+complete current set, so a consumer can swap its state atomically) instead of one ``ADDED``
+event per object.
 
 Sharing (``InformerRegistry``): consumers of the same ``WatchTarget`` share one informer,
 reference counted. A consumer that joins a running informer needs the current objects, which
@@ -37,6 +40,7 @@ from kube.telemetry import InformerTelemetry, NullTelemetry
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], None]
+Replay = Callable[[list[dict[str, Any]]], None]
 
 
 class ListWatchClient(Protocol):
@@ -157,6 +161,7 @@ class Informer:
         self._keep = keep
         self._handlers: list[Handler] = []
         self._joining: list[Handler] = []
+        self._replays: dict[Handler, Replay] = {}
         self._known: dict[str, Known] = {}
         self._synced = asyncio.Event()
         self._relist = asyncio.Event()
@@ -166,15 +171,16 @@ class Informer:
         self.resource_version = ""
 
     # ---- consumers -----------------------------------------------------------------------------
-    def add_handler(self, handler: Handler) -> None:
-        """Register a handler; once the informer runs it gets every current object as ADDED."""
-        if self._task is None:
-            self._handlers.append(handler)
-        else:
-            self._joining.append(handler)
+    def add_handler(self, handler: Handler, *, replay: Replay | None = None) -> None:
+        """Register a handler: it first gets every current object (``replay`` or ADDED events)."""
+        if replay is not None:
+            self._replays[handler] = replay
+        self._joining.append(handler)
+        if self._task is not None:
             self._relist.set()
 
     def remove_handler(self, handler: Handler) -> None:
+        self._replays.pop(handler, None)
         for group in (self._handlers, self._joining):
             if handler in group:
                 group.remove(handler)
@@ -259,10 +265,17 @@ class Informer:
         for obj in modified:
             self._remember(obj)
             self._dispatch(self._handlers, "MODIFIED", obj)
-        if joining:
-            for obj in items:
-                self._dispatch(joining, "ADDED", obj)
-            self._handlers.extend(joining)
+        for handler in joining:
+            replay = self._replays.get(handler)
+            try:
+                if replay is not None:
+                    replay(items)
+                else:
+                    for obj in items:
+                        handler("ADDED", obj)
+            except Exception:
+                log.exception("%s: replay to %r failed", self._label, handler)
+            self._handlers.append(handler)
         self._telemetry.events(self._label, "relist", len(added) + len(modified) + len(deleted))
         self._telemetry.objects(self._label, len(self._known))
         self.resource_version = rv
@@ -372,7 +385,7 @@ class InformerRegistry:
         self._informers: dict[WatchTarget, Informer] = {}
         self._refs: dict[WatchTarget, list[Handler]] = {}
 
-    def acquire(self, target: WatchTarget, handler: Handler) -> Informer:
+    def acquire(self, target: WatchTarget, handler: Handler, *, replay: Replay | None = None) -> Informer:
         """Start (or join) the informer for ``target``; ``handler`` gets all current objects."""
         informer = self._informers.get(target)
         if informer is None:
@@ -386,10 +399,10 @@ class InformerRegistry:
             )
             self._informers[target] = informer
             self._refs[target] = []
-            informer.add_handler(handler)
+            informer.add_handler(handler, replay=replay)
             informer.start()
         else:
-            informer.add_handler(handler)
+            informer.add_handler(handler, replay=replay)
         self._refs[target].append(handler)
         return informer
 

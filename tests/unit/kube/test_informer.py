@@ -243,3 +243,22 @@ def test_backoff_grows_with_jitter_and_resets() -> None:
     assert all(s * 0.5 <= d <= s for d, s in zip(delays, steps, strict=True))
     b.reset()
     assert 0.5 <= b.next_delay() <= 1
+
+
+async def test_replay_callable_gets_the_full_set_once(fake: FakeApiServer, client: KubeClient) -> None:
+    for i in range(4):
+        await fake.put(CM, cm("ns", f"c{i}"))
+    registry = InformerRegistry(client)
+    first = Mirror()
+    informer = registry.acquire(TARGET, first)
+    assert await informer.wait_synced(5)
+    batches: list[list[str]] = []
+    late = Mirror()
+    registry.acquire(
+        TARGET, late, replay=lambda items: batches.append([o["metadata"]["name"] for o in items])
+    )
+    await eventually(lambda: bool(batches) and informer.has_synced)
+    assert sorted(batches[0]) == ["c0", "c1", "c2", "c3"] and late.events == []
+    await fake.put(CM, cm("ns", "c4"))
+    await eventually(lambda: late.events == [("ADDED", "c4")])
+    await registry.stop()
