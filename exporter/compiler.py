@@ -1,0 +1,596 @@
+"""MetricsConfiguration -> ``CompiledPlan``: everything decided once, so rendering only runs closures.
+
+``compile_config`` validates a configuration (a dict or a parsed model) and collects every
+problem it finds (schema, paths, expressions, names, label collisions, duplicate families and
+states, fan-outs that would emit one label set twice) into one ``CompileError``. The resulting
+plan implements ``exporter.types.Plan``: ``render(obj)`` returns, per family, the sample lines
+``name{labels} value\\n`` for one target object. This is the exporter's hot path: label keys are
+escaped, ``name{`` prefixes and literal label fragments are built and paths/expressions are
+compiled here, and a value that cannot be converted only drops its series (recorded in
+``RenderErrors``), it never raises.
+
+Semantics (Panopticon's, research/exporter.md §1.2-1.3; details in docs/metrics-configuration.md):
+- labels, in order: ``namespace`` (when the object has one), ``<lowercase kind>`` = object name,
+  ``commonLabels``, the metric's ``labels``, the ``states`` label; a label's ``value`` wins over
+  its ``valuePath``; a ``valuePath`` that resolves to nothing (or null) omits the label;
+- ``states`` win over ``metricValue``; within a ``MetricValue``: value > valueFromPath >
+  valueFromExpression;
+- ``[*]`` in any path of a metric (or ``field.type: Array``) fans out: one series per element,
+  values taken from the same element; nested wildcards fan out over the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.expressions import CompiledExpression, EvaluationError, ExpressionError, compile_expression
+from exporter.functions import FUNCTIONS
+from exporter.models import Label, Metric, MetricsConfiguration, MetricValue, parse_config
+from exporter.naming import (
+    default_label_keys,
+    escape_label_value,
+    family_name,
+    label_name_problem,
+    metric_name_problem,
+)
+from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
+from exporter.sources import Document
+from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef
+from exporter.values import ValueConversionError, datetime_to_float, format_value, label_value_of, to_float
+
+__all__ = [
+    "CompileError",
+    "CompiledPlan",
+    "check_conflicts",
+    "compile_config",
+    "compile_documents",
+    "find_conflicts",
+    "format_problem",
+]
+
+
+class CompileError(Exception):
+    """A configuration that cannot be compiled; ``problems`` lists all of them."""
+
+    def __init__(self, problems: Sequence[Problem], *, name: str = "") -> None:
+        self.problems = list(problems)
+        self.name = name
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+# A context is the tuple of values a fan-out has walked into: (object, element, sub-element, ...).
+Context = tuple[Any, ...]
+ValueFn = Callable[[Context], float]
+
+
+@dataclass(frozen=True, slots=True)
+class _ContextPath:
+    """A path bound to a fan-out level: ``get(ctx[level])`` reads the value of one element."""
+
+    level: int
+    get: Callable[[Any], Any]
+
+    def __call__(self, ctx: Context) -> Any:
+        return self.get(ctx[self.level])
+
+
+@dataclass(frozen=True, slots=True)
+class _LabelRule:
+    literal: str | None  # pre-rendered ',key="value"' for a constant label
+    key_open: str  # ',key="'
+    path: _ContextPath | None
+    level: int
+
+
+@dataclass(frozen=True, slots=True)
+class _SeriesRule:
+    """One series shape of a family: its state label (if any) and its value."""
+
+    state_fragment: str  # ',phase="Ready"' or ''
+    constant: str | None  # pre-formatted value for metricValue.value
+    value: ValueFn | None
+
+
+@dataclass(slots=True)
+class _FamilyRenderer:
+    metric: str  # metrics[].name, for RenderErrors
+    name_open: str  # 'family{'
+    name_bare: str  # 'family '
+    labels: tuple[_LabelRule, ...]
+    rules: tuple[_SeriesRule, ...]
+    levels: tuple[Callable[[Any], Any], ...]  # getters of each fan-out level's array
+    fan_out: bool = field(default=False)
+
+    def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
+        if not self.fan_out:
+            return self._render_context((obj,), head, errors, None)
+        seen: set[str] = set()
+        parts = [self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)]
+        return "".join(parts)
+
+    def _contexts(self, obj: Any) -> Iterator[Context]:
+        contexts: list[Context] = [(obj,)]
+        for getter in self.levels:
+            contexts = [(*ctx, element) for ctx in contexts
+                        for element in elements_of(getter(ctx[-1]))]
+            if not contexts:
+                break
+        return iter(contexts)
+
+    def _render_context(self, ctx: Context, head: str, errors: RenderErrors | None,
+                        seen: set[str] | None) -> str:
+        fragments = [head]
+        for rule in self.labels:
+            if rule.literal is not None:
+                fragments.append(rule.literal)
+                continue
+            assert rule.path is not None
+            raw = rule.path(ctx)
+            if raw is MISSING:
+                continue
+            text = label_value_of(raw)
+            if text is None:
+                continue
+            fragments.append(rule.key_open + escape_label_value(text) + '"')
+        labels = "".join(fragments)
+        if seen is not None:
+            if labels in seen:
+                if errors is not None:
+                    errors.items.append((self.metric, "duplicate",
+                                         f"another element already produced labels {{{labels.lstrip(',')}}}"))
+                return ""
+            seen.add(labels)
+        lines: list[str] = []
+        for series in self.rules:
+            if series.constant is not None:
+                value = series.constant
+            else:
+                assert series.value is not None
+                try:
+                    value = format_value(series.value(ctx))
+                except (ValueConversionError, EvaluationError) as exc:
+                    if errors is not None:
+                        errors.items.append((self.metric, exc.reason, str(exc)))
+                    continue
+            inner = labels + series.state_fragment
+            if inner:
+                if inner[0] == ",":
+                    inner = inner[1:]
+                lines.append(f"{self.name_open}{inner}}} {value}\n")
+            else:
+                lines.append(f"{self.name_bare}{value}\n")
+        return "".join(lines)
+
+
+@dataclass(slots=True)
+class CompiledPlan:
+    """A compiled MetricsConfiguration (implements ``exporter.types.Plan``)."""
+
+    name: str
+    target: TargetRef
+    families: tuple[FamilyHeader, ...]
+    family_paths: tuple[str, ...]  # "spec.metrics[i]" of each family, for problems
+    _kind_key_open: str
+    _common: tuple[_LabelRule, ...]
+    _renderers: tuple[_FamilyRenderer, ...]
+
+    def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
+        """Sample lines per family, aligned with ``families``; never raises for bad values."""
+        head = self._head(obj)
+        return tuple(renderer.render(obj, head, errors).encode() for renderer in self._renderers)
+
+    def _head(self, obj: Mapping[str, Any]) -> str:
+        """Default labels then commonLabels, as ',k="v"' fragments (commonLabels never fan out)."""
+        meta = obj.get("metadata")
+        parts: list[str] = []
+        if isinstance(meta, dict):
+            namespace = meta.get("namespace")
+            if isinstance(namespace, str) and namespace:
+                parts.append(f',namespace="{escape_label_value(namespace)}"')
+            name = meta.get("name")
+            if isinstance(name, str) and name:
+                parts.append(f'{self._kind_key_open}{escape_label_value(name)}"')
+        ctx: Context = (obj,)
+        for rule in self._common:
+            if rule.literal is not None:
+                parts.append(rule.literal)
+                continue
+            assert rule.path is not None
+            raw = rule.path(ctx)
+            text = None if raw is MISSING else label_value_of(raw)
+            if text is not None:
+                parts.append(rule.key_open + escape_label_value(text) + '"')
+        return "".join(parts)
+
+
+# --- compilation ---------------------------------------------------------------------------------
+
+class _Collector:
+    """Collects problems while compiling, so one run reports all of them."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path=path, message=message))
+
+    def path(self, text: str, where: str) -> CompiledPath | None:
+        try:
+            return compile_path(text)
+        except PathError as exc:
+            self.add(where, str(exc))
+            return None
+
+
+def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> CompiledPlan:
+    """Compile a MetricsConfiguration; raises ``CompileError`` with every problem found."""
+    if isinstance(config, MetricsConfiguration):
+        model = config
+    else:
+        parsed, problems = parse_config(config)
+        if parsed is None:
+            meta = config.get("metadata") if isinstance(config, Mapping) else None
+            name = meta.get("name", "") if isinstance(meta, Mapping) else ""
+            raise CompileError(problems, name=name if isinstance(name, str) else "")
+        model = parsed
+    collector = _Collector()
+    spec = model.spec
+    target = TargetRef(api_version=spec.targetRef.apiVersion, kind=spec.targetRef.kind)
+    reserved = default_label_keys(target)
+    kind_key = reserved[1]
+
+    common_keys: dict[str, str] = {}
+    common = tuple(
+        rule for index, label in enumerate(spec.commonLabels)
+        if (rule := _label_rule(label, where=f"spec.commonLabels[{index}]", reserved=reserved,
+                                taken=common_keys, collector=collector, fan_out=None)) is not None
+    )
+
+    families: list[FamilyHeader] = []
+    renderers: list[_FamilyRenderer] = []
+    family_paths: list[str] = []
+    names_seen: dict[str, int] = {}
+    for index, metric in enumerate(spec.metrics):
+        where = f"spec.metrics[{index}]"
+        full_name = family_name(target, metric.name)
+        problem = metric_name_problem(full_name)
+        if problem is not None:
+            collector.add(f"{where}.name", f"family name {problem}")
+        if metric.name in names_seen:
+            collector.add(f"{where}.name", f"duplicate metric {metric.name!r} "
+                          f"(also spec.metrics[{names_seen[metric.name]}]): "
+                          "one family would be emitted twice")
+            continue
+        names_seen[metric.name] = index
+        renderer = _compile_metric(metric, where=where, full_name=full_name, reserved=reserved,
+                                   common_keys=common_keys, collector=collector)
+        if renderer is not None:
+            renderers.append(renderer)
+            families.append(FamilyHeader(name=full_name, help=metric.help, type=metric.type,
+                                         configuration=model.metadata.name, target=target))
+            family_paths.append(where)
+
+    if collector.problems:
+        raise CompileError(collector.problems, name=model.metadata.name)
+    return CompiledPlan(
+        name=model.metadata.name,
+        target=target,
+        families=tuple(families),
+        family_paths=tuple(family_paths),
+        _kind_key_open=f',{kind_key}="',
+        _common=common,
+        _renderers=tuple(renderers),
+    )
+
+
+@dataclass(slots=True)
+class _FanOut:
+    """The fan-out domain of one metric: the wildcard prefixes every [*] path must share."""
+
+    segments: tuple[tuple[Step, ...], ...] = ()  # prefixes before each wildcard
+    source: str = ""  # where the deepest domain came from (for messages)
+
+    @property
+    def depth(self) -> int:
+        return len(self.segments)
+
+
+def _domain_of(path: CompiledPath, *, array_field: bool) -> tuple[tuple[Step, ...], ...]:
+    segments = path.segments
+    if array_field and segments[-1]:
+        return segments  # ".a.b" typed Array: fan out over its elements
+    return segments[:-1]
+
+
+def _bind(path: CompiledPath, *, fan_out: _FanOut | None, where: str,
+          collector: _Collector) -> _ContextPath | None:
+    """Bind a path to the fan-out level its wildcards reach (checking they share the domain)."""
+    if not path.is_simple or path.wildcards == 0:
+        return _ContextPath(0, path.first)
+    if fan_out is None:
+        collector.add(where, f"{path.text!r}: [*] is not allowed here (commonLabels cannot fan out)")
+        return None
+    own = path.segments
+    level = len(own) - 1
+    if tuple(own[:level]) != fan_out.segments[:level]:
+        collector.add(where, f"{path.text!r} does not walk the same array as {fan_out.source!r}: "
+                      "all [*] paths of one metric must share their array prefixes")
+        return None
+    return _ContextPath(level, accessor(own[level]))
+
+
+def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dict[str, str],
+                collector: _Collector, fan_out: _FanOut | None) -> _LabelRule | None:
+    key = label.key
+    problem = label_name_problem(key)
+    if problem is not None:
+        collector.add(f"{where}.key", problem)
+        return None
+    if key in reserved:
+        collector.add(f"{where}.key", f"label {key!r} collides with a default label "
+                      f"({' and '.join(repr(r) for r in reserved)} are added to every series)")
+        return None
+    if key in taken:
+        collector.add(f"{where}.key", f"label {key!r} is already defined at {taken[key]}")
+        return None
+    taken[key] = where
+    key_open = f',{key}="'
+    if label.value:  # Panopticon: a non-empty value wins over valuePath
+        return _LabelRule(literal=f'{key_open}{escape_label_value(label.value)}"', key_open=key_open,
+                          path=None, level=0)
+    if not label.valuePath:
+        collector.add(where, "a label needs value or valuePath")
+        return None
+    path = collector.path(label.valuePath, f"{where}.valuePath")
+    if path is None:
+        return None
+    bound = _bind(path, fan_out=fan_out, where=f"{where}.valuePath", collector=collector)
+    if bound is None:
+        return None
+    return _LabelRule(literal=None, key_open=key_open, path=bound, level=bound.level)
+
+
+def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tuple[str, ...],
+                    common_keys: Mapping[str, str], collector: _Collector) -> _FamilyRenderer | None:
+    before = len(collector.problems)
+    fan_out = _fan_out_of(metric, where=where, collector=collector)
+
+    taken = dict(common_keys)
+    labels = tuple(
+        rule for index, label in enumerate(metric.labels)
+        if (rule := _label_rule(label, where=f"{where}.labels[{index}]", reserved=reserved, taken=taken,
+                                collector=collector, fan_out=fan_out)) is not None
+    )
+    params = _params_of(metric, where=where, fan_out=fan_out, collector=collector)
+    value_type = metric.field.type if metric.field is not None else None
+
+    rules: list[_SeriesRule] = []
+    if metric.states is not None:
+        state_key = metric.states.labelKey
+        problem = label_name_problem(state_key)
+        if problem is not None:
+            collector.add(f"{where}.states.labelKey", problem)
+        elif state_key in reserved:
+            collector.add(f"{where}.states.labelKey", f"label {state_key!r} collides with a default label")
+        elif state_key in taken:
+            collector.add(f"{where}.states.labelKey",
+                          f"label {state_key!r} is already defined at {taken[state_key]}")
+        seen_states: dict[str, int] = {}
+        for index, state in enumerate(metric.states.values):
+            state_where = f"{where}.states.values[{index}]"
+            if state.labelValue in seen_states:
+                collector.add(f"{state_where}.labelValue",
+                              f"duplicate state {state.labelValue!r} "
+                              f"(also values[{seen_states[state.labelValue]}]): "
+                              "both would emit the same label set")
+                continue
+            seen_states[state.labelValue] = index
+            fragment = f',{state_key}="{escape_label_value(state.labelValue)}"'
+            series = _series_rule(state.metricValue, where=f"{state_where}.metricValue", fragment=fragment,
+                                  params=params, value_type=value_type, fan_out=fan_out, collector=collector)
+            if series is not None:
+                rules.append(series)
+    elif metric.metricValue is not None:
+        series = _series_rule(metric.metricValue, where=f"{where}.metricValue", fragment="", params=params,
+                              value_type=value_type, fan_out=fan_out, collector=collector)
+        if series is not None:
+            rules.append(series)
+    else:
+        collector.add(where, "a metric needs states or metricValue")
+
+    if fan_out is not None and fan_out.depth and not any(rule.level == fan_out.depth for rule in labels):
+        collector.add(where, f"fan-out over {fan_out.source!r} has no label taken from its elements "
+                      f"(a labels[].valuePath with {fan_out.depth} [*]): every element would emit the "
+                      "same label set")
+    if len(collector.problems) > before:
+        return None
+    depth = fan_out.depth if fan_out is not None else 0
+    levels = tuple(accessor(fan_out.segments[i]) for i in range(depth)) if fan_out is not None else ()
+    return _FamilyRenderer(metric=metric.name, name_open=full_name + "{", name_bare=full_name + " ",
+                           labels=labels, rules=tuple(rules), levels=levels, fan_out=depth > 0)
+
+
+def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut:
+    """The deepest wildcard domain among the metric's paths (``field.type: Array`` included)."""
+    candidates: list[tuple[tuple[tuple[Step, ...], ...], str]] = []
+    if metric.field is not None:
+        path = collector.path(metric.field.path, f"{where}.field.path")
+        if path is not None and path.is_simple:
+            candidates.append((_domain_of(path, array_field=metric.field.type == "Array"), metric.field.path))
+    texts = [label.valuePath for label in metric.labels if not label.value and label.valuePath]
+    texts += [param.valuePath for param in metric.params if not param.value and param.valuePath]
+    values = [metric.metricValue] if metric.states is None and metric.metricValue is not None else []
+    if metric.states is not None:
+        values = [state.metricValue for state in metric.states.values]
+    texts += [v.valueFromPath for v in values if v.value is None and v.valueFromPath]
+    for text in texts:
+        try:
+            path = compile_path(text)
+        except PathError:
+            continue  # reported where the path is bound
+        if path.is_simple and path.wildcards:
+            candidates.append((_domain_of(path, array_field=False), text))
+    if not candidates:
+        return _FanOut()
+    segments, source = max(candidates, key=lambda c: len(c[0]))
+    return _FanOut(segments=segments, source=source)
+
+
+def _params_of(metric: Metric, *, where: str, fan_out: _FanOut,
+               collector: _Collector) -> dict[str, Callable[[Context], Any]]:
+    params: dict[str, Callable[[Context], Any]] = {}
+    for index, param in enumerate(metric.params):
+        param_where = f"{where}.params[{index}]"
+        if param.key in params:
+            collector.add(f"{param_where}.key", f"duplicate param {param.key!r}")
+            continue
+        if param.value:  # a non-empty value wins over valuePath
+            constant = param.value
+            params[param.key] = lambda ctx, constant=constant: constant  # type: ignore[misc]
+            continue
+        if not param.valuePath:
+            collector.add(param_where, "a param needs value or valuePath")
+            continue
+        path = collector.path(param.valuePath, f"{param_where}.valuePath")
+        if path is None:
+            continue
+        bound = _bind(path, fan_out=fan_out, where=f"{param_where}.valuePath", collector=collector)
+        if bound is not None:
+            params[param.key] = bound
+    return params
+
+
+def _series_rule(value: MetricValue, *, where: str, fragment: str,
+                 params: Mapping[str, Callable[[Context], Any]], value_type: str | None,
+                 fan_out: _FanOut, collector: _Collector) -> _SeriesRule | None:
+    if value.value is not None:
+        return _SeriesRule(state_fragment=fragment, constant=format_value(float(value.value)), value=None)
+    if value.valueFromPath:
+        path = collector.path(value.valueFromPath, f"{where}.valueFromPath")
+        if path is None:
+            return None
+        bound = _bind(path, fan_out=fan_out, where=f"{where}.valueFromPath", collector=collector)
+        if bound is None:
+            return None
+        return _SeriesRule(state_fragment=fragment, constant=None,
+                           value=_path_value(bound, datetime=value_type == "DateTime",
+                                             text=value.valueFromPath))
+    if value.valueFromExpression:
+        try:
+            expression = compile_expression(value.valueFromExpression, params=params.keys(),
+                                            functions=FUNCTIONS)
+        except ExpressionError as exc:
+            collector.add(f"{where}.valueFromExpression", str(exc))
+            return None
+        return _SeriesRule(state_fragment=fragment, constant=None,
+                           value=_expression_value(expression, params))
+    collector.add(where, "metricValue needs one of value, valueFromPath, valueFromExpression")
+    return None
+
+
+def _path_value(path: _ContextPath, *, datetime: bool, text: str) -> ValueFn:
+    convert = datetime_to_float if datetime else to_float
+
+    def read(ctx: Context) -> float:
+        raw = path(ctx)
+        if raw is MISSING or raw is None:
+            raise ValueConversionError(f"valueFromPath {text!r} matched nothing", reason="missing")
+        return convert(raw)
+
+    return read
+
+
+def _expression_value(expression: CompiledExpression,
+                      params: Mapping[str, Callable[[Context], Any]]) -> ValueFn:
+    used = tuple((name, params[name]) for name in sorted(expression.params))
+    evaluate = expression.evaluate
+
+    if len(used) == 1:
+        ((only_name, only_get),) = used
+
+        def evaluate_one(ctx: Context) -> float:
+            raw = only_get(ctx)
+            result = evaluate({only_name: MISSING if raw is None else raw})
+            return _result_to_float(result, expression.text)
+
+        return evaluate_one
+
+    def evaluate_many(ctx: Context) -> float:
+        env = {}
+        for name, get in used:
+            raw = get(ctx)
+            env[name] = MISSING if raw is None else raw
+        return _result_to_float(evaluate(env), expression.text)
+
+    return evaluate_many
+
+
+def _result_to_float(result: Any, text: str) -> float:
+    if type(result) is int or type(result) is float:
+        return float(result)
+    if result is MISSING or result is None:
+        raise EvaluationError(f"expression {text!r} gave nil", reason="expression")
+    try:
+        return to_float(result)
+    except ValueConversionError as exc:
+        raise EvaluationError(f"expression {text!r} gave {result!r}: {exc}", reason="expression") from None
+
+
+# --- conflicts between plans -------------------------------------------------------------------
+
+def find_conflicts(plans: Sequence[CompiledPlan]) -> list[tuple[str, Problem]]:
+    """Families produced by more than one configuration: (configuration name, problem) pairs."""
+    owners: dict[str, tuple[str, str]] = {}
+    found: list[tuple[str, Problem]] = []
+    for plan in plans:
+        for header, where in zip(plan.families, plan.family_paths, strict=True):
+            owner = owners.get(header.name)
+            if owner is None:
+                owners[header.name] = (plan.name, where)
+                continue
+            found.append((plan.name, Problem(
+                path=f"{where}.name",
+                message=f"family {header.name!r} is also produced by configuration {owner[0]!r} "
+                        f"({owner[1]}); it would be emitted twice",
+            )))
+    return found
+
+
+def format_problem(*, source: str, name: str, problem: Problem) -> str:
+    """The one-line form every tool prints: ``FILE: metadata.name: field.path: message``."""
+    return f"{source}: {name or '(unnamed)'}: {problem.path}: {problem.message}"
+
+
+def compile_documents(configs: Sequence[Document]) -> tuple[list[Plan], list[str]]:
+    """Compile configuration documents and check conflicts between them.
+
+    Returns the plans that compiled and one readable line per problem (compile problems and
+    families produced twice); a caller that wants all-or-nothing treats any line as failure.
+    """
+    plans: list[CompiledPlan] = []
+    sources: dict[str, str] = {}
+    problems: list[str] = []
+    for doc in configs:
+        try:
+            plan = compile_config(doc.data)
+        except CompileError as exc:
+            problems.extend(format_problem(source=doc.location, name=exc.name or doc.name, problem=p)
+                            for p in exc.problems)
+            continue
+        if plan.name in sources:
+            problems.append(format_problem(source=doc.location, name=plan.name, problem=Problem(
+                path="metadata.name",
+                message=f"configuration {plan.name!r} is also defined at {sources[plan.name]}")))
+            continue
+        sources[plan.name] = doc.location
+        plans.append(plan)
+    for name, problem in find_conflicts(plans):
+        problems.append(format_problem(source=sources[name], name=name, problem=problem))
+    return list(plans), problems
+
+
+def check_conflicts(plans: Sequence[CompiledPlan]) -> list[Problem]:
+    """Problems for families two configurations both produce (the later one is reported)."""
+    return [problem for _, problem in find_conflicts(plans)]

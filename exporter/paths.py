@@ -1,0 +1,293 @@
+"""Panopticon paths (``.spec.replicas``, ``.status.conditions[*].type``, ``.``), compiled once.
+
+Panopticon writes paths jsonpath-style with a leading dot and no braces. Their meaning is
+defined here as jsonpath-ng's: every path is parsed by jsonpath-ng at compile time (so a path
+jsonpath-ng rejects is a compile problem with its message), then, when the parsed path is only
+a chain of single field names, array indices and ``[*]``/``.*`` wildcards, it is turned into a
+list of ``Step``s that a hand-written accessor walks without jsonpath-ng's per-match objects.
+Anything else (unions, slices, filters, ``..``) is evaluated by jsonpath-ng itself. A property
+test (tests/unit/exporter/test_paths.py) checks that the accessor returns exactly what
+jsonpath-ng returns, values and order, on random documents.
+
+The compiler uses ``CompiledPath.first`` for scalar paths and ``CompiledPath.segments`` to fan
+out over ``[*]`` (see exporter/compiler.py and docs/metrics-configuration.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jsonpath_ng.exceptions
+from jsonpath_ng import jsonpath as jp
+from jsonpath_ng.parser import parse as jsonpath_parse
+
+__all__ = ["MISSING", "CompiledPath", "PathError", "Step", "accessor", "compile_path", "elements_of"]
+
+
+class _Missing:
+    """The result of a path that matched nothing (distinct from a JSON ``null``)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+
+class PathError(ValueError):
+    """A path that cannot be parsed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One accessor step: a field name, an array index, or a wildcard over children."""
+
+    kind: str  # "key" | "index" | "all"
+    key: str | int = ""
+
+
+Getter = Callable[[Any], Any]
+
+
+def elements_of(value: Any) -> Iterator[Any]:
+    """Children a wildcard selects: array elements, object member values, nothing for scalars."""
+    if isinstance(value, list):
+        return iter(value)
+    if isinstance(value, dict):
+        return iter(value.values())
+    return iter(())
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPath:
+    """A compiled path: ``first(obj)`` (value or ``MISSING``) and ``find_all(obj)`` (all matches)."""
+
+    text: str
+    steps: tuple[Step, ...] | None  # None: evaluated by jsonpath-ng
+    first: Getter
+    find_all: Callable[[Any], list[Any]]
+
+    @property
+    def is_simple(self) -> bool:
+        return self.steps is not None
+
+    @property
+    def segments(self) -> tuple[tuple[Step, ...], ...]:
+        """The steps split at each wildcard: ``.a[*].b[*].c`` -> ``((a,), (b,), (c,))``."""
+        if self.steps is None:
+            return ((),)
+        parts: list[tuple[Step, ...]] = []
+        current: list[Step] = []
+        for step in self.steps:
+            if step.kind == "all":
+                parts.append(tuple(current))
+                current = []
+            else:
+                current.append(step)
+        parts.append(tuple(current))
+        return tuple(parts)
+
+    @property
+    def wildcards(self) -> int:
+        return len(self.segments) - 1
+
+
+def to_jsonpath(text: str) -> str:
+    """Panopticon spelling -> jsonpath-ng spelling (``.a.b`` -> ``$.a.b``, ``.`` -> ``$``)."""
+    body = text.strip()
+    if body.startswith("{") and body.endswith("}"):  # kubectl-style braces are tolerated
+        body = body[1:-1].strip()
+    if not body:
+        raise PathError("empty path")
+    if body == ".":
+        return "$"
+    if body.startswith("$"):
+        return body
+    if body.startswith((".", "[")):
+        return "$" + body
+    return "$." + body
+
+
+def compile_path(text: str) -> CompiledPath:
+    """Parse ``text`` (raises ``PathError``) and build its accessor."""
+    expression = to_jsonpath(text)
+    try:
+        parsed = jsonpath_parse(expression)
+    except (jsonpath_ng.exceptions.JsonPathLexerError, jsonpath_ng.exceptions.JsonPathParserError) as exc:
+        raise PathError(f"cannot parse path {text!r}: {exc}") from None
+    except Exception as exc:  # jsonpath-ng's PLY grammar raises assorted errors on odd input
+        raise PathError(f"cannot parse path: {exc}") from None
+    steps = _steps_of(parsed)
+    if steps is None:
+        return CompiledPath(text=text, steps=None, first=_reference_first(parsed),
+                            find_all=_reference_find_all(parsed))
+    return CompiledPath(text=text, steps=steps, first=_first_getter(steps), find_all=_find_all(steps))
+
+
+def accessor(steps: tuple[Step, ...]) -> Getter:
+    """The ``first`` getter of a wildcard-free step chain (used for fan-out element tails)."""
+    if any(step.kind == "all" for step in steps):
+        raise ValueError("accessor() takes wildcard-free steps")
+    return _first_getter(steps)
+
+
+def reference_find_all(text: str, obj: Any) -> list[Any]:
+    """jsonpath-ng's own answer for a Panopticon path (the semantics the accessor must match)."""
+    return [match.value for match in jsonpath_parse(to_jsonpath(text)).find(obj)]
+
+
+def _steps_of(node: Any) -> tuple[Step, ...] | None:
+    """The Step chain of a parsed path, or None when it needs jsonpath-ng."""
+    steps: list[Step] = []
+    while True:
+        if isinstance(node, jp.Root):
+            return tuple(reversed(steps))
+        if not isinstance(node, jp.Child):
+            return None
+        right = node.right
+        if isinstance(right, jp.Fields) and len(right.fields) == 1 and right.fields[0] != "*":
+            steps.append(Step("key", right.fields[0]))
+        elif isinstance(right, jp.Index) and len(right.indices) == 1:
+            steps.append(Step("index", int(right.indices[0])))
+        elif isinstance(right, jp.Wildcard) or (isinstance(right, jp.Fields) and right.fields == ("*",)):
+            steps.append(Step("all"))
+        else:
+            return None
+        node = node.left
+
+
+def _reference_first(parsed: Any) -> Getter:
+    def first(obj: Any) -> Any:
+        matches = parsed.find(obj)
+        return matches[0].value if matches else MISSING
+
+    return first
+
+
+def _reference_find_all(parsed: Any) -> Callable[[Any], list[Any]]:
+    def find_all(obj: Any) -> list[Any]:
+        return [match.value for match in parsed.find(obj)]
+
+    return find_all
+
+
+def _apply(step: Step, value: Any) -> Any:
+    """One non-wildcard step on one value: the child, or MISSING."""
+    if step.kind == "key":
+        if isinstance(value, dict):
+            return value.get(step.key, MISSING)
+        return MISSING
+    if isinstance(value, list):
+        index = step.key
+        assert isinstance(index, int)
+        if -len(value) <= index < len(value):
+            return value[index]
+    return MISSING
+
+
+def _find_all(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
+    def find_all(obj: Any) -> list[Any]:
+        current = [obj]
+        for step in steps:
+            following: list[Any] = []
+            if step.kind == "all":
+                for value in current:
+                    following.extend(elements_of(value))
+            else:
+                for value in current:
+                    child = _apply(step, value)
+                    if child is not MISSING:
+                        following.append(child)
+            current = following
+            if not current:
+                break
+        return current
+
+    return find_all
+
+
+def _first_getter(steps: tuple[Step, ...]) -> Getter:
+    """The hot path: specialised closures for the common all-field-name paths."""
+    if any(step.kind == "all" for step in steps):
+        find_all = _find_all(steps)
+
+        def first_match(obj: Any) -> Any:
+            matches = find_all(obj)
+            return matches[0] if matches else MISSING
+
+        return first_match
+    if all(step.kind == "key" for step in steps):
+        keys = [str(step.key) for step in steps]
+        return _key_getter(keys)
+
+    def walk(obj: Any) -> Any:
+        value = obj
+        for step in steps:
+            value = _apply(step, value)
+            if value is MISSING:
+                return MISSING
+        return value
+
+    return walk
+
+
+def _key_getter(keys: list[str]) -> Getter:
+    # Subscripting a non-dict with a str raises TypeError (list, str, int, None): the same "no
+    # match" jsonpath-ng gives, since it only looks fields up on mappings. The isinstance check
+    # on the last hop keeps a str subclass key lookup on a str from ever succeeding.
+    if not keys:
+        return lambda obj: obj
+    if len(keys) == 1:
+        (k0,) = keys
+
+        def get1(obj: Any) -> Any:
+            try:
+                return obj[k0] if isinstance(obj, dict) else MISSING
+            except KeyError:
+                return MISSING
+
+        return get1
+    if len(keys) == 2:
+        k0, k1 = keys
+
+        def get2(obj: Any) -> Any:
+            try:
+                return obj[k0][k1] if isinstance(obj, dict) else MISSING
+            except (KeyError, TypeError):
+                return MISSING
+
+        return get2
+    if len(keys) == 3:
+        k0, k1, k2 = keys
+
+        def get3(obj: Any) -> Any:
+            try:
+                return obj[k0][k1][k2] if isinstance(obj, dict) else MISSING
+            except (KeyError, TypeError):
+                return MISSING
+
+        return get3
+
+    def get_n(obj: Any) -> Any:
+        value = obj
+        for key in keys:
+            if not isinstance(value, dict):
+                return MISSING
+            value = value.get(key, MISSING)
+            if value is MISSING:
+                return MISSING
+        return value
+
+    return get_n

@@ -1,0 +1,247 @@
+"""Value conversions: what a path or an expression produced, turned into a sample value.
+
+Everything a MetricsConfiguration can point at is JSON: numbers, strings, booleans, null,
+objects, arrays. A sample value is a float, so this module converts numbers, booleans (1/0),
+RFC3339 timestamps (Unix seconds), Kubernetes quantities (``250m``, ``1Gi``, ``1e3``, exactly,
+via ``Fraction``), percentages (``"25%"`` -> 0.25) and Go durations (``1h2m3.5s`` -> seconds).
+It also formats a float for the exposition. A value that cannot be converted raises
+``ValueConversionError`` (a ``ValueError``); the renderer catches it, drops that one series and
+records why. Pure functions only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+__all__ = [
+    "ValueConversionError",
+    "format_value",
+    "parse_duration",
+    "parse_quantity",
+    "parse_rfc3339",
+    "to_float",
+]
+
+
+class ValueConversionError(ValueError):
+    """A value that cannot become a sample value; ``reason`` is a short machine-friendly tag."""
+
+    def __init__(self, message: str, *, reason: str = "conversion") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# --- Kubernetes quantities -------------------------------------------------------------------
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 10**3),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+}
+# Kubernetes' grammar: <signedNumber><suffix>, suffix = binarySI | decimalSI | decimalExponent.
+_QUANTITY = re.compile(
+    r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+    r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)"
+)
+
+
+def parse_quantity(text: str) -> Fraction:
+    """Parse a Kubernetes resource quantity exactly (``"250m"`` -> 1/4, ``"1Gi"`` -> 2**30)."""
+    match = _QUANTITY.fullmatch(text.strip())
+    if match is None:
+        raise ValueConversionError(f"not a quantity: {text!r}", reason="quantity")
+    number = Fraction(match["num"])
+    if match["exp"]:
+        exponent = int(match["exp"][1:])
+        return number * (Fraction(10) ** exponent)
+    suffix = match["suffix"] or ""
+    if suffix in _BINARY:
+        return number * _BINARY[suffix]
+    return number * _DECIMAL[suffix]
+
+
+def quantity_of(value: Any) -> Fraction:
+    """A quantity from a JSON value: numbers are taken as they are, strings are parsed."""
+    if isinstance(value, bool):
+        raise ValueConversionError(f"not a quantity: {value!r}", reason="quantity")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueConversionError(f"not a quantity: {value!r}", reason="quantity")
+        return Fraction(value)
+    if isinstance(value, str):
+        return parse_quantity(value)
+    raise ValueConversionError(f"not a quantity: {_short(value)}", reason="quantity")
+
+
+# --- time ------------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def parse_rfc3339(text: str) -> float:
+    """RFC3339 timestamp -> Unix seconds (float; fractional seconds kept)."""
+    if not isinstance(text, str) or _RFC3339.fullmatch(text) is None:
+        raise ValueConversionError(f"not an RFC3339 timestamp: {_short(text)}", reason="datetime")
+    normalized = text.replace("z", "Z").replace("t", "T")
+    head, dot, rest = normalized.partition(".")
+    if dot:  # fromisoformat accepts at most 6 fractional digits: truncate nanoseconds
+        digits = re.match(r"\d+", rest)
+        assert digits is not None
+        normalized = f"{head}.{digits.group()[:6].ljust(6, '0')}{rest[digits.end():]}"
+    try:
+        return datetime.fromisoformat(normalized).timestamp()
+    except ValueError as exc:
+        raise ValueConversionError(f"not an RFC3339 timestamp: {text!r} ({exc})", reason="datetime") from None
+
+
+_DURATION_UNITS = {
+    "ns": Fraction(1, 10**9),
+    "us": Fraction(1, 10**6),
+    "µs": Fraction(1, 10**6),
+    "μs": Fraction(1, 10**6),
+    "ms": Fraction(1, 10**3),
+    "s": Fraction(1),
+    "m": Fraction(60),
+    "h": Fraction(3600),
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Go ``time.ParseDuration`` syntax (``"1h2m3.5s"``, ``"150ms"``, ``"-1m"``, ``"0"``) -> seconds."""
+    if not isinstance(text, str):
+        raise ValueConversionError(f"not a duration: {_short(text)}", reason="duration")
+    body = text
+    sign = 1
+    if body[:1] in "+-" and body:
+        sign = -1 if body[0] == "-" else 1
+        body = body[1:]
+    if body == "0":
+        return 0.0
+    if not body:
+        raise ValueConversionError(f"not a duration: {text!r}", reason="duration")
+    total = Fraction(0)
+    pos = 0
+    while pos < len(body):
+        match = _DURATION_PART.match(body, pos)
+        if match is None:
+            raise ValueConversionError(f"not a duration: {text!r}", reason="duration")
+        total += Fraction(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    return float(sign * total)
+
+
+# --- generic conversion ------------------------------------------------------------------------
+
+_BOOL_STRINGS = {"true": 1.0, "false": 0.0}
+
+
+def to_float(value: Any) -> float:
+    """Convert a JSON value (or an expression result) to a sample value.
+
+    Order for strings: plain number, boolean (``true``/``false``, any case), Kubernetes
+    quantity, percentage (``"25%"`` -> 0.25), RFC3339 timestamp. Objects, arrays and null fail.
+    """
+    if value is True:
+        return 1.0
+    if value is False:
+        return 0.0
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return _string_to_float(value)
+    if value is None:
+        raise ValueConversionError("value is null", reason="missing")
+    raise ValueConversionError(f"not a number: {_short(value)}", reason="conversion")
+
+
+def _string_to_float(text: str) -> float:
+    if "_" not in text:  # Python's float() accepts "1_000"; JSON and Go do not
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    lowered = text.strip().lower()
+    if lowered in _BOOL_STRINGS:
+        return _BOOL_STRINGS[lowered]
+    if lowered in ("nan", "+inf", "-inf", "inf"):
+        return float(lowered)
+    try:
+        return float(parse_quantity(text))
+    except ValueConversionError:
+        pass
+    if text.endswith("%"):
+        try:
+            return float(Fraction(text[:-1].strip()) / 100)
+        except (ValueError, ZeroDivisionError):
+            pass
+    if _RFC3339.fullmatch(text):
+        return parse_rfc3339(text)
+    raise ValueConversionError(f"not a number: {text!r}", reason="conversion")
+
+
+def datetime_to_float(value: Any) -> float:
+    """A ``field.type: DateTime`` value: RFC3339 string -> Unix seconds (numbers pass through)."""
+    if isinstance(value, str):
+        return parse_rfc3339(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueConversionError(f"not an RFC3339 timestamp: {_short(value)}", reason="datetime")
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+_EXACT_INT_LIMIT = 2.0**53
+
+
+def format_value(value: float) -> str:
+    """Compact exposition form: integral values without ``.0``, ``NaN``, ``+Inf``, ``-Inf``."""
+    if value != value:
+        return "NaN"
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if value.is_integer() and -_EXACT_INT_LIMIT <= value <= _EXACT_INT_LIMIT:
+        return str(int(value))
+    return repr(value)
+
+
+def label_value_of(value: Any) -> str | None:
+    """The label text of a JSON value; ``None`` when the value is null (the label is omitted)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_value(value)
+    import orjson  # objects and arrays as compact JSON; rare, so imported lazily
+
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
