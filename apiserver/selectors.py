@@ -1,0 +1,143 @@
+"""``labelSelector`` and ``fieldSelector`` query parameters: parsing and matching. Pure.
+
+Label selectors use the Kubernetes grammar (``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``,
+``a notin (x)``, ``a``, ``!a``, comma = AND). Field selectors support only ``metadata.name`` and
+``metadata.namespace`` with ``=``, ``==`` and ``!=`` (what ``kubectl get NAME -w`` and ``-A``
+need); any other field is a 400, as the generic apiserver answers (research/apiserver.md §3.4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_KEY = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+FIELDS = ("metadata.name", "metadata.namespace")
+
+
+class SelectorError(ValueError):
+    """The selector does not parse (-> 400 BadRequest with this message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    key: str
+    op: str  # "=", "!=", "in", "notin", "exists", "!"
+    values: frozenset[str] = frozenset()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        present = self.key in labels
+        if self.op == "exists":
+            return present
+        if self.op == "!":
+            return not present
+        if self.op in ("=", "in"):
+            return present and labels[self.key] in self.values
+        return not present or labels[self.key] not in self.values  # "!=", "notin"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSelector:
+    requirements: tuple[Requirement, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(r.matches(labels) for r in self.requirements)
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise SelectorError(f"unbalanced parenthesis in label selector {text!r}")
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise SelectorError(f"unbalanced parenthesis in label selector {text!r}")
+    parts.append(text[start:])
+    return parts
+
+
+def _check_key(key: str, selector: str) -> str:
+    if not _KEY.match(key) or len(key.rpartition("/")[2]) > 63:
+        raise SelectorError(f"invalid label key {key!r} in label selector {selector!r}")
+    return key
+
+
+def _check_value(value: str, selector: str) -> str:
+    if len(value) > 63 or not _VALUE.match(value):
+        raise SelectorError(f"invalid label value {value!r} in label selector {selector!r}")
+    return value
+
+
+_SET_OP = re.compile(r"^(?P<key>[^\s!=(),]+)\s+(?P<op>in|notin)\s*\((?P<values>[^()]*)\)$")
+
+
+def parse_label_selector(text: str | None) -> LabelSelector:
+    if not text or not text.strip():
+        return LabelSelector()
+    reqs: list[Requirement] = []
+    for raw in _split_top_level(text):
+        part = raw.strip()
+        if not part:
+            raise SelectorError(f"empty requirement in label selector {text!r}")
+        set_op = _SET_OP.match(part)
+        if set_op:
+            values = [v.strip() for v in set_op["values"].split(",")]
+            reqs.append(Requirement(_check_key(set_op["key"], text), set_op["op"],
+                                    frozenset(_check_value(v, text) for v in values)))
+            continue
+        for op in ("!=", "==", "="):
+            if op in part:
+                key, _, value = part.partition(op)
+                reqs.append(Requirement(_check_key(key.strip(), text), "!=" if op == "!=" else "=",
+                                        frozenset({_check_value(value.strip(), text)})))
+                break
+        else:
+            if part.startswith("!"):
+                reqs.append(Requirement(_check_key(part[1:].strip(), text), "!"))
+            else:
+                reqs.append(Requirement(_check_key(part, text), "exists"))
+    return LabelSelector(tuple(reqs))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSelector:
+    requirements: tuple[tuple[str, bool, str], ...] = ()  # (field, equal?, value)
+
+    def matches(self, *, name: str, namespace: str) -> bool:
+        values = {"metadata.name": name, "metadata.namespace": namespace}
+        return all((values[f] == v) == eq for f, eq, v in self.requirements)
+
+    def equal_value(self, field_name: str) -> str | None:
+        """The value an ``=`` requirement pins ``field_name`` to (lets lookups skip a scan)."""
+        for f, eq, v in self.requirements:
+            if f == field_name and eq:
+                return v
+        return None
+
+
+def parse_field_selector(text: str | None) -> FieldSelector:
+    if not text or not text.strip():
+        return FieldSelector()
+    reqs: list[tuple[str, bool, str]] = []
+    for raw in text.split(","):
+        part = raw.strip()
+        for op in ("!=", "==", "="):
+            if op in part:
+                field_name, _, value = part.partition(op)
+                field_name = field_name.strip()
+                if field_name not in FIELDS:
+                    raise SelectorError(f'"{field_name}" is not a known field selector: only '
+                                        f'"metadata.name", "metadata.namespace"')
+                reqs.append((field_name, op != "!=", value.strip()))
+                break
+        else:
+            raise SelectorError(f"invalid field selector requirement {part!r}: expected field=value")
+    return FieldSelector(tuple(reqs))

@@ -1,0 +1,213 @@
+"""The extension API server: an aiohttp application behind TLS, with the k8s.io/apiserver filter chain.
+
+Middlewares, outermost first (research/apiserver.md §2, §8):
+
+1. ``status`` - every error leaves as a ``metav1.Status`` (router 404/405 included), never a
+   redirect (aiohttp's path normalisation is not installed) and never a traceback;
+2. ``request info`` - resource vs non-resource, verb (get/list/watch) from path and ``?watch``;
+3. ``authentication`` - front proxy, x509, bearer token (``apiserver.authn``): 401 on rejected
+   credentials, anonymous when none;
+4. ``authorization`` - always-allowed paths, ``system:masters``, else a cached
+   SubjectAccessReview (``apiserver.authz``): 403 with the kube-apiserver's wording;
+5. the handler: discovery, OpenAPI, resources, Prometheus text, health.
+
+``build_app`` wires pure parts to handlers and is what tests use with fakes; ``HttpsServer``
+runs it on a port with the reloading TLS context of ``certs.reload``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+from aiohttp import web
+
+from apiserver import discovery, openapi
+from apiserver.authn import AuthenticationFailed, Authenticator, UserInfo
+from apiserver.authz import Authorizer, forbidden_message
+from apiserver.objects import GROUP, GROUP_VERSION, VERSION, SeriesParser
+from apiserver.prometheus import ExpositionSource, PrometheusApi
+from apiserver.requestinfo import RequestInfo, parse_request_info
+from apiserver.resources import ResourceApi
+from apiserver.status import StatusError, path_not_found, status_body, status_response
+from apiserver.views import ApiViews
+from certs.reload import ReloadingServerTLS
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
+REQUEST_USER = web.RequestKey("request_user", UserInfo)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Readiness: false until the authentication settings are known (when they come from the cluster)."""
+
+    ready: Callable[[], bool] = lambda: True
+
+
+def _json(body: object, *, content_type: str = "application/json") -> web.Response:
+    return web.Response(body=orjson.dumps(body), content_type=content_type)
+
+
+@web.middleware
+async def status_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except StatusError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            # Redirects are never allowed through the aggregator (it answers 502 for them).
+            return path_not_found().response()
+        if exc.status == 404:
+            return path_not_found().response()
+        if exc.status == 405:
+            return StatusError(405, f"the server does not allow this method on the requested resource "
+                                    f"({request.method} {request.path})").response()
+        return status_response(status_body(exc.status, exc.reason or "error"))
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path_qs)
+        return StatusError(500, "Internal error occurred: see the server log").response()
+
+
+def _peer_certificate(request: web.Request) -> bytes | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    return der
+
+
+def auth_middlewares(authenticator: Authenticator, authorizer: Authorizer) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+    @web.middleware
+    async def request_info(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[REQUEST_INFO] = parse_request_info(request.method, request.path, request.query)
+        return await handler(request)
+
+    @web.middleware
+    async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            user = await authenticator.authenticate(request.headers, _peer_certificate(request))
+        except AuthenticationFailed as exc:
+            log.info("401 %s %s: %s", request.method, request.path, exc)
+            raise StatusError(401, "Unauthorized") from exc
+        request[REQUEST_USER] = user
+        return await handler(request)
+
+    @web.middleware
+    async def authorization(request: web.Request, handler: Handler) -> web.StreamResponse:
+        info = request[REQUEST_INFO]
+        user = request[REQUEST_USER]
+        try:
+            decision = await authorizer.authorize(user, info)
+        except Exception as exc:
+            log.warning("authorization of %s %s for %s failed: %s", info.verb, info.path, user.name, exc)
+            raise StatusError(500, f"Internal error occurred: authorization failed: {exc}") from exc
+        if not decision.allowed:
+            details = {"group": info.api_group, "kind": info.resource} if info.is_resource else None
+            if details is not None and info.name:
+                details["name"] = info.name
+            raise StatusError(403, forbidden_message(user, info, decision.reason), details=details)
+        return await handler(request)
+
+    return [request_info, authentication, authorization]
+
+
+def build_app(*, views: ApiViews, exposition: ExpositionSource, parse_series: SeriesParser,
+              authenticator: Authenticator, authorizer: Authorizer, health: Health | None = None,
+              bookmark_interval: float = 60.0,
+              default_watch_timeout: Callable[[], float] | None = None) -> web.Application:
+    health = health or Health()
+    app = web.Application(middlewares=[status_middleware, *auth_middlewares(authenticator, authorizer)],
+                          client_max_size=1024 * 1024)
+    resources = ResourceApi(views, parse_series=parse_series, bookmark_interval=bookmark_interval,
+                            default_watch_timeout=default_watch_timeout)
+    prometheus = PrometheusApi(exposition)
+
+    async def ok(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def ready(_request: web.Request) -> web.Response:
+        if not health.ready():
+            raise StatusError(503, "not ready: authentication settings not loaded yet")
+        return web.Response(text="ok")
+
+    async def apis(_request: web.Request) -> web.Response:
+        return _json(discovery.api_group_list())
+
+    async def group(request: web.Request) -> web.Response:
+        if request.match_info["group"] != GROUP:
+            raise path_not_found()
+        return _json(discovery.api_group())
+
+    async def group_version(request: web.Request) -> web.Response:
+        if request.match_info["group"] != GROUP or request.match_info["version"] != VERSION:
+            raise path_not_found()
+        return _json(discovery.api_resource_list())
+
+    async def version(_request: web.Request) -> web.Response:
+        return _json(discovery.version_info())
+
+    async def openapi_v2(_request: web.Request) -> web.Response:
+        return _json(openapi.openapi_v2())
+
+    async def openapi_v3(_request: web.Request) -> web.Response:
+        return _json(openapi.openapi_v3_root())
+
+    async def openapi_v3_gv(request: web.Request) -> web.Response:
+        if f"{request.match_info['group']}/{request.match_info['version']}" != GROUP_VERSION:
+            raise path_not_found()
+        return _json(openapi.openapi_v3_group_version())
+
+    base = f"/apis/{GROUP_VERSION}"
+    r = app.router
+    for path in ("/healthz", "/livez"):
+        r.add_get(path, ok)
+    r.add_get("/readyz", ready)
+    r.add_get("/version", version)
+    r.add_get("/apis", apis)
+    r.add_get("/openapi/v2", openapi_v2)
+    r.add_get("/openapi/v3", openapi_v3)
+    r.add_get("/openapi/v3/apis/{group}/{version}", openapi_v3_gv)
+    r.add_get(f"{base}/prometheus", prometheus.scrape)
+    r.add_get(f"{base}/namespaces/{{namespace}}/prometheus", prometheus.scrape)
+    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}", resources.list)
+    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}/{{name}}", resources.get)
+    r.add_get(f"{base}/{{resource}}", resources.list)
+    r.add_get(f"{base}/{{resource}}/{{name}}", resources.get)
+    r.add_get("/apis/{group}", group)
+    r.add_get("/apis/{group}/{version}", group_version)
+    return app
+
+
+class HttpsServer:
+    """Runs an application on ``host:port`` with TLS; ``port`` 0 picks a free port (see ``.port``)."""
+
+    def __init__(self, app: web.Application, tls: ReloadingServerTLS, *, host: str, port: int) -> None:
+        self._app, self._tls, self._host, self._port = app, tls, host, port
+        self._runner: web.AppRunner | None = None
+        self.port = port
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._tls.front,
+                           backlog=1024, reuse_address=True)
+        await site.start()
+        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.info("extension API server listening on https://%s:%d", self._host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
