@@ -19,15 +19,18 @@ changes the bytes, only the Content-Type echoed back.
 
 Caching: bodies (and their gzip) are cached per (format, namespace, with/without ``# EOF``)
 until ``store.generation`` changes; an unchanged store is answered with the cached bytes.
-Gzip output is a single gzip member per cached part; callers that append their own bytes (the
-plain endpoint adds telemetry) append further gzip *members*, which every gzip reader, including
-Go's (Prometheus), decodes as one stream (RFC 1952 §2.2).
+Callers that append per-request bytes to a cached body (the plain endpoint adds telemetry) use
+``gzip_with_tail``: the cached part is kept as a sync-flushed deflate prefix plus a copy of the
+compressor, so only the tail is compressed per request and the result is still one ordinary
+gzip member (several concatenated members would be valid RFC 1952, but curl decodes only the
+first).
 """
 
 from __future__ import annotations
 
-import gzip as _gzip
+import struct
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -177,6 +180,7 @@ class Exposition:
         self._generation = -1
         self._bodies: dict[tuple[FormatKind, str | None, bool], bytes] = {}
         self._gzipped: dict[tuple[FormatKind, str | None, bool], bytes] = {}
+        self._prefixes: dict[tuple[FormatKind, str | None], GzipPrefix] = {}
         self._headers: dict[tuple[FamilyHeader, FormatKind], bytes] = {}
 
     def body(self, *, fmt: Format | FormatKind, namespace: str | None = None, gzip: bool = False,
@@ -190,14 +194,28 @@ class Exposition:
         if self._generation != self._store.generation:
             self._bodies.clear()
             self._gzipped.clear()
+            self._prefixes.clear()
             self._generation = self._store.generation
         key = (kind, namespace, eof and kind == "openmetrics")
         if gzip:
             cached = self._gzipped.get(key)
             if cached is None:
-                cached = self._gzipped[key] = gzip_member(self._plain(key))
+                tail = OPENMETRICS_EOF if key[2] else b""
+                cached = self._gzipped[key] = self._gzip_prefix(kind, namespace).finish(tail)
             return cached
         return self._plain(key)
+
+    def gzip_with_tail(self, *, fmt: Format | FormatKind, namespace: str | None = None, tail: bytes) -> bytes:
+        """gzip of ``body(eof=False) + tail``, compressing only ``tail`` on a cache hit."""
+        kind: FormatKind = fmt.kind if isinstance(fmt, Format) else fmt
+        self.body(fmt=kind, namespace=namespace, eof=False)  # validates the cache generation
+        return self._gzip_prefix(kind, namespace).finish(tail)
+
+    def _gzip_prefix(self, kind: FormatKind, namespace: str | None) -> GzipPrefix:
+        prefix = self._prefixes.get((kind, namespace))
+        if prefix is None:
+            prefix = self._prefixes[(kind, namespace)] = GzipPrefix.of(self._plain((kind, namespace, False)))
+        return prefix
 
     def _plain(self, key: tuple[FormatKind, str | None, bool]) -> bytes:
         cached = self._bodies.get(key)
@@ -219,9 +237,36 @@ class Exposition:
         return body
 
 
+# RFC 1952 member header: magic, CM=deflate, no flags, MTIME=0 (reproducible), XFL=0, OS=unknown.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+@dataclass(frozen=True, slots=True)
+class GzipPrefix:
+    """A gzip member's start for ``data``: everything but the final deflate block and trailer."""
+
+    head: bytes
+    compressor: zlib._Compress
+    crc: int
+    size: int
+
+    @classmethod
+    def of(cls, data: bytes) -> GzipPrefix:
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+        head = _GZIP_HEADER + compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return cls(head, compressor, zlib.crc32(data), len(data))
+
+    def finish(self, tail: bytes) -> bytes:
+        """The complete member for ``data + tail`` (the prefix stays reusable)."""
+        compressor = self.compressor.copy()
+        rest = compressor.compress(tail) + compressor.flush()
+        trailer = struct.pack("<II", zlib.crc32(tail, self.crc), (self.size + len(tail)) & 0xFFFFFFFF)
+        return b"".join((self.head, rest, trailer))
+
+
 def gzip_member(data: bytes) -> bytes:
-    """One gzip member (mtime 0, so equal input gives equal bytes)."""
-    return _gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+    """``data`` as one gzip member (MTIME 0, so equal input gives equal bytes)."""
+    return GzipPrefix.of(b"").finish(data)
 
 
 # --------------------------------------------------------------------------- parsing

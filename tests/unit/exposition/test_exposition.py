@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import time
+import zlib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -88,11 +89,18 @@ def test_gzip_round_trip_for_both_formats_and_namespaces() -> None:
             assert gzip.decompress(packed) == plain
 
 
-def test_gzip_members_concatenate_into_one_stream() -> None:
-    exposition = Exposition(filled_store())
-    state = exposition.body(fmt="openmetrics", gzip=True, eof=False)
-    stream = state + gzip.compress(b"# EOF\n")
-    assert gzip.decompress(stream) == exposition.body(fmt="openmetrics")
+def test_gzip_with_tail_is_one_member_compressing_only_the_tail() -> None:
+    store = filled_store()
+    exposition = Exposition(store)
+    for tail in (b"# EOF\n", b"extra_metric 1\n# EOF\n", b""):
+        packed = exposition.gzip_with_tail(fmt="openmetrics", tail=tail)
+        assert gzip.decompress(packed) == exposition.body(fmt="openmetrics", eof=False) + tail
+        # a single member: zlib stops at the first member's end, so it must see the whole body
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        assert d.decompress(packed) == exposition.body(fmt="openmetrics", eof=False) + tail
+        assert d.unused_data == b""
+    store.upsert("gadgets", widget("g2", "red", samples={"gadget_items": [({}, 1)]}))
+    assert b'widget="g2"' in gzip.decompress(exposition.gzip_with_tail(fmt="text", tail=b""))
 
 
 def test_cache_returns_same_bytes_until_the_store_changes() -> None:

@@ -1,0 +1,170 @@
+"""``panopticon serve``: compose the long-running components and run them until a signal.
+
+This module only wires things together. ``Runtime`` holds what components share (telemetry,
+store, exposition, readiness); ``build_components`` decides which components this invocation
+runs; ``serve`` starts them in order, waits for SIGINT/SIGTERM and stops them in reverse order.
+A component is anything with ``async start()`` (raise ``StartupError`` for a problem the user can
+fix: it is printed and the command exits 1) and ``async stop()``.
+
+Modes: ``--source DIR`` (offline: configurations and objects from files, see
+``exporter.offline``) runs the offline source and the plain HTTP server. Cluster mode
+(informers, the extension API server, the Thanos operator) adds its components in
+``build_components``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+
+from exporter.exposition import Exposition
+from exporter.offline import LoadError, OfflineSource
+from exporter.store import MetricsStore
+from exporter.telemetry import Telemetry
+
+log = logging.getLogger("panopticon.serve")
+
+
+class StartupError(Exception):
+    """A problem the user can fix (bad flag value, port in use, unloadable --source)."""
+
+
+class Component(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """Shared state of one ``serve`` process."""
+
+    args: argparse.Namespace
+    telemetry: Telemetry
+    store: MetricsStore
+    exposition: Exposition
+    readiness: list[Callable[[], bool]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, args: argparse.Namespace) -> Runtime:
+        telemetry = Telemetry()
+        store = MetricsStore(telemetry=telemetry)
+        telemetry.watch_store(store)
+        return cls(args=args, telemetry=telemetry, store=store, exposition=Exposition(store))
+
+    def ready(self) -> bool:
+        return all(check() for check in self.readiness)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) into (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise StartupError(f"--metrics-address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host.strip("[]"), int(port)
+
+
+class OfflineComponent:
+    name = "offline-source"
+
+    def __init__(self, runtime: Runtime, directory: str) -> None:
+        self.source = OfflineSource([directory], runtime.store)
+        runtime.readiness.append(lambda: self.source.loaded)
+
+    async def start(self) -> None:
+        try:
+            await self.source.start()
+        except LoadError as exc:
+            raise StartupError("cannot load --source:\n  " + "\n  ".join(exc.problems)) from None
+
+    async def stop(self) -> None:
+        await self.source.stop()
+
+
+class PlainHTTPComponent:
+    """``/metrics``, ``/healthz``, ``/livez``, ``/readyz`` over plain HTTP."""
+
+    name = "plain-http"
+
+    def __init__(self, runtime: Runtime, address: str, *, state_metrics: bool) -> None:
+        from apiserver.plain import make_plain_app
+
+        self.host, self.port = parse_address(address)
+        self.app = make_plain_app(exposition=runtime.exposition if state_metrics else None,
+                                  telemetry=runtime.telemetry, ready=runtime.ready)
+        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self.bound: tuple[str, int] | None = None
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.runner.cleanup()
+            raise StartupError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.bound = sockets[0].getsockname()[:2] if sockets else (self.host, self.port)
+        host, port = self.bound
+        shown = f"[{host}]" if ":" in host else host
+        log.info("serving /metrics, /healthz, /livez, /readyz on http://%s:%d", shown, port)
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def build_components(runtime: Runtime) -> list[Component]:
+    args = runtime.args
+    components: list[Component] = []
+    if args.source:
+        components.append(OfflineComponent(runtime, args.source))
+    else:
+        raise StartupError("cluster mode is not available in this build yet; use --source DIR")
+    if args.metrics_address:
+        components.append(PlainHTTPComponent(runtime, args.metrics_address,
+                                             state_metrics=not args.no_state_metrics_on_plain))
+    return components
+
+
+async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) -> int:
+    stop = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Component] = []
+    try:
+        runtime = Runtime.create(args)
+        for component in build_components(runtime):
+            await component.start()
+            started.append(component)
+        await stop.wait()
+        log.info("shutting down")
+        return 0
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for component in reversed(started):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("stopping %s failed", component.name)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    return asyncio.run(serve(args))
