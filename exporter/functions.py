@@ -95,6 +95,8 @@ def to_bytes(value: Any) -> float:
 
 
 def unix(value: Any) -> float:
+    if value is MISSING or value is None:
+        raise _fail("unix() of a missing value ('nil')", MISSING)
     try:
         return parse_rfc3339(value)
     except ValueConversionError as exc:
@@ -104,6 +106,8 @@ def unix(value: Any) -> float:
 def to_second(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if value is MISSING or value is None:
+        raise _fail("toSecond() of a missing value ('nil')", MISSING)
     try:
         return parse_duration(value)
     except ValueConversionError as exc:
