@@ -41,6 +41,7 @@ class FakeApiServer:
         self.list_count = 0
         self.watch_count = 0
         self.fail_next: list[int] = []  # HTTP statuses to answer the next requests with
+        self.discovery: dict[str, dict[str, Any]] = {}  # path -> APIResourceList / APIGroup
         self.site: web.TCPSite | None = None
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -120,6 +121,8 @@ class FakeApiServer:
         if self.fail_next:
             code = self.fail_next.pop(0)
             return self._json(code, status(code, "InternalError", "injected failure"))
+        if request.method == "GET" and request.path in self.discovery:
+            return self._json(200, self.discovery[request.path])
         m = PATH.match(request.path)
         if not m:
             return self._json(404, status(404, "NotFound", f"no route {request.path}"))

@@ -1,0 +1,630 @@
+"""The live exporter: MetricsConfigurations and their target objects from a real cluster.
+
+Flow:
+
+    MetricsConfiguration (informer) --compile--> Plan --discovery--> resource (plural, scope)
+        --> Binding: one shared informer per watched collection --> MetricsStore[config][uid]
+    status <-- conditions, observedGeneration, resolved resource, object and series counts
+
+A *binding* ties one compiled plan to the collections it watches (one per namespace with
+``--namespaces``, else cluster-wide) and to a namespace filter (``--namespace-selector``). It
+is built whenever any of the three changes (spec, resolved resource, selected namespaces) and
+swapped in atomically: the new binding joins the shared informers, which hand it the complete
+current set of objects (``replay``); once every collection has replayed, the store switches to
+the new plan with those objects in one step (``MetricsStore.set_plan(plan, objects=...)``),
+buffered events are applied, and only then is the old binding detached. Scrapes never see a
+half-rendered configuration and no series disappears during a config update.
+
+Configurations that do not compile (``CompileError``), whose kind is not served
+(``TargetNotFound``: kept pending, re-resolved when CustomResourceDefinitions change, or every
+``resolve_interval`` when CRDs cannot be watched), or that clash with another configuration
+export nothing and say why in ``status``; everything else keeps being served.
+
+Everything runs on one event loop: informer handlers are synchronous and the store is not
+locked (see ``exporter.store``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from prometheus_client import CollectorRegistry, Gauge
+
+from exporter.store import DuplicateFamilyError, MetricsStore
+from exporter.types import Plan
+from kube.client import ApiError, KubeClient
+from kube.conditions import now_rfc3339, set_condition
+from kube.discovery import RESOLVED, TARGET_NOT_FOUND, VERSION_FALLBACK, Discovery, ResolvedResource
+from kube.informer import Informer, InformerRegistry, WatchTarget
+from kube.paths import resource_path
+from kube.sharding import pod_ordinal, shard_filter
+from kube.telemetry import PrometheusInformerTelemetry
+
+log = logging.getLogger(__name__)
+
+CONFIG_GROUP, CONFIG_VERSION, CONFIG_RESOURCE = "metrics.appscode.com", "v1alpha1", "metricsconfigurations"
+CONFIGS = WatchTarget(group=CONFIG_GROUP, version=CONFIG_VERSION, resource=CONFIG_RESOURCE)
+CRDS = WatchTarget(group="apiextensions.k8s.io", version="v1", resource="customresourcedefinitions")
+
+# Reasons of the Ready condition.
+COMPILED = "Compiled"
+COMPILE_ERROR = "CompileError"
+SYNCING = "Syncing"
+LIST_ERROR = "ListError"
+
+
+class Compiler(Protocol):
+    def __call__(self, config: Mapping[str, Any]) -> Plan: ...
+
+
+def default_compiler(config: Mapping[str, Any]) -> Plan:
+    from exporter.compiler import compile_config
+
+    return compile_config(config)
+
+
+@dataclass(frozen=True)
+class ExporterOptions:
+    namespaces: tuple[str, ...] = ()
+    namespace_selector: str = ""
+    shard: int = 0
+    total_shards: int = 1
+    status_interval: float = 3.0  # at most one status write per configuration this often
+    resolve_interval: float = 30.0  # re-resolve pending kinds this often even without CRD events
+    page_size: int = 500
+    watch_timeout: int = 300
+    write_status: bool = True
+
+
+def compile_message(err: Exception) -> str:
+    problems = getattr(err, "problems", None)
+    if problems:
+        return "; ".join(str(p) for p in problems)
+    return f"{type(err).__name__}: {err}"
+
+
+def config_status(
+    *,
+    previous: list[dict[str, Any]] | None,
+    generation: int | None,
+    ready: str,
+    reason: str,
+    message: str,
+    resource: ResolvedResource | None,
+    objects: int,
+    series: int,
+    now: str,
+) -> dict[str, Any]:
+    """The ``status`` of one MetricsConfiguration (pure; ``now`` only used on transitions)."""
+    return {
+        "observedGeneration": generation,
+        "conditions": set_condition(
+            previous, type_="Ready", status=ready, reason=reason, message=message,
+            observed_generation=generation, now=now,
+        ),
+        "resolvedResource": None if resource is None else {
+            "group": resource.group, "version": resource.version, "resource": resource.resource,
+            "kind": resource.kind, "namespaced": resource.namespaced,
+        },
+        "objects": objects,
+        "series": series,
+    }
+
+
+class Binding:
+    """One plan wired to its collections; buffers until every collection has replayed."""
+
+    def __init__(
+        self,
+        owner: ClusterExporter,
+        *,
+        name: str,
+        plan: Plan,
+        resource: ResolvedResource,
+        targets: tuple[WatchTarget, ...],
+        namespace_ok: Callable[[str], bool] | None,
+    ) -> None:
+        self.owner = owner
+        self.name = name
+        self.plan = plan
+        self.resource = resource
+        self.targets = targets
+        self.namespace_ok = namespace_ok
+        self.key = (id(plan), resource, targets, owner.namespace_filter_key())
+        self.live = False
+        self.closed = False
+        self._pending = set(targets)
+        self._replayed: list[dict[str, Any]] = []
+        self._buffer: list[tuple[str, dict[str, Any]]] = []
+        self._handlers: dict[WatchTarget, Callable[[str, dict[str, Any]], None]] = {}
+
+    def start(self, registry: InformerRegistry) -> None:
+        for target in self.targets:
+            handler = self._handler_for(target)
+            self._handlers[target] = handler
+            registry.acquire(target, handler, replay=self._replay_for(target))
+
+    async def stop(self, registry: InformerRegistry) -> None:
+        self.closed = True
+        for target, handler in self._handlers.items():
+            await registry.release(target, handler)
+        self._handlers.clear()
+
+    def informers(self, registry: InformerRegistry) -> list[Informer]:
+        return [i for t in self.targets if (i := registry.get(t)) is not None]
+
+    def _handler_for(self, target: WatchTarget) -> Callable[[str, dict[str, Any]], None]:
+        def handle(event_type: str, obj: dict[str, Any]) -> None:
+            if self.closed:
+                return
+            if self.live:
+                self.owner.apply_event(self, event_type, obj)
+            else:
+                self._buffer.append((event_type, obj))
+
+        return handle
+
+    def _replay_for(self, target: WatchTarget) -> Callable[[list[dict[str, Any]]], None]:
+        def replay(items: list[dict[str, Any]]) -> None:
+            if self.closed or target not in self._pending:
+                return
+            ok = self.namespace_ok
+            self._replayed.extend(items if ok is None else [o for o in items if ok(_namespace(o))])
+            self._pending.discard(target)
+            if not self._pending:
+                objects, self._replayed = self._replayed, []
+                buffered, self._buffer = self._buffer, []
+                self.owner.activate(self, objects, buffered)
+
+        return replay
+
+
+def _namespace(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("namespace") or "") if isinstance(meta, Mapping) else ""
+
+
+def _uid(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    return str(meta.get("uid") or "") if isinstance(meta, Mapping) else ""
+
+
+@dataclass
+class ConfigState:
+    name: str
+    raw: dict[str, Any] | None = None
+    spec_key: bytes = b""
+    plan: Plan | None = None
+    resolution_reason: str = ""
+    resolution_message: str = ""
+    resource: ResolvedResource | None = None
+    error_reason: str = ""  # COMPILE_ERROR or TARGET_NOT_FOUND (nothing exported)
+    error_message: str = ""
+    binding: Binding | None = None  # the live one
+    next_binding: Binding | None = None  # being synced, replaces ``binding`` on activation
+    written: dict[str, Any] | None = None
+    written_at: float = 0.0
+    conditions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def generation(self) -> int | None:
+        meta = (self.raw or {}).get("metadata") or {}
+        gen = meta.get("generation")
+        return int(gen) if isinstance(gen, int) else None
+
+    @property
+    def active(self) -> bool:
+        """Should be exporting (compiled, resolved, no clash)."""
+        return self.plan is not None and self.resource is not None and not self.error_reason
+
+
+class ConfigTelemetry:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.ready = Gauge(
+            "panopticon_configuration_ready",
+            "1 when a MetricsConfiguration is exporting, 0 otherwise; reason as in its Ready condition.",
+            ["configuration", "reason"], registry=registry,
+        )
+        self.status_writes = Gauge(
+            "panopticon_configuration_status_writes",
+            "Status writes per configuration since start.", ["configuration", "result"], registry=registry,
+        )
+        self._reasons: dict[str, str] = {}
+
+    def set(self, name: str, *, ready: bool, reason: str) -> None:
+        old = self._reasons.get(name)
+        if old is not None and old != reason:
+            with contextlib.suppress(KeyError):
+                self.ready.remove(name, old)
+        self._reasons[name] = reason
+        self.ready.labels(name, reason).set(1 if ready else 0)
+
+    def forget(self, name: str) -> None:
+        old = self._reasons.pop(name, None)
+        if old is not None:
+            with contextlib.suppress(KeyError):
+                self.ready.remove(name, old)
+
+    def wrote(self, name: str, *, ok: bool) -> None:
+        self.status_writes.labels(name, "success" if ok else "error").inc()
+
+
+class ClusterExporter:
+    """Keeps ``store`` equal to what every MetricsConfiguration renders from the cluster."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        store: MetricsStore,
+        *,
+        options: ExporterOptions | None = None,
+        compiler: Compiler = default_compiler,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.options = options or ExporterOptions()
+        self._compiler = compiler
+        registry = store.telemetry.registry
+        self._informer_telemetry = PrometheusInformerTelemetry(registry)
+        self.telemetry = ConfigTelemetry(registry)
+        self.discovery = Discovery(client)
+        self.registry = self._make_registry(self.options.shard, self.options.total_shards)
+        self.configs: dict[str, ConfigState] = {}
+        self._config_informer: Informer | None = None
+        self._crd_informer: Informer | None = None
+        self._ns_informer: Informer | None = None
+        self._selected_namespaces: set[str] = set()
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._reconciling = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._resolve_all_scheduled = False
+        self._watch_crds = True
+
+    def _make_registry(self, shard: int, total: int) -> InformerRegistry:
+        return InformerRegistry(
+            self.client,
+            telemetry=self._informer_telemetry,
+            keep=shard_filter(shard, total),
+            page_size=self.options.page_size,
+            watch_timeout=self.options.watch_timeout,
+        )
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.options.namespace_selector:
+            self._ns_informer = Informer(
+                self.client,
+                WatchTarget(group="", version="v1", resource="namespaces",
+                            label_selector=self.options.namespace_selector),
+                telemetry=self._informer_telemetry,
+            )
+            self._ns_informer.add_handler(self._on_namespace)
+            self._ns_informer.start()
+            await self._ns_informer.wait_synced()
+        self._crd_informer = Informer(self.client, CRDS, telemetry=self._informer_telemetry)
+        self._crd_informer.add_handler(self._on_crd)
+        self._crd_informer.start()
+        self._config_informer = Informer(self.client, CONFIGS, telemetry=self._informer_telemetry)
+        self._config_informer.add_handler(self._on_config)
+        self._config_informer.start()
+        self._tasks = [
+            asyncio.create_task(self._worker(), name="exporter reconcile"),
+            asyncio.create_task(self._periodic(), name="exporter status+resolve"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for informer in (self._config_informer, self._crd_informer, self._ns_informer):
+            if informer is not None:
+                await informer.stop()
+        await self.registry.stop()
+
+    def ready(self) -> bool:
+        """Configs listed, and every exporting config's informers have replayed to the store."""
+        if self._config_informer is None or not self._config_informer.has_synced:
+            return False
+        if self._queued or self._reconciling:
+            return False
+        return all(
+            s.binding is not None and s.next_binding is None for s in self.configs.values() if s.active
+        )
+
+    # ---- informer handlers (synchronous, on the loop) ----------------------------------------
+    def _on_config(self, event_type: str, obj: dict[str, Any]) -> None:
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        state = self.configs.setdefault(name, ConfigState(name))
+        if event_type == "DELETED":
+            state.raw = None
+        else:
+            state.raw = obj
+            conditions = (obj.get("status") or {}).get("conditions")
+            if state.written is None and isinstance(conditions, list):
+                state.conditions = conditions
+        self._enqueue(name)
+
+    def _on_crd(self, event_type: str, obj: dict[str, Any]) -> None:
+        # A CRD appeared, changed its served versions, or went away: discovery is stale.
+        if not self._resolve_all_scheduled:
+            self._resolve_all_scheduled = True
+            asyncio.get_running_loop().call_later(0.2, self._resolve_all)
+
+    def _on_namespace(self, event_type: str, obj: dict[str, Any]) -> None:
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        before = set(self._selected_namespaces)
+        if event_type == "DELETED":
+            self._selected_namespaces.discard(name)
+        else:
+            self._selected_namespaces.add(name)
+        if before != self._selected_namespaces:
+            for config in self.configs:
+                self._enqueue(config)
+
+    def _resolve_all(self) -> None:
+        self._resolve_all_scheduled = False
+        self.discovery.invalidate()
+        for name in self.configs:
+            self._enqueue(name)
+
+    def _enqueue(self, name: str) -> None:
+        if name not in self._queued:
+            self._queued.add(name)
+            self._queue.put_nowait(name)
+
+    # ---- reconcile -----------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        while True:
+            name = await self._queue.get()
+            self._queued.discard(name)
+            self._reconciling = True
+            try:
+                await self.reconcile(name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("configuration %s: reconcile failed; retrying", name)
+                asyncio.get_running_loop().call_later(2.0, self._enqueue, name)
+            finally:
+                self._reconciling = False
+
+    def namespace_filter_key(self) -> tuple[str, ...] | None:
+        if not self.options.namespace_selector:
+            return None
+        return tuple(sorted(self._selected_namespaces))
+
+    def _namespace_ok(self) -> Callable[[str], bool] | None:
+        if not self.options.namespace_selector:
+            return None
+        selected = frozenset(self._selected_namespaces)
+
+        def ok(namespace: str) -> bool:
+            return namespace == "" or namespace in selected
+
+        return ok
+
+    def _targets(self, resource: ResolvedResource) -> tuple[WatchTarget, ...]:
+        base = dict(group=resource.group, version=resource.version, resource=resource.resource)
+        if resource.namespaced and self.options.namespaces:
+            return tuple(WatchTarget(**base, namespace=ns) for ns in sorted(set(self.options.namespaces)))
+        return (WatchTarget(**base),)
+
+    async def reconcile(self, name: str) -> None:
+        state = self.configs.get(name)
+        if state is None:
+            return
+        if state.raw is None:
+            await self._teardown(state)
+            self.configs.pop(name, None)
+            self.telemetry.forget(name)
+            # A clash may have been resolved by this deletion.
+            for other in self.configs.values():
+                if other.error_reason == COMPILE_ERROR and other.plan is not None:
+                    self._enqueue(other.name)
+            return
+        spec_key = orjson.dumps(state.raw.get("spec"), option=orjson.OPT_SORT_KEYS)
+        if spec_key != state.spec_key or (state.plan is not None and state.error_reason == COMPILE_ERROR):
+            state.spec_key = spec_key
+            try:
+                state.plan = self._compiler(state.raw)
+            except Exception as err:
+                state.plan = None
+                await self._fail(state, COMPILE_ERROR, compile_message(err))
+                return
+        if state.plan is None:
+            return  # still the same spec that did not compile
+        target = state.plan.target
+        resolution = await self.discovery.resolve(
+            group=target.group, version=target.version, kind=target.kind
+        )
+        state.resolution_reason, state.resolution_message = resolution.reason, resolution.message
+        if resolution.resource is None:
+            state.resource = None
+            await self._fail(state, TARGET_NOT_FOUND, resolution.message)
+            return
+        state.resource = resolution.resource
+        state.error_reason = state.error_message = ""
+        self._bind(state)
+
+    def _bind(self, state: ConfigState) -> None:
+        assert state.plan is not None and state.resource is not None
+        targets = self._targets(state.resource)
+        key = (id(state.plan), state.resource, targets, self.namespace_filter_key())
+        current = state.next_binding or state.binding
+        if current is not None and current.key == key:
+            return
+        if state.next_binding is not None:
+            asyncio.get_running_loop().create_task(state.next_binding.stop(self.registry))
+        binding = Binding(
+            self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
+            namespace_ok=self._namespace_ok(),
+        )
+        state.next_binding = binding
+        binding.start(self.registry)
+
+    async def _fail(self, state: ConfigState, reason: str, message: str) -> None:
+        state.error_reason, state.error_message = reason, message
+        log.warning("configuration %s: %s: %s", state.name, reason, message)
+        await self._teardown(state)
+
+    async def _teardown(self, state: ConfigState) -> None:
+        for binding in (state.next_binding, state.binding):
+            if binding is not None:
+                await binding.stop(self.registry)
+        state.binding = state.next_binding = None
+        self.store.remove_plan(state.name)
+
+    # ---- called by bindings (synchronously, inside an informer's task) -----------------------
+    def activate(
+        self, binding: Binding, objects: list[dict[str, Any]], buffered: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        state = self.configs.get(binding.name)
+        if state is None or state.next_binding is not binding:
+            return
+        try:
+            self.store.set_plan(binding.plan, objects=objects)
+        except DuplicateFamilyError as err:
+            state.next_binding = None
+            state.error_reason, state.error_message = COMPILE_ERROR, str(err)
+            asyncio.get_running_loop().create_task(self._teardown_binding(binding, state))
+            return
+        binding.live = True
+        for event_type, obj in buffered:
+            self.apply_event(binding, event_type, obj)
+        old, state.binding, state.next_binding = state.binding, binding, None
+        if old is not None:
+            asyncio.get_running_loop().create_task(old.stop(self.registry))
+
+    async def _teardown_binding(self, binding: Binding, state: ConfigState) -> None:
+        await binding.stop(self.registry)
+        if state.binding is not None:
+            await state.binding.stop(self.registry)
+            state.binding = None
+            self.store.remove_plan(state.name)
+
+    def apply_event(self, binding: Binding, event_type: str, obj: dict[str, Any]) -> None:
+        if event_type == "DELETED":
+            self.store.delete(binding.name, _uid(obj))
+        elif binding.namespace_ok is None or binding.namespace_ok(_namespace(obj)):
+            self.store.upsert(binding.name, obj)
+
+    # ---- status --------------------------------------------------------------------------------
+    def desired_status(self, state: ConfigState) -> dict[str, Any]:
+        objects = series = 0
+        for config, n_objects, n_series in self.store.stats():
+            if config == state.name:
+                objects, series = n_objects, n_series
+        if state.error_reason:
+            ready, reason, message = "False", state.error_reason, state.error_message
+        elif state.binding is None:
+            informers = state.next_binding.informers(self.registry) if state.next_binding else []
+            errors = [f"{i.target}: {i.last_error}" for i in informers if i.last_error]
+            if errors:
+                ready, reason, message = "False", LIST_ERROR, "; ".join(errors)
+            else:
+                ready, reason, message = "Unknown", SYNCING, "listing target objects"
+        elif state.resolution_reason == VERSION_FALLBACK:
+            ready, reason, message = "True", VERSION_FALLBACK, state.resolution_message
+        else:
+            ready, reason, message = "True", COMPILED, ""
+        self.telemetry.set(state.name, ready=ready == "True", reason=reason)
+        previous = state.written["conditions"] if state.written else state.conditions
+        return config_status(
+            previous=previous, generation=state.generation, ready=ready, reason=reason, message=message,
+            resource=state.resource,
+            objects=objects, series=series, now=now_rfc3339(),
+        )
+
+    async def write_statuses(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        for state in list(self.configs.values()):
+            if state.raw is None or (state.plan is None and not state.error_reason):
+                continue
+            desired = self.desired_status(state)
+            if desired == state.written:
+                continue
+            if not force and now - state.written_at < self.options.status_interval:
+                continue
+            if not self.options.write_status:
+                state.written, state.written_at = desired, now
+                continue
+            path = resource_path(group=CONFIG_GROUP, version=CONFIG_VERSION, resource=CONFIG_RESOURCE,
+                                 name=state.name, subresource="status")
+            state.written_at = now
+            try:
+                await self.client.patch(path, {"status": desired})
+            except ApiError as err:
+                self.telemetry.wrote(state.name, ok=False)
+                if err.status == 404 and state.raw is not None:
+                    log.debug("configuration %s: no status subresource (%s)", state.name, err)
+                else:
+                    log.warning("configuration %s: status write failed: %s", state.name, err)
+                continue
+            except (OSError, TimeoutError) as err:
+                self.telemetry.wrote(state.name, ok=False)
+                log.warning("configuration %s: status write failed: %s", state.name, err)
+                continue
+            self.telemetry.wrote(state.name, ok=True)
+            state.written = desired
+
+    async def _periodic(self) -> None:
+        last_resolve = time.monotonic()
+        while True:
+            await asyncio.sleep(min(1.0, self.options.status_interval))
+            try:
+                await self.write_statuses()
+            except Exception:
+                log.exception("status writer failed")
+            crds = self._crd_informer
+            if crds is not None and not crds.has_synced and "403" in crds.last_error:
+                log.warning("cannot watch CustomResourceDefinitions (%s); re-resolving pending kinds "
+                            "every %.0fs instead", crds.last_error, self.options.resolve_interval)
+                self._watch_crds = False
+                self._crd_informer = None
+                await crds.stop()
+            if time.monotonic() - last_resolve >= self.options.resolve_interval:
+                last_resolve = time.monotonic()
+                pending = [s.name for s in self.configs.values() if s.error_reason == TARGET_NOT_FOUND]
+                if pending or not self._watch_crds:
+                    self.discovery.invalidate()
+                    for name in pending:
+                        self._enqueue(name)
+
+
+async def shard_from_pod(client: KubeClient, *, pod: str, namespace: str) -> tuple[int, int]:
+    """(shard, total shards) from a StatefulSet pod: its ordinal and the set's replicas."""
+    ordinal = pod_ordinal(pod)
+    pod_obj = await client.get(
+        resource_path(group="", version="v1", resource="pods", namespace=namespace, name=pod)
+    )
+    refs = (pod_obj.get("metadata") or {}).get("ownerReferences") or ()
+    owners = [o for o in refs if o.get("kind") == "StatefulSet"]
+    if not owners:
+        raise ValueError(f"pod {namespace}/{pod} is not owned by a StatefulSet")
+    sts = await client.get(resource_path(
+        group="apps", version="v1", resource="statefulsets", namespace=namespace, name=owners[0]["name"]
+    ))
+    replicas = int((sts.get("spec") or {}).get("replicas", 1))
+    if ordinal >= replicas:
+        raise ValueError(f"pod ordinal {ordinal} >= StatefulSet replicas {replicas}")
+    return ordinal, replicas
+
+
+__all__ = [
+    "RESOLVED",
+    "ClusterExporter",
+    "ExporterOptions",
+    "config_status",
+    "shard_from_pod",
+]
