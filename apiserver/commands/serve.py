@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -29,6 +29,9 @@ from exporter.exposition import Exposition
 from exporter.offline import LoadError, OfflineSource
 from exporter.store import MetricsStore
 from exporter.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from kube.client import KubeClient
 
 log = logging.getLogger("panopticon.serve")
 
@@ -54,6 +57,7 @@ class Runtime:
     store: MetricsStore
     exposition: Exposition
     readiness: list[Callable[[], bool]] = field(default_factory=list)
+    kube: KubeClient | None = None  # cluster mode: the shared API client (KubeClientComponent)
 
     @classmethod
     def create(cls, args: argparse.Namespace) -> Runtime:
@@ -124,13 +128,107 @@ class PlainHTTPComponent:
         await self.runner.cleanup()
 
 
+def controllers_of(args: argparse.Namespace) -> set[str]:
+    return {c.strip() for c in (args.controllers or "").split(",") if c.strip()}
+
+
+class KubeClientComponent:
+    """Cluster mode: the one ``KubeClient`` every controller shares (``runtime.kube``)."""
+
+    name = "kube-client"
+
+    def __init__(self, runtime: Runtime) -> None:
+        from kube.client import KubeClient
+        from kube.config import ConfigError, load_config
+
+        try:
+            config = load_config(kubeconfig=runtime.args.kubeconfig)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
+        self.client = runtime.kube = KubeClient(config)
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        await self.client.close()
+
+
+class ClusterExporterComponent:
+    """The live exporter (``exporter.cluster``): configs and targets from the cluster into the store."""
+
+    name = "cluster-exporter"
+
+    def __init__(self, runtime: Runtime) -> None:
+        from exporter.cluster import ClusterExporter
+
+        self.runtime = runtime
+        self.exporter: ClusterExporter | None = None
+        runtime.readiness.append(lambda: self.exporter is not None and self.exporter.ready())
+
+    async def start(self) -> None:
+        from exporter.cluster import ClusterExporter, ExporterOptions, shard_from_pod
+        from kube.client import ApiError
+
+        args, client = self.runtime.args, self.runtime.kube
+        assert client is not None
+        shard, total = args.shard, args.total_shards
+        if args.pod:
+            try:
+                shard, total = await shard_from_pod(client, pod=args.pod,
+                                                    namespace=args.pod_namespace or client.config.namespace)
+            except (ValueError, ApiError) as exc:
+                raise StartupError(f"--pod {args.pod}: {exc}") from None
+        if total < 1 or not 0 <= shard < total:
+            raise StartupError(f"--shard {shard} must be in [0, --total-shards {total})")
+        options = ExporterOptions(
+            namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
+            namespace_selector=args.namespace_selector, shard=shard, total_shards=total,
+        )
+        self.exporter = ClusterExporter(client, self.runtime.store, options=options)
+        await self.exporter.start()
+        log.info("exporter: watching MetricsConfigurations (shard %d of %d)", shard, total)
+
+    async def stop(self) -> None:
+        if self.exporter is not None:
+            await self.exporter.stop()
+
+
+class ExtensionApiServerComponent:
+    """The HTTPS extension API server (``--secure-port`` > 0) over the shared store and exposition."""
+
+    name = "extension-apiserver"
+
+    def __init__(self, runtime: Runtime, *, client: object | None = None) -> None:
+        from apiserver.https import ExtensionApiComponent
+
+        self.inner = ExtensionApiComponent(args=runtime.args, store=runtime.store,
+                                           exposition=runtime.exposition, client=client)  # type: ignore[arg-type]
+        runtime.readiness.append(self.inner.ready)
+
+    async def start(self) -> None:
+        from apiserver.https import StartupFailure
+
+        try:
+            await self.inner.start()
+        except StartupFailure as exc:
+            raise StartupError(str(exc)) from None
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+
 def build_components(runtime: Runtime) -> list[Component]:
     args = runtime.args
     components: list[Component] = []
     if args.source:
         components.append(OfflineComponent(runtime, args.source))
     else:
-        raise StartupError("cluster mode is not available in this build yet; use --source DIR")
+        components.append(KubeClientComponent(runtime))
+        if "exporter" in controllers_of(args):
+            components.append(ClusterExporterComponent(runtime))
+    if args.secure_port:
+        components.append(ExtensionApiServerComponent(runtime, client=getattr(runtime, "client", None)))
     if args.metrics_address:
         components.append(PlainHTTPComponent(runtime, args.metrics_address,
                                              state_metrics=not args.no_state_metrics_on_plain))
