@@ -27,7 +27,13 @@ from aiohttp import web
 from apiserver import objects as shapes
 from apiserver.negotiation import Negotiated, NotAcceptable, negotiate
 from apiserver.objects import SeriesParser
-from apiserver.selectors import FieldSelector, LabelSelector, SelectorError, parse_field_selector, parse_label_selector
+from apiserver.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+)
 from apiserver.status import StatusError, bad_request, not_found
 from apiserver.views import ApiViews, FamilySnapshot, ObjectSnapshot, ResourceName
 from apiserver.watch import WatchOptions, serve_watch

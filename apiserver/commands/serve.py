@@ -228,7 +228,7 @@ def build_components(runtime: Runtime) -> list[Component]:
         if "exporter" in controllers_of(args):
             components.append(ClusterExporterComponent(runtime))
     if args.secure_port:
-        components.append(ExtensionApiServerComponent(runtime, client=getattr(runtime, "client", None)))
+        components.append(ExtensionApiServerComponent(runtime, client=runtime.kube))
     if args.metrics_address:
         components.append(PlainHTTPComponent(runtime, args.metrics_address,
                                              state_metrics=not args.no_state_metrics_on_plain))
