@@ -69,6 +69,9 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: in-cluster config)")
     g.add_argument("--controllers", default="exporter,thanos",
                    help="comma-separated controllers to run: exporter, thanos (default: both)")
+    g.add_argument("--config", action="append", default=[], metavar="FILE",
+                   help="cluster mode: read MetricsConfigurations from FILE (repeatable; directories "
+                   "recursively) instead of watching the CRD, so a namespaced Role suffices (sidecar)")
     g.add_argument("--namespaces", default="",
                    help="comma-separated namespaces to watch (default: all); lets a namespaced Role suffice")
     g.add_argument("--namespace-selector", default="",

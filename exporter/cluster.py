@@ -81,6 +81,9 @@ class ExporterOptions:
     page_size: int = 500
     watch_timeout: int = 300
     write_status: bool = True
+    # Configurations from local files instead of the CRD (sidecar with a namespaced Role: it may
+    # not list cluster-scoped MetricsConfigurations). They have no status to write.
+    static_configs: tuple[Mapping[str, Any], ...] = ()
 
 
 def compile_message(err: Exception) -> str:
@@ -312,9 +315,13 @@ class ClusterExporter:
         self._crd_informer = Informer(self.client, CRDS, telemetry=self._informer_telemetry)
         self._crd_informer.add_handler(self._on_crd)
         self._crd_informer.start()
-        self._config_informer = Informer(self.client, CONFIGS, telemetry=self._informer_telemetry)
-        self._config_informer.add_handler(self._on_config)
-        self._config_informer.start()
+        if self.options.static_configs:
+            for doc in self.options.static_configs:
+                self._on_config("ADDED", dict(doc))
+        else:
+            self._config_informer = Informer(self.client, CONFIGS, telemetry=self._informer_telemetry)
+            self._config_informer.add_handler(self._on_config)
+            self._config_informer.start()
         self._tasks = [
             asyncio.create_task(self._worker(), name="exporter reconcile"),
             asyncio.create_task(self._periodic(), name="exporter status+resolve"),
@@ -334,7 +341,9 @@ class ClusterExporter:
 
     def ready(self) -> bool:
         """Configs listed, and every exporting config's informers have replayed to the store."""
-        if self._config_informer is None or not self._config_informer.has_synced:
+        if not self.options.static_configs and (
+            self._config_informer is None or not self._config_informer.has_synced
+        ):
             return False
         if self._queued or self._reconciling:
             return False
@@ -556,7 +565,7 @@ class ClusterExporter:
                 continue
             if not force and now - state.written_at < self.options.status_interval:
                 continue
-            if not self.options.write_status:
+            if not self.options.write_status or self.options.static_configs:
                 state.written, state.written_at = desired, now
                 continue
             path = resource_path(group=CONFIG_GROUP, version=CONFIG_VERSION, resource=CONFIG_RESOURCE,

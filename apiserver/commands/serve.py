@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -181,9 +181,20 @@ class ClusterExporterComponent:
                 raise StartupError(f"--pod {args.pod}: {exc}") from None
         if total < 1 or not 0 <= shard < total:
             raise StartupError(f"--shard {shard} must be in [0, --total-shards {total})")
+        static: list[dict[str, Any]] = []
+        if getattr(args, "config", None):
+            from exporter.sources import SourceError, is_config, load_documents
+
+            try:
+                static = [dict(d.data) for d in load_documents(args.config) if is_config(d.data)]
+            except SourceError as exc:
+                raise StartupError(f"--config: {exc}") from None
+            if not static:
+                raise StartupError(f"--config {', '.join(args.config)}: no MetricsConfiguration found")
         options = ExporterOptions(
             namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
             namespace_selector=args.namespace_selector, shard=shard, total_shards=total,
+            static_configs=tuple(static),
         )
         self.exporter = ClusterExporter(client, self.runtime.store, options=options)
         await self.exporter.start()
