@@ -21,8 +21,8 @@ Semantics (Panopticon's, research/exporter.md §1.2-1.3; details in docs/metrics
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from exporter.expressions import CompiledExpression, EvaluationError, ExpressionError, compile_expression
@@ -65,15 +65,24 @@ Context = tuple[Any, ...]
 ValueFn = Callable[[Context], float]
 
 
-@dataclass(frozen=True, slots=True)
 class _ContextPath:
     """A path bound to a fan-out level: ``get(ctx[level])`` reads the value of one element."""
 
-    level: int
-    get: Callable[[Any], Any]
+    __slots__ = ("get", "level")
+
+    def __init__(self, level: int, get: Callable[[Any], Any]) -> None:
+        self.level = level
+        self.get = get
 
     def __call__(self, ctx: Context) -> Any:
         return self.get(ctx[self.level])
+
+    def reader(self) -> Callable[[Context], Any]:
+        """A plain closure doing what ``__call__`` does, without the method-call overhead."""
+        get, level = self.get, self.level
+        if level == 0:
+            return lambda ctx: get(ctx[0])
+        return lambda ctx: get(ctx[level])
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,74 +102,88 @@ class _SeriesRule:
     value: ValueFn | None
 
 
-@dataclass(slots=True)
+def _no_value(_: Any) -> Any:
+    return MISSING
+
+
 class _FamilyRenderer:
-    metric: str  # metrics[].name, for RenderErrors
-    name_open: str  # 'family{'
-    name_bare: str  # 'family '
-    labels: tuple[_LabelRule, ...]
-    rules: tuple[_SeriesRule, ...]
-    levels: tuple[Callable[[Any], Any], ...]  # getters of each fan-out level's array
-    fan_out: bool = field(default=False)
+    """Renders one family for one object: the per-object hot loop, kept free of allocations
+    that compile time could do (label fragments, ``name{`` prefixes, formatted constants)."""
+
+    __slots__ = ("_labels", "_levels", "_series", "fan_out", "metric", "name_bare", "name_open")
+
+    def __init__(self, *, metric: str, full_name: str, labels: Sequence[_LabelRule],
+                 rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]]) -> None:
+        self.metric = metric  # metrics[].name, for RenderErrors
+        self.name_open = full_name + "{"
+        self.name_bare = full_name + " "
+        # (literal fragment or None, ',key="', level, getter) in definition order
+        self._labels: tuple[tuple[str | None, str, int, Callable[[Any], Any]], ...] = tuple(
+            (rule.literal, rule.key_open, rule.path.level if rule.path else 0,
+             rule.path.get if rule.path else _no_value)
+            for rule in labels
+        )
+        self._series: tuple[tuple[str, str | None, ValueFn], ...] = tuple(
+            (rule.state_fragment, rule.constant, rule.value or _no_value) for rule in rules
+        )
+        self._levels = tuple(levels)  # getters of each fan-out level's array
+        self.fan_out = bool(levels)
 
     def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
         if not self.fan_out:
             return self._render_context((obj,), head, errors, None)
         seen: set[str] = set()
-        parts = [self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)]
-        return "".join(parts)
+        return "".join([self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)])
 
-    def _contexts(self, obj: Any) -> Iterator[Context]:
+    def _contexts(self, obj: Any) -> list[Context]:
         contexts: list[Context] = [(obj,)]
-        for getter in self.levels:
-            contexts = [(*ctx, element) for ctx in contexts
-                        for element in elements_of(getter(ctx[-1]))]
+        for getter in self._levels:
+            contexts = [(*ctx, element) for ctx in contexts for element in elements_of(getter(ctx[-1]))]
             if not contexts:
                 break
-        return iter(contexts)
+        return contexts
 
     def _render_context(self, ctx: Context, head: str, errors: RenderErrors | None,
                         seen: set[str] | None) -> str:
-        fragments = [head]
-        for rule in self.labels:
-            if rule.literal is not None:
-                fragments.append(rule.literal)
-                continue
-            assert rule.path is not None
-            raw = rule.path(ctx)
-            if raw is MISSING:
-                continue
-            text = label_value_of(raw)
-            if text is None:
-                continue
-            fragments.append(rule.key_open + escape_label_value(text) + '"')
-        labels = "".join(fragments)
+        labels = head
+        if self._labels:
+            fragments = [head]
+            for literal, key_open, level, get in self._labels:
+                if literal is not None:
+                    fragments.append(literal)
+                    continue
+                raw = get(ctx[level])
+                if type(raw) is not str:
+                    if raw is MISSING or raw is None:
+                        continue
+                    raw = label_value_of(raw)
+                fragments.append(f'{key_open}{escape_label_value(raw)}"')
+            labels = "".join(fragments)
         if seen is not None:
             if labels in seen:
                 if errors is not None:
                     errors.items.append((self.metric, "duplicate",
-                                         f"another element already produced labels {{{labels.lstrip(',')}}}"))
+                                         f"another element already produced {{{labels[1:]}}}"))
                 return ""
             seen.add(labels)
         lines: list[str] = []
-        for series in self.rules:
-            if series.constant is not None:
-                value = series.constant
+        for state_fragment, constant, compute in self._series:
+            if constant is not None:
+                value = constant
             else:
-                assert series.value is not None
                 try:
-                    value = format_value(series.value(ctx))
+                    value = format_value(compute(ctx))
                 except (ValueConversionError, EvaluationError) as exc:
                     if errors is not None:
                         errors.items.append((self.metric, exc.reason, str(exc)))
                     continue
-            inner = labels + series.state_fragment
+            inner = labels + state_fragment if state_fragment else labels
             if inner:
-                if inner[0] == ",":
-                    inner = inner[1:]
-                lines.append(f"{self.name_open}{inner}}} {value}\n")
+                lines.append(f"{self.name_open}{inner[1:]}}} {value}\n")
             else:
                 lines.append(f"{self.name_bare}{value}\n")
+        if len(lines) == 1:
+            return lines[0]
         return "".join(lines)
 
 
@@ -179,7 +202,7 @@ class CompiledPlan:
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
         head = self._head(obj)
-        return tuple(renderer.render(obj, head, errors).encode() for renderer in self._renderers)
+        return tuple([renderer.render(obj, head, errors).encode() for renderer in self._renderers])
 
     def _head(self, obj: Mapping[str, Any]) -> str:
         """Default labels then commonLabels, as ',k="v"' fragments (commonLabels never fan out)."""
@@ -408,8 +431,7 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
         return None
     depth = fan_out.depth if fan_out is not None else 0
     levels = tuple(accessor(fan_out.segments[i]) for i in range(depth)) if fan_out is not None else ()
-    return _FamilyRenderer(metric=metric.name, name_open=full_name + "{", name_bare=full_name + " ",
-                           labels=labels, rules=tuple(rules), levels=levels, fan_out=depth > 0)
+    return _FamilyRenderer(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels)
 
 
 def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut:
@@ -458,7 +480,7 @@ def _params_of(metric: Metric, *, where: str, fan_out: _FanOut,
             continue
         bound = _bind(path, fan_out=fan_out, where=f"{param_where}.valuePath", collector=collector)
         if bound is not None:
-            params[param.key] = bound
+            params[param.key] = bound.reader()
     return params
 
 

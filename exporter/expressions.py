@@ -549,7 +549,13 @@ def _compile(node: Node, *, params: set[str], functions: Mapping[str, FunctionSp
         if len(args) == 1:
             (only,) = args
             return lambda env: impl(only(env))
-        return lambda env: impl(*(arg(env) for arg in args))
+        if len(args) == 2:
+            first, second = args
+            return lambda env: impl(first(env), second(env))
+        if len(args) == 3:
+            first, second, third = args
+            return lambda env: impl(first(env), second(env), third(env))
+        return lambda env: impl(*[arg(env) for arg in args])
     return _compile_binary(node, sub)
 
 

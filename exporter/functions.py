@@ -55,6 +55,12 @@ def to_int(value: Any) -> int:
 
 def percentage(value: Any, total: Any = MISSING, round_up: Any = False) -> float:
     """``"25%"`` of ``total`` (rounded down, or up when ``round_up``); a plain integer as is."""
+    if type(value) is str and type(total) is int and value[:-1].isdigit() and value[-1:] == "%":
+        amount = int(value[:-1]) * total  # the common case, in exact integer arithmetic
+        if round_up is True or round_up == "true":
+            return float(-(-amount // 100))
+        if round_up is False or round_up == "false":
+            return float(amount // 100)
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
             percent = Fraction(value.strip()[:-1].strip())
@@ -66,9 +72,9 @@ def percentage(value: Any, total: Any = MISSING, round_up: Any = False) -> float
             whole = quantity_of(total)
         except ValueConversionError:
             raise _fail(f"percentage(): total is not a number: {describe(total)}") from None
-        amount = percent * whole / 100
+        share = percent * whole / 100
         rounder = math.ceil if truth(round_up, "percentage() roundUp") else math.floor
-        return float(rounder(amount))
+        return float(rounder(share))
     if isinstance(value, bool) or value is MISSING or value is None:
         raise _fail(f"percentage() needs an integer or a percentage, got {describe(value)}", value)
     try:

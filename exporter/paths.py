@@ -280,6 +280,17 @@ def _key_getter(keys: list[str]) -> Getter:
 
         return get3
 
+    if len(keys) == 4:
+        k0, k1, k2, k3 = keys
+
+        def get4(obj: Any) -> Any:
+            try:
+                return obj[k0][k1][k2][k3] if isinstance(obj, dict) else MISSING
+            except (KeyError, TypeError):
+                return MISSING
+
+        return get4
+
     def get_n(obj: Any) -> Any:
         value = obj
         for key in keys:
