@@ -40,7 +40,8 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
             problems.append(f"{doc.location}: {doc.name or '(unnamed)'}: apiVersion: "
                             f"must be metrics.appscode.com/v1alpha1 (got {doc.data.get('apiVersion')!r})")
         else:
-            notes.append(f"{doc.location}: note: {doc.data.get('kind')!r} is not a MetricsConfiguration; ignored")
+            kind = doc.data.get("kind")
+            notes.append(f"{doc.location}: note: {kind!r} is not a MetricsConfiguration; ignored")
     if not configs and not problems:
         problems.append(f"{', '.join(config_paths)}: no MetricsConfiguration found")
     plans, compile_problems = compile_documents(configs)
@@ -94,6 +95,6 @@ def _render_sample(doc: Document, plans: Sequence[CompiledPlan]) -> tuple[int, l
         for metric, reason, detail in errors.items:
             fatal = reason != "missing"
             label = "error" if fatal else "note"
-            lines.append((f"{doc.location}: {who}: {plan.name}: metric {metric!r}: {label} ({reason}): {detail}",
-                          fatal))
+            where = f"{doc.location}: {who}: {plan.name}: metric {metric!r}"
+            lines.append((f"{where}: {label} ({reason}): {detail}", fatal))
     return count, lines
