@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.compiler import CompiledPlan, CompileError, compile_config, find_conflicts
+from exporter.compiler import compile_documents
 from exporter.sources import SUFFIXES, Document, SourceError, load_documents, split_documents
 from exporter.store import MetricsStore
 from exporter.types import Plan
@@ -56,29 +56,6 @@ class Snapshot:
     @property
     def object_count(self) -> int:
         return sum(len(objs) for objs in self.objects.values())
-
-
-def compile_documents(configs: Sequence[Document]) -> tuple[list[Plan], list[str]]:
-    """Compile every configuration document; problems name the file, configuration and field."""
-    plans: list[CompiledPlan] = []
-    problems: list[str] = []
-    located: dict[str, str] = {}
-    for doc in configs:
-        try:
-            plan = compile_config(doc.data)
-        except CompileError as exc:
-            name = exc.name or doc.name or "(unnamed)"
-            problems.extend(f"{doc.location}: configuration {name}: {problem}" for problem in exc.problems)
-            continue
-        if plan.name in located:
-            problems.append(f"{doc.location}: configuration {plan.name}: metadata.name: "
-                            f"duplicate configuration name (also at {located[plan.name]})")
-            continue
-        located[plan.name] = doc.location
-        plans.append(plan)
-    for name, problem in find_conflicts(plans):
-        problems.append(f"{located[name]}: configuration {name}: {problem}")
-    return list(plans), problems
 
 
 default_compiler: Compiler = compile_documents

@@ -9,8 +9,9 @@ returns the parsed families so a test can compare values with what it put in.
   ``allowed_lint``. Then ``prometheus_client.parser`` must parse it.
 - OpenMetrics: the strict OpenMetrics parser of prometheus_client must parse it (it requires
   ``# EOF``). promtool 2.42 only reads the text format, in which ``\\"`` is not a legal HELP
-  escape; it is given the same body with OpenMetrics' HELP escaping turned back into text
-  escaping and without ``# EOF``, so the sample lines and grouping still go through promtool.
+  escape; it is given the same body translated to text (HELP escaping, counter family names
+  with ``_total``, no ``_created`` samples, no ``# EOF``), so the sample lines and grouping still
+  go through promtool.
 - Both: one HELP/TYPE per family, TYPE before the samples, all samples of a family contiguous,
   no duplicate (name, labels) pair, body ends with a newline.
 """
@@ -62,7 +63,24 @@ def _om_help_to_text(body: bytes) -> bytes:
         return b"# HELP " + m.group(1) + b" " + "".join(out).encode()
 
     assert body.endswith(b"# EOF\n")
-    return _OM_HELP.sub(fix, body[: -len(b"# EOF\n")])
+    text = _OM_HELP.sub(fix, body[: -len(b"# EOF\n")]).decode()
+    # OpenMetrics counters are announced without their _total suffix and carry _created samples;
+    # the text format announces the sample name and has no _created: translate those families.
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.M))
+    out = []
+    for line in text.split("\n"):
+        if line.startswith(("# HELP ", "# TYPE ")):
+            _, kind, name, rest = line.split(" ", 3)
+            if types.get(name) == "counter":
+                line = f"# {kind} {name}_total {rest}"
+            elif kind == "TYPE" and rest == "unknown":
+                line = f"# TYPE {name} untyped"
+        elif re.match(r"^(\S+?)_created[{ ]", line):
+            base = re.match(r"^(\S+?)_created[{ ]", line).group(1)  # type: ignore[union-attr]
+            if types.get(base) in ("counter", "histogram", "summary"):
+                continue
+        out.append(line)
+    return "\n".join(out).encode()
 
 
 def check_structure(body: bytes, *, openmetrics: bool) -> None:

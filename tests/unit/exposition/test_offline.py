@@ -1,0 +1,106 @@
+"""Offline source: load a directory with the real compiler, reload on change, keep last good state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from exporter.exposition import Exposition
+from exporter.offline import LoadError, OfflineSource, load_directory
+from exporter.store import MetricsStore
+from exporter.telemetry import Telemetry
+from tests.expo_checks import check_exposition
+from tests.offline_fixtures import deployment, make_source_dir, write_and_touch
+
+REPLICAS = "apps_deployment_status_replicas"
+
+
+def replicas(store: MetricsStore) -> dict[str, float]:
+    checked = check_exposition(Exposition(store).body(fmt="text"))
+    return {labels["deployment"]: value for labels, value in checked.samples(REPLICAS)}
+
+
+def new_store() -> MetricsStore:
+    return MetricsStore(telemetry=Telemetry(process_metrics=False))
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+def test_load_directory_matches_objects_to_configurations(tmp_path: Path) -> None:
+    root = make_source_dir(tmp_path)
+    (root / "objects" / "other.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    snapshot = load_directory([str(root)])
+    assert [p.name for p in snapshot.plans] == ["apps-deployment"]
+    assert snapshot.object_count == 2 and snapshot.unmatched == 1
+
+
+def test_load_errors_name_file_and_field(tmp_path: Path) -> None:
+    root = make_source_dir(tmp_path)
+    (root / "objects" / "broken.yaml").write_text("a: [1, 2\n")
+    with pytest.raises(LoadError) as err:
+        load_directory([str(root)])
+    assert "broken.yaml" in str(err.value) and "malformed YAML" in str(err.value)
+    (root / "objects" / "broken.yaml").unlink()
+    cfg = root / "configs" / "apps-deployment.yaml"
+    cfg.write_text(cfg.read_text().replace("type: Integer", "type: Intgr"))
+    with pytest.raises(LoadError) as err:
+        load_directory([str(root)])
+    assert "apps-deployment.yaml" in str(err.value) and "spec.metrics[0].field.type" in str(err.value)
+
+
+async def test_reload_on_change_and_keep_last_good_state(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    root = make_source_dir(tmp_path)
+    store = new_store()
+    source = OfflineSource([str(root)], store, poll_interval=0.05)
+    await source.start()
+    try:
+        assert replicas(store) == {"web": 4, "api": 2}
+
+        # An edited object is picked up.
+        write_and_touch(root / "objects" / "web.yaml", deployment("web", "shop", replicas=7))
+        await wait_for(lambda: replicas(store).get("web") == 7)
+
+        # A new file, a deleted file.
+        write_and_touch(root / "objects" / "db.yaml", deployment("db", "core", replicas=1))
+        (root / "objects" / "api.yaml").unlink()
+        await wait_for(lambda: replicas(store) == {"web": 7, "db": 1})
+
+        # A bad edit: logged with the file name, the store keeps the last good state.
+        good = store.generation
+        with caplog.at_level(logging.ERROR, logger="exporter.offline"):
+            write_and_touch(root / "objects" / "web.yaml", "kind: [unclosed\n")
+            await wait_for(lambda: bool(source.last_problems))
+        assert "web.yaml" in caplog.text and "keeping the last good state" in caplog.text
+        assert store.generation == good and replicas(store) == {"web": 7, "db": 1}
+        assert store.telemetry.source_reloads.labels("failure")._value.get() == 1
+
+        # Fixing it reloads.
+        write_and_touch(root / "objects" / "web.yaml", deployment("web", "shop", replicas=3))
+        await wait_for(lambda: replicas(store).get("web") == 3)
+        assert source.last_problems == []
+
+        # Removing the configuration removes its families.
+        (root / "configs" / "apps-deployment.yaml").unlink()
+        await wait_for(lambda: store.plans() == [])
+        assert Exposition(store).body(fmt="text") == b""
+    finally:
+        await source.stop()
+
+
+async def test_start_fails_with_load_error_on_bad_directory(tmp_path: Path) -> None:
+    root = make_source_dir(tmp_path)
+    cfg = root / "configs" / "apps-deployment.yaml"
+    cfg.write_text(cfg.read_text().replace("name: status_replicas", "name: bad-name"))
+    source = OfflineSource([str(root)], new_store())
+    with pytest.raises(LoadError, match=r"spec\.metrics\[0\]\.name"):
+        await source.start()
+    assert not source.loaded
