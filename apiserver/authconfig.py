@@ -51,8 +51,11 @@ class AuthSettings:
 
 def with_roots(settings: AuthSettings) -> AuthSettings:
     """Parse the PEM bundles once, so requests never parse certificates."""
-    return replace(settings, client_roots=load_bundle(settings.client_ca_pem),
-                   requestheader_roots=load_bundle(settings.requestheader_ca_pem))
+    return replace(
+        settings,
+        client_roots=load_bundle(settings.client_ca_pem),
+        requestheader_roots=load_bundle(settings.requestheader_ca_pem),
+    )
 
 
 def _json_list(data: Mapping[str, str], key: str) -> tuple[str, ...] | None:
@@ -65,7 +68,9 @@ def _json_list(data: Mapping[str, str], key: str) -> tuple[str, ...] | None:
         log.warning("%s/%s: key %s is not a JSON list, ignored", CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, key)
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        log.warning("%s/%s: key %s is not a list of strings, ignored", CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, key)
+        log.warning(
+            "%s/%s: key %s is not a list of strings, ignored", CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, key
+        )
         return None
     return tuple(value)
 
@@ -77,14 +82,16 @@ def settings_from_configmap(data: Mapping[str, str]) -> AuthSettings:
     groups = _json_list(data, "requestheader-group-headers")
     extras = _json_list(data, "requestheader-extra-headers-prefix")
     allowed = _json_list(data, "requestheader-allowed-names")
-    return with_roots(AuthSettings(
-        client_ca_pem=data.get("client-ca-file", "").encode(),
-        requestheader_ca_pem=data.get("requestheader-client-ca-file", "").encode(),
-        allowed_names=frozenset(allowed or ()),
-        username_headers=tuple(h.lower() for h in users) if users else defaults.username_headers,
-        group_headers=tuple(h.lower() for h in groups) if groups else defaults.group_headers,
-        extra_prefixes=tuple(h.lower() for h in extras) if extras else defaults.extra_prefixes,
-    ))
+    return with_roots(
+        AuthSettings(
+            client_ca_pem=data.get("client-ca-file", "").encode(),
+            requestheader_ca_pem=data.get("requestheader-client-ca-file", "").encode(),
+            allowed_names=frozenset(allowed or ()),
+            username_headers=tuple(h.lower() for h in users) if users else defaults.username_headers,
+            group_headers=tuple(h.lower() for h in groups) if groups else defaults.group_headers,
+            extra_prefixes=tuple(h.lower() for h in extras) if extras else defaults.extra_prefixes,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +103,15 @@ class AuthOverrides:
     allowed_names: tuple[str, ...] | None = None
 
     @classmethod
-    def from_flags(cls, *, client_ca_file: str | None, requestheader_ca_file: str | None,
-                   allowed_names: str | None) -> AuthOverrides:
+    def from_flags(
+        cls, *, client_ca_file: str | None, requestheader_ca_file: str | None, allowed_names: str | None
+    ) -> AuthOverrides:
         return cls(
             client_ca_file=Path(client_ca_file) if client_ca_file else None,
             requestheader_ca_file=Path(requestheader_ca_file) if requestheader_ca_file else None,
             allowed_names=tuple(n.strip() for n in allowed_names.split(",") if n.strip())
-            if allowed_names is not None else None,
+            if allowed_names is not None
+            else None,
         )
 
     @property
@@ -124,9 +133,15 @@ class AuthOverrides:
 class ConfigMapWatchClient(Protocol):
     """What the watcher needs from ``kube.client.KubeClient``."""
 
-    def watch(self, path: str, *, params: Mapping[str, Any] | None = None, resource_version: str,
-              timeout_seconds: int = 300, allow_bookmarks: bool = True,
-              ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
+    def watch(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        allow_bookmarks: bool = True,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
 
     async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
 
@@ -155,8 +170,12 @@ class AuthConfigSource:
         if new == self.current:
             return False
         self.current = new
-        log.info("authentication settings updated from %s/%s (allowed names %s)",
-                 CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, sorted(new.allowed_names) or "any")
+        log.info(
+            "authentication settings updated from %s/%s (allowed names %s)",
+            CONFIGMAP_NAMESPACE,
+            CONFIGMAP_NAME,
+            sorted(new.allowed_names) or "any",
+        )
         for callback in self._subscribers:
             callback(new)
         return True
@@ -173,8 +192,9 @@ class AuthConfigSource:
                     self.update_from_configmap(item.get("data") or {})
                 self.ready.set()
                 rv = str(listed.get("metadata", {}).get("resourceVersion", ""))
-                async for kind, obj in client.watch(base, params={"fieldSelector": selector},
-                                                    resource_version=rv, timeout_seconds=300):
+                async for kind, obj in client.watch(
+                    base, params={"fieldSelector": selector}, resource_version=rv, timeout_seconds=300
+                ):
                     if kind in ("ADDED", "MODIFIED"):
                         self.update_from_configmap(obj.get("data") or {})
                     elif kind == "ERROR":
@@ -183,8 +203,13 @@ class AuthConfigSource:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("watching %s/%s failed, retrying in %.1fs: %s",
-                            CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, delay, exc)
+                log.warning(
+                    "watching %s/%s failed, retrying in %.1fs: %s",
+                    CONFIGMAP_NAMESPACE,
+                    CONFIGMAP_NAME,
+                    delay,
+                    exc,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, backoff_max)
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+from multidict import MultiMapping
+
 from apiserver.authconfig import AuthSettings
 from certs.verify import VerificationError, VerifiedClient, verify_client_certificate
 
@@ -55,14 +57,7 @@ class AuthenticationFailed(Exception):
     """Credentials were presented and rejected (-> 401)."""
 
 
-class Headers(Protocol):
-    """The read side of a multi-dict of request headers (aiohttp's CIMultiDictProxy fits)."""
-
-    def getall(self, key: str, default: list[str] = ...) -> list[str]: ...
-
-    def get(self, key: str, default: None = None) -> str | None: ...
-
-    def keys(self) -> Iterable[str]: ...
+Headers = MultiMapping[str]  # aiohttp request headers (CIMultiDictProxy) or a CIMultiDict in tests
 
 
 class TokenReviewer(Protocol):
@@ -98,17 +93,21 @@ def user_from_headers(headers: Headers, settings: AuthSettings) -> UserInfo | No
         groups.extend(headers.getall(header, []))
     extra: dict[str, list[str]] = {}
     seen: set[str] = set()
-    for key in headers.keys():
+    for key in headers:
         lowered = key.lower()
         if lowered in seen:
             continue
         for prefix in settings.extra_prefixes:
             if lowered.startswith(prefix) and len(lowered) > len(prefix):
                 seen.add(lowered)
-                extra.setdefault(unescape_extra_key(key[len(prefix):]), []).extend(headers.getall(key, []))
+                extra.setdefault(unescape_extra_key(key[len(prefix) :]), []).extend(headers.getall(key, []))
                 break
-    return UserInfo(name=name, groups=_with_authenticated(groups),
-                    extra={k: tuple(v) for k, v in extra.items()}, method="front-proxy")
+    return UserInfo(
+        name=name,
+        groups=_with_authenticated(groups),
+        extra={k: tuple(v) for k, v in extra.items()},
+        method="front-proxy",
+    )
 
 
 class _VerifyCache:
@@ -159,8 +158,14 @@ class _TTLCache:
 class Authenticator:
     """Runs the three methods in order for one request. Settings are swapped atomically."""
 
-    def __init__(self, settings: AuthSettings, *, token_reviewer: TokenReviewer | None = None,
-                 token_ttl: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        token_reviewer: TokenReviewer | None = None,
+        token_ttl: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self._tokens = token_reviewer
         self._token_cache = _TTLCache(ttl=token_ttl, clock=clock)
@@ -191,8 +196,9 @@ class Authenticator:
             raise AuthenticationFailed("; ".join(errors))
         return ANONYMOUS_USER
 
-    def _front_proxy(self, headers: Headers, der: bytes, settings: AuthSettings,
-                     errors: list[str]) -> UserInfo | None:
+    def _front_proxy(
+        self, headers: Headers, der: bytes, settings: AuthSettings, errors: list[str]
+    ) -> UserInfo | None:
         if not settings.requestheader_roots:
             return None
         try:
@@ -216,8 +222,9 @@ class Authenticator:
         if not client.common_name:
             errors.append("client certificate has no common name")
             return None
-        return UserInfo(name=client.common_name, groups=_with_authenticated(client.organizations),
-                        method="x509")
+        return UserInfo(
+            name=client.common_name, groups=_with_authenticated(client.organizations), method="x509"
+        )
 
     async def _token(self, token: str) -> UserInfo | None:
         if self._tokens is None:
@@ -233,7 +240,12 @@ class Authenticator:
         except Exception as exc:  # an unreachable TokenReview API is not cached, only refused
             raise AuthenticationFailed(f"token review failed: {exc}") from exc
         if user is not None:
-            user = UserInfo(name=user.name, uid=user.uid, groups=_with_authenticated(user.groups),
-                            extra=user.extra, method="token")
+            user = UserInfo(
+                name=user.name,
+                uid=user.uid,
+                groups=_with_authenticated(user.groups),
+                extra=user.extra,
+                method="token",
+            )
         self._token_cache.put(key, user)
         return user

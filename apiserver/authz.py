@@ -49,8 +49,12 @@ def review_spec(user: UserInfo, info: RequestInfo) -> dict[str, Any]:
         spec["extra"] = {k: list(v) for k, v in sorted(user.extra.items())}
     if info.is_resource:
         spec["resourceAttributes"] = {
-            "namespace": info.namespace, "verb": info.verb, "group": info.api_group,
-            "version": info.api_version, "resource": info.resource, "subresource": info.subresource,
+            "namespace": info.namespace,
+            "verb": info.verb,
+            "group": info.api_group,
+            "version": info.api_version,
+            "resource": info.resource,
+            "subresource": info.subresource,
             "name": info.name,
         }
     else:
@@ -65,8 +69,10 @@ def forbidden_message(user: UserInfo, info: RequestInfo, reason: str = "") -> st
         qualified = f"{info.resource}.{info.api_group}" if info.api_group else info.resource
         subject = f'{qualified} "{info.name}"' if info.name else qualified
         where = f'in the namespace "{info.namespace}"' if info.namespace else "at the cluster scope"
-        message = (f'{subject} is forbidden: User "{user.name}" cannot {info.verb} resource "{resource}" '
-                   f'in API group "{info.api_group}" {where}')
+        message = (
+            f'{subject} is forbidden: User "{user.name}" cannot {info.verb} resource "{resource}" '
+            f'in API group "{info.api_group}" {where}'
+        )
     else:
         message = f'forbidden: User "{user.name}" cannot {info.verb} path "{info.path}"'
     return f"{message}: {reason}" if reason else message
@@ -83,8 +89,15 @@ def _path_matcher(paths: Iterable[str]) -> Callable[[str], bool]:
 
 
 class Authorizer:
-    def __init__(self, reviewer: AccessReviewer | None, *, always_allow_paths: Iterable[str] = (),
-                 ttl: float = 10.0, size: int = 8192, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        reviewer: AccessReviewer | None,
+        *,
+        always_allow_paths: Iterable[str] = (),
+        ttl: float = 10.0,
+        size: int = 8192,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._reviewer = reviewer
         self._always = _path_matcher(list(always_allow_paths))
         self._ttl, self._size, self._clock = ttl, size, clock

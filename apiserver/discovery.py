@@ -20,26 +20,55 @@ from typing import Any
 from apiserver.objects import GROUP, GROUP_VERSION, VERSION
 
 RESOURCES: list[dict[str, Any]] = [
-    {"name": "metricfamilies", "singularName": "metricfamily", "namespaced": False, "kind": "MetricFamily",
-     "verbs": ["get", "list", "watch"], "shortNames": ["mf"], "categories": ["panopticon"]},
-    {"name": "objectmetrics", "singularName": "objectmetrics", "namespaced": True, "kind": "ObjectMetrics",
-     "verbs": ["get", "list", "watch"], "shortNames": ["om"], "categories": ["panopticon"]},
-    {"name": "clusterobjectmetrics", "singularName": "clusterobjectmetrics", "namespaced": False,
-     "kind": "ClusterObjectMetrics", "verbs": ["get", "list", "watch"], "shortNames": ["com"],
-     "categories": ["panopticon"]},
+    {
+        "name": "metricfamilies",
+        "singularName": "metricfamily",
+        "namespaced": False,
+        "kind": "MetricFamily",
+        "verbs": ["get", "list", "watch"],
+        "shortNames": ["mf"],
+        "categories": ["panopticon"],
+    },
+    {
+        "name": "objectmetrics",
+        "singularName": "objectmetrics",
+        "namespaced": True,
+        "kind": "ObjectMetrics",
+        "verbs": ["get", "list", "watch"],
+        "shortNames": ["om"],
+        "categories": ["panopticon"],
+    },
+    {
+        "name": "clusterobjectmetrics",
+        "singularName": "clusterobjectmetrics",
+        "namespaced": False,
+        "kind": "ClusterObjectMetrics",
+        "verbs": ["get", "list", "watch"],
+        "shortNames": ["com"],
+        "categories": ["panopticon"],
+    },
 ]
 
 _VERSION_ENTRY = {"groupVersion": GROUP_VERSION, "version": VERSION}
 
 
 def api_resource_list() -> dict[str, Any]:
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": GROUP_VERSION,
-            "resources": RESOURCES}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": GROUP_VERSION,
+        "resources": RESOURCES,
+    }
 
 
 def api_group() -> dict[str, Any]:
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": GROUP, "versions": [_VERSION_ENTRY],
-            "preferredVersion": _VERSION_ENTRY}
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": GROUP,
+        "versions": [_VERSION_ENTRY],
+        "preferredVersion": _VERSION_ENTRY,
+    }
 
 
 def api_group_list() -> dict[str, Any]:
@@ -49,7 +78,15 @@ def api_group_list() -> dict[str, Any]:
 
 
 def version_info(version: str = "0.1.0") -> dict[str, Any]:
-    major, minor, *_ = (version.split(".") + ["0", "0"])[:3]
-    return {"major": major, "minor": minor, "gitVersion": f"v{version}", "gitCommit": "", "gitTreeState": "",
-            "buildDate": "", "goVersion": "", "compiler": "cpython",
-            "platform": f"{platform.system().lower()}/{platform.machine()}"}
+    major, minor, *_ = ([*version.split("."), "0", "0"])[:3]
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": f"v{version}",
+        "gitCommit": "",
+        "gitTreeState": "",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "cpython",
+        "platform": f"{platform.system().lower()}/{platform.machine()}",
+    }

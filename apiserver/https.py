@@ -42,8 +42,15 @@ class ClusterClient(Protocol):
 
     async def get(self, path: str, *, params: Any = None) -> dict[str, Any]: ...
 
-    def watch(self, path: str, *, params: Any = None, resource_version: str, timeout_seconds: int = 300,
-              allow_bookmarks: bool = True) -> Any: ...
+    def watch(
+        self,
+        path: str,
+        *,
+        params: Any = None,
+        resource_version: str,
+        timeout_seconds: int = 300,
+        allow_bookmarks: bool = True,
+    ) -> Any: ...
 
 
 class ExtensionApiComponent:
@@ -51,9 +58,22 @@ class ExtensionApiComponent:
 
     name = "extension-apiserver"
 
-    def __init__(self, *, args: Any, store: MetricsStore, exposition: ExpositionSource,
-                 client: ClusterClient | None = None, namer: ResourceNamer = guess_resource) -> None:
-        self.args, self.store, self.exposition, self.client, self.namer = args, store, exposition, client, namer
+    def __init__(
+        self,
+        *,
+        args: Any,
+        store: MetricsStore,
+        exposition: ExpositionSource,
+        client: ClusterClient | None = None,
+        namer: ResourceNamer = guess_resource,
+    ) -> None:
+        self.args, self.store, self.exposition, self.client, self.namer = (
+            args,
+            store,
+            exposition,
+            client,
+            namer,
+        )
         self.server: HttpsServer | None = None
         self.views: ApiViews | None = None
         self.source: AuthConfigSource | None = None
@@ -71,9 +91,11 @@ class ExtensionApiComponent:
             if args.tls_cert_file or args.tls_private_key_file:
                 if not (args.tls_cert_file and args.tls_private_key_file):
                     raise StartupFailure("--tls-cert-file and --tls-private-key-file must be given together")
-                return ReloadingServerTLS(cert_file=Path(args.tls_cert_file),
-                                          key_file=Path(args.tls_private_key_file),
-                                          client_ca_pem=settings.tls_client_ca_pem)
+                return ReloadingServerTLS(
+                    cert_file=Path(args.tls_cert_file),
+                    key_file=Path(args.tls_private_key_file),
+                    client_ca_pem=settings.tls_client_ca_pem,
+                )
             _ca, pair = self_signed_serving(hosts=("localhost",), ips=("127.0.0.1",))
             log.warning("no --tls-cert-file: serving a self-signed certificate (development only)")
             return ReloadingServerTLS(pair=pair, client_ca_pem=settings.tls_client_ca_pem)
@@ -83,9 +105,11 @@ class ExtensionApiComponent:
     async def start(self) -> None:
         args = self.args
         try:
-            overrides = AuthOverrides.from_flags(client_ca_file=args.client_ca_file,
-                                                 requestheader_ca_file=args.requestheader_client_ca_file,
-                                                 allowed_names=args.requestheader_allowed_names)
+            overrides = AuthOverrides.from_flags(
+                client_ca_file=args.client_ca_file,
+                requestheader_ca_file=args.requestheader_client_ca_file,
+                allowed_names=args.requestheader_allowed_names,
+            )
             self.source = source = AuthConfigSource(overrides)
         except (OSError, ValueError) as exc:
             raise StartupFailure(f"cannot read the client CA files: {exc}") from None
@@ -97,14 +121,21 @@ class ExtensionApiComponent:
         source.subscribe(authenticator.update)
         source.subscribe(lambda settings: tls.set_client_ca(settings.tls_client_ca_pem))
         self.views = ApiViews(self.store, namer=self.namer)
-        app = build_app(views=self.views, exposition=self.exposition, parse_series=parse_series,
-                        authenticator=authenticator, authorizer=authorizer, health=Health(ready=self.ready))
+        app = build_app(
+            views=self.views,
+            exposition=self.exposition,
+            parse_series=parse_series,
+            authenticator=authenticator,
+            authorizer=authorizer,
+            health=Health(ready=self.ready),
+        )
         self.server = HttpsServer(app, tls, host=args.bind_address, port=args.secure_port)
         try:
             await self.server.start()
         except OSError as exc:
-            raise StartupFailure(f"cannot listen on {args.bind_address}:{args.secure_port}: "
-                                 f"{exc.strerror or exc}") from None
+            raise StartupFailure(
+                f"cannot listen on {args.bind_address}:{args.secure_port}: {exc.strerror or exc}"
+            ) from None
         if self.client is not None:
             self._watch = asyncio.create_task(source.run(self.client), name="auth-configmap-watch")
 

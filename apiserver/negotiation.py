@@ -70,5 +70,7 @@ def negotiate(accept: str | None) -> Negotiated:
         mode = _candidate(media, params)
         if mode is not None:
             return Negotiated(mode)
-    raise NotAcceptable(f"only the following media types are accepted: application/json, "
-                        f"application/json;as=Table;v=v1;g=meta.k8s.io (got {accept!r})")
+    raise NotAcceptable(
+        f"only the following media types are accepted: application/json, "
+        f"application/json;as=Table;v=v1;g=meta.k8s.io (got {accept!r})"
+    )

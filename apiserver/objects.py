@@ -25,8 +25,11 @@ GROUP_VERSION = f"{GROUP}/{VERSION}"
 LABEL_PREFIX = "metrics.panopticon.io/"
 _UID_NAMESPACE = uuid.UUID("6b1c3f2e-4d8a-4e2b-9a3f-0c5d7e9f1a2b")
 
-KINDS = {"metricfamilies": "MetricFamily", "objectmetrics": "ObjectMetrics",
-         "clusterobjectmetrics": "ClusterObjectMetrics"}
+KINDS = {
+    "metricfamilies": "MetricFamily",
+    "objectmetrics": "ObjectMetrics",
+    "clusterobjectmetrics": "ClusterObjectMetrics",
+}
 
 SeriesParser = Callable[[bytes], list[Series]]
 
@@ -64,17 +67,29 @@ def format_value(value: float) -> str:
 
 def family_labels(snap: FamilySnapshot) -> dict[str, str]:
     header = snap.info.header
-    return _labels([("configuration", header.configuration), ("target-group", header.target.group),
-                    ("target-kind", header.target.kind), ("type", header.type)])
+    return _labels(
+        [
+            ("configuration", header.configuration),
+            ("target-group", header.target.group),
+            ("target-kind", header.target.kind),
+            ("type", header.type),
+        ]
+    )
 
 
 def object_labels(snap: ObjectSnapshot) -> dict[str, str]:
-    return _labels([("target-group", snap.target.group), ("target-kind", snap.target.kind),
-                    ("target-resource", snap.resource)])
+    return _labels(
+        [
+            ("target-group", snap.target.group),
+            ("target-kind", snap.target.kind),
+            ("target-resource", snap.resource),
+        ]
+    )
 
 
-def _metadata(*, name: str, namespace: str, uid_seed: str, rv: int, created: float,
-              labels: dict[str, str]) -> dict[str, Any]:
+def _metadata(
+    *, name: str, namespace: str, uid_seed: str, rv: int, created: float, labels: dict[str, str]
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
@@ -89,9 +104,16 @@ def metric_family(snap: FamilySnapshot) -> dict[str, Any]:
     info = snap.info
     header = info.header
     return {
-        "apiVersion": GROUP_VERSION, "kind": "MetricFamily",
-        "metadata": _metadata(name=header.name, namespace="", uid_seed="family/" + header.name,
-                              rv=snap.rv, created=snap.created, labels=family_labels(snap)),
+        "apiVersion": GROUP_VERSION,
+        "kind": "MetricFamily",
+        "metadata": _metadata(
+            name=header.name,
+            namespace="",
+            uid_seed="family/" + header.name,
+            rv=snap.rv,
+            created=snap.created,
+            labels=family_labels(snap),
+        ),
         "type": header.type,
         "help": header.help,
         "configuration": header.configuration,
@@ -107,11 +129,17 @@ def object_metrics(snap: ObjectSnapshot, parse: SeriesParser) -> dict[str, Any]:
     for entry in snap.entries:
         for chunk in entry.chunks:
             if chunk:
-                series.extend({"name": s.name, "labels": dict(s.labels), "value": format_value(s.value)}
-                              for s in parse(chunk))
+                series.extend(
+                    {"name": s.name, "labels": dict(s.labels), "value": format_value(s.value)}
+                    for s in parse(chunk)
+                )
     first = snap.entries[0] if snap.entries else None
-    target: dict[str, Any] = {"apiVersion": snap.target.api_version, "kind": snap.target.kind,
-                              "resource": snap.resource, "name": snap.name}
+    target: dict[str, Any] = {
+        "apiVersion": snap.target.api_version,
+        "kind": snap.target.kind,
+        "resource": snap.resource,
+        "name": snap.name,
+    }
     if snap.namespace:
         target["namespace"] = snap.namespace
     if first is not None and first.uid != f"{snap.namespace}/{snap.name}":
@@ -119,17 +147,30 @@ def object_metrics(snap: ObjectSnapshot, parse: SeriesParser) -> dict[str, Any]:
     if first is not None and first.resource_version:
         target["resourceVersion"] = first.resource_version
     return {
-        "apiVersion": GROUP_VERSION, "kind": KINDS[snap.resource_name],
-        "metadata": _metadata(name=snap.api_name, namespace=snap.namespace, uid_seed="object/" + snap.uid,
-                              rv=snap.rv, created=snap.created, labels=object_labels(snap)),
+        "apiVersion": GROUP_VERSION,
+        "kind": KINDS[snap.resource_name],
+        "metadata": _metadata(
+            name=snap.api_name,
+            namespace=snap.namespace,
+            uid_seed="object/" + snap.uid,
+            rv=snap.rv,
+            created=snap.created,
+            labels=object_labels(snap),
+        ),
         "target": target,
         "configurations": [entry.configuration for entry in snap.entries],
         "series": series,
     }
 
 
-def list_object(resource: str, items: list[dict[str, Any]], *, rv: int, continue_token: str = "",
-                remaining: int | None = None) -> dict[str, Any]:
+def list_object(
+    resource: str,
+    items: list[dict[str, Any]],
+    *,
+    rv: int,
+    continue_token: str = "",
+    remaining: int | None = None,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"resourceVersion": str(rv)}
     if continue_token:
         meta["continue"] = continue_token
@@ -173,23 +214,43 @@ def _kind_group(kind: str, group: str) -> str:
 
 def family_cells(snap: FamilySnapshot) -> list[Any]:
     header = snap.info.header
-    return [header.name, header.type, snap.info.series, snap.info.objects,
-            _kind_group(header.target.kind, header.target.group), header.configuration,
-            timestamp(snap.info.updated) or "<none>", header.help, timestamp(snap.created)]
+    return [
+        header.name,
+        header.type,
+        snap.info.series,
+        snap.info.objects,
+        _kind_group(header.target.kind, header.target.group),
+        header.configuration,
+        timestamp(snap.info.updated) or "<none>",
+        header.help,
+        timestamp(snap.created),
+    ]
 
 
 def object_cells(snap: ObjectSnapshot) -> list[Any]:
-    return [snap.api_name, _kind_group(snap.target.kind, snap.target.group), snap.name, snap.series,
-            ",".join(e.configuration for e in snap.entries), timestamp(snap.created)]
+    return [
+        snap.api_name,
+        _kind_group(snap.target.kind, snap.target.group),
+        snap.name,
+        snap.series,
+        ",".join(e.configuration for e in snap.entries),
+        timestamp(snap.created),
+    ]
 
 
 def partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
 
 
-def table(columns: Sequence[dict[str, Any]], rows: Iterable[tuple[list[Any], dict[str, Any]]], *,
-          include_object: str, rv: int, continue_token: str = "",
-          with_columns: bool = True) -> dict[str, Any]:
+def table(
+    columns: Sequence[dict[str, Any]],
+    rows: Iterable[tuple[list[Any], dict[str, Any]]],
+    *,
+    include_object: str,
+    rv: int,
+    continue_token: str = "",
+    with_columns: bool = True,
+) -> dict[str, Any]:
     """A ``meta.k8s.io/v1`` Table; ``include_object`` is ``Metadata`` (default), ``Object`` or ``None``."""
     out_rows = []
     for cells, obj in rows:

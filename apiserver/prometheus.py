@@ -33,8 +33,11 @@ class PrometheusApi:
         fmt = negotiate(request.headers.get("Accept"))
         gzipped = gzip_accepted(request.headers.get("Accept-Encoding"))
         body = self._exposition.body(fmt=fmt, namespace=namespace, gzip=gzipped)
-        headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding",
-                   "Cache-Control": "no-store"}
+        headers = {
+            "Content-Type": fmt.content_type,
+            "Vary": "Accept, Accept-Encoding",
+            "Cache-Control": "no-store",
+        }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)

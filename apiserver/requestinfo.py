@@ -68,6 +68,15 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
         verb = "deletecollection"
     if verb == "get" and name and _truthy(query.get("watch")):
         verb = "watch"
-    return RequestInfo(path=path, verb=verb, is_resource=True, api_group=group, api_version=version,
-                       namespace=namespace, resource=resource, subresource=subresource, name=name,
-                       parts=tuple(rest))
+    return RequestInfo(
+        path=path,
+        verb=verb,
+        is_resource=True,
+        api_group=group,
+        api_version=version,
+        namespace=namespace,
+        resource=resource,
+        subresource=subresource,
+        name=name,
+        parts=tuple(rest),
+    )

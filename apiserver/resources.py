@@ -38,8 +38,11 @@ from apiserver.status import StatusError, bad_request, not_found
 from apiserver.views import ApiViews, FamilySnapshot, ObjectSnapshot, ResourceName
 from apiserver.watch import WatchOptions, serve_watch
 
-RESOURCES: dict[str, ResourceName] = {"metricfamilies": "metricfamilies", "objectmetrics": "objectmetrics",
-                                      "clusterobjectmetrics": "clusterobjectmetrics"}
+RESOURCES: dict[str, ResourceName] = {
+    "metricfamilies": "metricfamilies",
+    "objectmetrics": "objectmetrics",
+    "clusterobjectmetrics": "clusterobjectmetrics",
+}
 NAMESPACED = {"objectmetrics"}
 INCLUDE_OBJECT = ("Metadata", "Object", "None")
 
@@ -57,15 +60,19 @@ class Query:
             raise bad_request(str(exc)) from exc
         self.include_object = params.get("includeObject") or "Metadata"
         if self.include_object not in INCLUDE_OBJECT:
-            raise bad_request(f'includeObject: Unsupported value: "{self.include_object}": supported values: '
-                              '"Metadata", "Object", "None"')
+            raise bad_request(
+                f'includeObject: Unsupported value: "{self.include_object}": supported values: '
+                '"Metadata", "Object", "None"'
+            )
         self.limit = _int(params, "limit", minimum=0)
         self.continue_token = params.get("continue") or ""
         self.resource_version = params.get("resourceVersion") or ""
         self.rv_match = params.get("resourceVersionMatch") or ""
         if self.rv_match not in ("", "NotOlderThan", "Exact"):
-            raise bad_request(f'resourceVersionMatch: Unsupported value: "{self.rv_match}": supported values: '
-                              '"Exact", "NotOlderThan"')
+            raise bad_request(
+                f'resourceVersionMatch: Unsupported value: "{self.rv_match}": supported values: '
+                '"Exact", "NotOlderThan"'
+            )
         self.watch = (params.get("watch") or "").lower() in ("1", "true")
         self.timeout_seconds = _int(params, "timeoutSeconds", minimum=0)
         self.bookmarks = (params.get("allowWatchBookmarks") or "").lower() in ("1", "true")
@@ -105,8 +112,14 @@ def _key(snap: Snapshot) -> tuple[str, str]:
 
 
 class ResourceApi:
-    def __init__(self, views: ApiViews, *, parse_series: SeriesParser, bookmark_interval: float = 60.0,
-                 default_watch_timeout: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        views: ApiViews,
+        *,
+        parse_series: SeriesParser,
+        bookmark_interval: float = 60.0,
+        default_watch_timeout: Callable[[], float] | None = None,
+    ) -> None:
         self.views = views
         self.parse_series = parse_series
         self.bookmark_interval = bookmark_interval
@@ -137,15 +150,17 @@ class ResourceApi:
         ns, name = ("", snap.name) if isinstance(snap, FamilySnapshot) else (snap.namespace, snap.api_name)
         return query.fields.matches(name=name, namespace=ns) and query.labels.matches(self.labels(snap))
 
-    def represent_one(self, snap: Snapshot, negotiated: Negotiated, query: Query | None,
-                      resource: ResourceName) -> dict[str, Any]:
+    def represent_one(
+        self, snap: Snapshot, negotiated: Negotiated, query: Query | None, resource: ResourceName
+    ) -> dict[str, Any]:
         obj = self.to_object(snap)
         if negotiated.mode == "partial":
             return shapes.partial_metadata(obj)
         if negotiated.mode == "table":
             include = query.include_object if query else "Metadata"
-            return shapes.table(self.columns(resource), [(self.cells(snap), obj)], include_object=include,
-                                rv=snap.rv)
+            return shapes.table(
+                self.columns(resource), [(self.cells(snap), obj)], include_object=include, rv=snap.rv
+            )
         return obj
 
     # ------------------------------------------------------------------ handlers
@@ -167,7 +182,7 @@ class ResourceApi:
         except NotAcceptable as exc:
             raise StatusError(406, str(exc)) from exc
 
-    async def get(self, request: web.Request) -> web.StreamResponse:
+    async def get_object(self, request: web.Request) -> web.StreamResponse:
         namespace = request.match_info.get("namespace")
         resource = self._resource(request, namespaced_path=namespace is not None)
         name = request.match_info["name"]
@@ -184,10 +199,10 @@ class ResourceApi:
             snap = self.views.object(resource, namespace=namespace or "", name=name)
         if snap is None:
             raise not_found(resource, shapes.GROUP, name)
-        query = Query(request.query) if negotiated.mode == "table" else None
-        return _json(self.represent_one(snap, negotiated, query, resource))
+        table_query = Query(request.query) if negotiated.mode == "table" else None
+        return _json(self.represent_one(snap, negotiated, table_query, resource))
 
-    async def list(self, request: web.Request) -> web.StreamResponse:
+    async def get_collection(self, request: web.Request) -> web.StreamResponse:
         namespace = request.match_info.get("namespace")
         resource = self._resource(request, namespaced_path=namespace is not None)
         negotiated = self._negotiate(request)
@@ -203,22 +218,27 @@ class ResourceApi:
             return list(self.views.families())
         return list(self.views.objects(resource, namespace=namespace))
 
-    def list_body(self, resource: ResourceName, namespace: str | None, query: Query,
-                  negotiated: Negotiated) -> dict[str, Any]:
+    def list_body(
+        self, resource: ResourceName, namespace: str | None, query: Query, negotiated: Negotiated
+    ) -> dict[str, Any]:
         views = self.views
         if resource == "metricfamilies":
             views.refresh_families()
         rv = views.rv
         if query.rv_match == "Exact" and query.resource_version != str(rv):
-            raise StatusError(410, f"too old resource version: {query.resource_version} ({rv})",
-                              reason="Expired")
+            raise StatusError(
+                410, f"too old resource version: {query.resource_version} ({rv})", reason="Expired"
+            )
         after: tuple[str, str] | None = None
         if query.continue_token:
             token_rv, after = _decode_continue(query.continue_token)
             if token_rv < views.floor:
-                raise StatusError(410, "The provided continue parameter is too old to display a consistent "
-                                  "list result. You can start a new list without the continue parameter.",
-                                  reason="Expired")
+                raise StatusError(
+                    410,
+                    "The provided continue parameter is too old to display a consistent "
+                    "list result. You can start a new list without the continue parameter.",
+                    reason="Expired",
+                )
             rv = token_rv
         items = [s for s in self.snapshots(resource, namespace) if self.matches(s, query, namespace)]
         if after is not None:
@@ -230,22 +250,48 @@ class ResourceApi:
             continue_token = _encode_continue(rv, _key(items[-1]))
         objs = [(s, self.to_object(s)) for s in items]
         if negotiated.mode == "table":
-            return shapes.table(self.columns(resource), [(self.cells(s), o) for s, o in objs],
-                                include_object=query.include_object, rv=rv, continue_token=continue_token)
+            return shapes.table(
+                self.columns(resource),
+                [(self.cells(s), o) for s, o in objs],
+                include_object=query.include_object,
+                rv=rv,
+                continue_token=continue_token,
+            )
         if negotiated.mode == "partial":
             meta: dict[str, Any] = {"resourceVersion": str(rv)}
             if continue_token:
                 meta["continue"] = continue_token
-            return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
-                    "items": [shapes.partial_metadata(o) for _s, o in objs]}
-        return shapes.list_object(resource, [o for _s, o in objs], rv=rv, continue_token=continue_token,
-                                  remaining=remaining)
+            return {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+                "items": [shapes.partial_metadata(o) for _s, o in objs],
+            }
+        return shapes.list_object(
+            resource, [o for _s, o in objs], rv=rv, continue_token=continue_token, remaining=remaining
+        )
 
-    async def _watch(self, request: web.Request, resource: ResourceName, namespace: str | None, query: Query,
-                     negotiated: Negotiated, *, name: str | None) -> web.StreamResponse:
+    async def _watch(
+        self,
+        request: web.Request,
+        resource: ResourceName,
+        namespace: str | None,
+        query: Query,
+        negotiated: Negotiated,
+        *,
+        name: str | None,
+    ) -> web.StreamResponse:
         options = WatchOptions.from_query(query, default_timeout=self.default_watch_timeout)
-        return await serve_watch(request, api=self, resource=resource, namespace=namespace, query=query,
-                                 negotiated=negotiated, name=name, options=options)
+        return await serve_watch(
+            request,
+            api=self,
+            resource=resource,
+            namespace=namespace,
+            query=query,
+            negotiated=negotiated,
+            name=name,
+            options=options,
+        )
 
 
 def _json(body: dict[str, Any]) -> web.Response:

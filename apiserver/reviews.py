@@ -27,8 +27,13 @@ def user_from_token_review(review: Mapping[str, Any]) -> UserInfo | None:
         return None
     user = status.get("user") or {}
     extra = {str(k): tuple(str(x) for x in v) for k, v in (user.get("extra") or {}).items()}
-    return UserInfo(name=str(user.get("username", "")), uid=str(user.get("uid", "")),
-                    groups=tuple(user.get("groups") or ()), extra=extra, method="token")
+    return UserInfo(
+        name=str(user.get("username", "")),
+        uid=str(user.get("uid", "")),
+        groups=tuple(user.get("groups") or ()),
+        extra=extra,
+        method="token",
+    )
 
 
 def decision_from_access_review(review: Mapping[str, Any]) -> Decision:
@@ -50,11 +55,14 @@ class KubeReviewer:
         spec: dict[str, Any] = {"token": token}
         if self._audiences:
             spec["audiences"] = list(self._audiences)
-        review = await self._client.create(TOKEN_REVIEWS, {
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec})
+        review = await self._client.create(
+            TOKEN_REVIEWS, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
+        )
         return user_from_token_review(review)
 
     async def review_access(self, spec: dict[str, Any]) -> Decision:
-        review = await self._client.create(ACCESS_REVIEWS, {
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec})
+        review = await self._client.create(
+            ACCESS_REVIEWS,
+            {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
+        )
         return decision_from_access_review(review)

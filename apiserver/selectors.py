@@ -90,14 +90,24 @@ def parse_label_selector(text: str | None) -> LabelSelector:
         set_op = _SET_OP.match(part)
         if set_op:
             values = [v.strip() for v in set_op["values"].split(",")]
-            reqs.append(Requirement(_check_key(set_op["key"], text), set_op["op"],
-                                    frozenset(_check_value(v, text) for v in values)))
+            reqs.append(
+                Requirement(
+                    _check_key(set_op["key"], text),
+                    set_op["op"],
+                    frozenset(_check_value(v, text) for v in values),
+                )
+            )
             continue
         for op in ("!=", "==", "="):
             if op in part:
                 key, _, value = part.partition(op)
-                reqs.append(Requirement(_check_key(key.strip(), text), "!=" if op == "!=" else "=",
-                                        frozenset({_check_value(value.strip(), text)})))
+                reqs.append(
+                    Requirement(
+                        _check_key(key.strip(), text),
+                        "!=" if op == "!=" else "=",
+                        frozenset({_check_value(value.strip(), text)}),
+                    )
+                )
                 break
         else:
             if part.startswith("!"):
@@ -134,8 +144,10 @@ def parse_field_selector(text: str | None) -> FieldSelector:
                 field_name, _, value = part.partition(op)
                 field_name = field_name.strip()
                 if field_name not in FIELDS:
-                    raise SelectorError(f'"{field_name}" is not a known field selector: only '
-                                        f'"metadata.name", "metadata.namespace"')
+                    raise SelectorError(
+                        f'"{field_name}" is not a known field selector: only '
+                        f'"metadata.name", "metadata.namespace"'
+                    )
                 reqs.append((field_name, op != "!=", value.strip()))
                 break
         else:

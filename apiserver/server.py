@@ -66,8 +66,11 @@ async def status_middleware(request: web.Request, handler: Handler) -> web.Strea
         if exc.status == 404:
             return path_not_found().response()
         if exc.status == 405:
-            return StatusError(405, f"the server does not allow this method on the requested resource "
-                                    f"({request.method} {request.path})").response()
+            return StatusError(
+                405,
+                f"the server does not allow this method on the requested resource "
+                f"({request.method} {request.path})",
+            ).response()
         return status_response(status_body(exc.status, exc.reason or "error"))
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path_qs)
@@ -85,7 +88,9 @@ def _peer_certificate(request: web.Request) -> bytes | None:
     return der
 
 
-def auth_middlewares(authenticator: Authenticator, authorizer: Authorizer) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
+def auth_middlewares(
+    authenticator: Authenticator, authorizer: Authorizer
+) -> list[Callable[..., Awaitable[web.StreamResponse]]]:
     @web.middleware
     async def request_info(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[REQUEST_INFO] = parse_request_info(request.method, request.path, request.query)
@@ -120,15 +125,28 @@ def auth_middlewares(authenticator: Authenticator, authorizer: Authorizer) -> li
     return [request_info, authentication, authorization]
 
 
-def build_app(*, views: ApiViews, exposition: ExpositionSource, parse_series: SeriesParser,
-              authenticator: Authenticator, authorizer: Authorizer, health: Health | None = None,
-              bookmark_interval: float = 60.0,
-              default_watch_timeout: Callable[[], float] | None = None) -> web.Application:
+def build_app(
+    *,
+    views: ApiViews,
+    exposition: ExpositionSource,
+    parse_series: SeriesParser,
+    authenticator: Authenticator,
+    authorizer: Authorizer,
+    health: Health | None = None,
+    bookmark_interval: float = 60.0,
+    default_watch_timeout: Callable[[], float] | None = None,
+) -> web.Application:
     health = health or Health()
-    app = web.Application(middlewares=[status_middleware, *auth_middlewares(authenticator, authorizer)],
-                          client_max_size=1024 * 1024)
-    resources = ResourceApi(views, parse_series=parse_series, bookmark_interval=bookmark_interval,
-                            default_watch_timeout=default_watch_timeout)
+    app = web.Application(
+        middlewares=[status_middleware, *auth_middlewares(authenticator, authorizer)],
+        client_max_size=1024 * 1024,
+    )
+    resources = ResourceApi(
+        views,
+        parse_series=parse_series,
+        bookmark_interval=bookmark_interval,
+        default_watch_timeout=default_watch_timeout,
+    )
     prometheus = PrometheusApi(exposition)
 
     async def ok(_request: web.Request) -> web.Response:
@@ -178,10 +196,10 @@ def build_app(*, views: ApiViews, exposition: ExpositionSource, parse_series: Se
     r.add_get("/openapi/v3/apis/{group}/{version}", openapi_v3_gv)
     r.add_get(f"{base}/prometheus", prometheus.scrape)
     r.add_get(f"{base}/namespaces/{{namespace}}/prometheus", prometheus.scrape)
-    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}", resources.list)
-    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}/{{name}}", resources.get)
-    r.add_get(f"{base}/{{resource}}", resources.list)
-    r.add_get(f"{base}/{{resource}}/{{name}}", resources.get)
+    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}", resources.get_collection)
+    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}/{{name}}", resources.get_object)
+    r.add_get(f"{base}/{{resource}}", resources.get_collection)
+    r.add_get(f"{base}/{{resource}}/{{name}}", resources.get_object)
     r.add_get("/apis/{group}", group)
     r.add_get("/apis/{group}/{version}", group_version)
     return app
@@ -196,13 +214,18 @@ class HttpsServer:
         self.port = port
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False,
-                                     shutdown_timeout=2.0)
+        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._tls.front,
-                           backlog=1024, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            self._host,
+            self._port,
+            ssl_context=self._tls.front,
+            backlog=1024,
+            reuse_address=True,
+        )
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+        sockets = getattr(site._server, "sockets", None) or []
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("extension API server listening on https://%s:%d", self._host, self.port)

@@ -14,17 +14,33 @@ import orjson
 from aiohttp import web
 
 REASONS: dict[int, str] = {
-    400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-    406: "NotAcceptable", 410: "Expired", 415: "UnsupportedMediaType", 422: "Invalid",
-    429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout",
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
 }
 
 
-def status_body(code: int, message: str, *, reason: str | None = None,
-                details: dict[str, Any] | None = None) -> dict[str, Any]:
+def status_body(
+    code: int, message: str, *, reason: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason or REASONS.get(code, ""), "code": code,
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason or REASONS.get(code, ""),
+        "code": code,
     }
     if details:
         body["details"] = details
@@ -34,8 +50,9 @@ def status_body(code: int, message: str, *, reason: str | None = None,
 class StatusError(Exception):
     """An error that becomes a ``metav1.Status`` response with HTTP status ``code``."""
 
-    def __init__(self, code: int, message: str, *, reason: str | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: int, message: str, *, reason: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.body = code, status_body(code, message, reason=reason, details=details)
 
@@ -49,8 +66,9 @@ def status_response(body: dict[str, Any]) -> web.Response:
 
 def not_found(resource: str, group: str, name: str) -> StatusError:
     qualified = f"{resource}.{group}" if group else resource
-    return StatusError(404, f'{qualified} "{name}" not found',
-                       details={"name": name, "group": group, "kind": resource})
+    return StatusError(
+        404, f'{qualified} "{name}" not found', details={"name": name, "group": group, "kind": resource}
+    )
 
 
 def path_not_found() -> StatusError:

@@ -23,6 +23,7 @@ Single-threaded like the store: the store calls ``_on_store_event`` synchronousl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -103,8 +104,14 @@ class Event:
 class ApiViews:
     """See the module docstring."""
 
-    def __init__(self, store: MetricsStore, *, namer: ResourceNamer = guess_resource,
-                 history: int = 8192, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: MetricsStore,
+        *,
+        namer: ResourceNamer = guess_resource,
+        history: int = 8192,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._namer = namer
         self._clock = clock
@@ -137,8 +144,11 @@ class ApiViews:
 
     def objects(self, resource: ResourceName, *, namespace: str | None = None) -> list[ObjectSnapshot]:
         namespaced = resource == "objectmetrics"
-        out = [s for s in self._snapshots.values()
-               if bool(s.namespace) == namespaced and (namespace is None or s.namespace == namespace)]
+        out = [
+            s
+            for s in self._snapshots.values()
+            if bool(s.namespace) == namespaced and (namespace is None or s.namespace == namespace)
+        ]
         out.sort(key=lambda s: (s.namespace, s.api_name))
         return out
 
@@ -166,10 +176,8 @@ class ApiViews:
     async def wait_for_change(self, timeout: float) -> None:
         """Return after the next event, or after ``timeout`` seconds."""
         changed = self._changed
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), timeout)
-        except TimeoutError:
-            pass
 
     # ------------------------------------------------------------------ families
 
@@ -194,7 +202,9 @@ class ApiViews:
             gone = self._families.pop(name)
             if emit:
                 rv = self._next_rv()
-                self._append(Event(rv, "DELETED", "metricfamilies", FamilySnapshot(gone.info, rv, gone.created)))
+                self._append(
+                    Event(rv, "DELETED", "metricfamilies", FamilySnapshot(gone.info, rv, gone.created))
+                )
 
     # ------------------------------------------------------------------ store events
 
@@ -217,8 +227,17 @@ class ApiViews:
             if self._by_name.get((before.namespace, before.api_name)) == uid:
                 del self._by_name[(before.namespace, before.api_name)]
             rv = self._next_rv()
-            last = ObjectSnapshot(before.api_name, before.namespace, before.name, uid, before.target,
-                                  before.resource, before.entries, rv, before.created)
+            last = ObjectSnapshot(
+                before.api_name,
+                before.namespace,
+                before.name,
+                uid,
+                before.target,
+                before.resource,
+                before.entries,
+                rv,
+                before.created,
+            )
             self._append(Event(rv, "DELETED", last.resource_name, last))
             return
         self._snapshots[uid] = snap
@@ -241,9 +260,16 @@ class ApiViews:
         resource = self._namer(target)
         rv = self._next_rv() if self._live else self.rv
         return ObjectSnapshot(
-            api_name=object_metrics_name(resource, target, first.name), namespace=first.namespace,
-            name=first.name, uid=uid, target=target, resource=resource, entries=entries, rv=rv,
-            created=previous.created if previous else self._clock())
+            api_name=object_metrics_name(resource, target, first.name),
+            namespace=first.namespace,
+            name=first.name,
+            uid=uid,
+            target=target,
+            resource=resource,
+            entries=entries,
+            rv=rv,
+            created=previous.created if previous else self._clock(),
+        )
 
     def _next_rv(self) -> int:
         self.rv += 1

@@ -55,15 +55,27 @@ def _start_rv(query: Query) -> int | None:
     """The RV to resume after, or ``None`` for "current state first"."""
     if query.send_initial_events:
         if not query.bookmarks:
-            raise StatusError(422, "sendInitialEvents: Forbidden: sendInitialEvents requires "
-                              "setting allowWatchBookmarks to true", reason="Invalid")
+            raise StatusError(
+                422,
+                "sendInitialEvents: Forbidden: sendInitialEvents requires "
+                "setting allowWatchBookmarks to true",
+                reason="Invalid",
+            )
         if query.rv_match != "NotOlderThan":
-            raise StatusError(422, "resourceVersionMatch: Forbidden: sendInitialEvents requires "
-                              "setting resourceVersionMatch to NotOlderThan", reason="Invalid")
+            raise StatusError(
+                422,
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires "
+                "setting resourceVersionMatch to NotOlderThan",
+                reason="Invalid",
+            )
         return None
     if query.rv_match:
-        raise StatusError(422, "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for "
-                          "watch unless sendInitialEvents is provided", reason="Invalid")
+        raise StatusError(
+            422,
+            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for "
+            "watch unless sendInitialEvents is provided",
+            reason="Invalid",
+        )
     if query.resource_version in ("", "0"):
         return None
     try:
@@ -72,9 +84,17 @@ def _start_rv(query: Query) -> int | None:
         raise StatusError(400, f"resourceVersion: invalid value {query.resource_version!r}") from None
 
 
-async def serve_watch(request: web.Request, *, api: ResourceApi, resource: ResourceName,
-                      namespace: str | None, query: Query, negotiated: Negotiated, name: str | None,
-                      options: WatchOptions) -> web.StreamResponse:
+async def serve_watch(
+    request: web.Request,
+    *,
+    api: ResourceApi,
+    resource: ResourceName,
+    namespace: str | None,
+    query: Query,
+    negotiated: Negotiated,
+    name: str | None,
+    options: WatchOptions,
+) -> web.StreamResponse:
     start = _start_rv(query)  # validation errors are still plain Status responses
     views = api.views
     if resource == "metricfamilies":
@@ -98,14 +118,21 @@ async def serve_watch(request: web.Request, *, api: ResourceApi, resource: Resou
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_end:
             meta["annotations"] = {INITIAL_EVENTS_END: "true"}
-        return {"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": shapes.GROUP_VERSION, "metadata": meta}}
+        return {
+            "type": "BOOKMARK",
+            "object": {"kind": kind, "apiVersion": shapes.GROUP_VERSION, "metadata": meta},
+        }
 
     async def send(event: dict[str, Any]) -> None:
         await response.write(orjson.dumps(event) + b"\n")
 
     async def expired(rv: int) -> web.StreamResponse:
-        await send({"type": "ERROR", "object": status_body(
-            410, f"too old resource version: {rv} ({views.rv})", reason="Expired")})
+        await send(
+            {
+                "type": "ERROR",
+                "object": status_body(410, f"too old resource version: {rv} ({views.rv})", reason="Expired"),
+            }
+        )
         await response.write_eof()
         return response
 
@@ -141,8 +168,9 @@ async def serve_watch(request: web.Request, *, api: ResourceApi, resource: Resou
                 last_bookmark = now
             if request.transport is None or request.transport.is_closing():
                 break
-            await views.wait_for_change(min(TICK_SECONDS, deadline - now,
-                                            max(0.05, api.bookmark_interval - (now - last_bookmark))))
+            await views.wait_for_change(
+                min(TICK_SECONDS, deadline - now, max(0.05, api.bookmark_interval - (now - last_bookmark)))
+            )
         await response.write_eof()
     except ConnectionResetError:
         pass  # the client went away; nothing to tell it

@@ -46,8 +46,12 @@ class KeyPair:
 
 def service_dns_names(service: str, namespace: str, *, cluster_domain: str = "cluster.local") -> list[str]:
     """The four names a Service is reachable by; the aggregator uses ``<svc>.<ns>.svc``."""
-    return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
-            f"{service}.{namespace}.svc.{cluster_domain}"]
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.{cluster_domain}",
+    ]
 
 
 def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
@@ -57,8 +61,9 @@ def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _validity(days: int, now: dt.datetime | None) -> tuple[dt.datetime, dt.datetime]:
@@ -80,19 +85,37 @@ def new_ca(common_name: str, *, days: int = 3650, now: dt.datetime | None = None
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
 
 
-def _leaf(ca: KeyPair, *, common_name: str, organizations: Sequence[str], usage: x509.ObjectIdentifier,
-          dns_names: Sequence[str], ip_addresses: Sequence[str], days: int,
-          now: dt.datetime | None) -> KeyPair:
+def _leaf(
+    ca: KeyPair,
+    *,
+    common_name: str,
+    organizations: Sequence[str],
+    usage: x509.ObjectIdentifier,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    days: int,
+    now: dt.datetime | None,
+) -> KeyPair:
     key = ec.generate_private_key(ec.SECP256R1())
     ca_cert, ca_key = ca.certificate, ca.private_key
     not_before, not_after = _validity(days, now)
@@ -105,13 +128,24 @@ def _leaf(ca: KeyPair, *, common_name: str, organizations: Sequence[str], usage:
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, key_cert_sign=False,
-                                     content_commitment=False, data_encipherment=False,
-                                     key_agreement=False, crl_sign=False, encipher_only=False,
-                                     decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                key_cert_sign=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
     )
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
@@ -121,25 +155,53 @@ def _leaf(ca: KeyPair, *, common_name: str, organizations: Sequence[str], usage:
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
 
 
-def new_serving_cert(ca: KeyPair, *, dns_names: Sequence[str], ip_addresses: Sequence[str] = (),
-                     days: int = 365, now: dt.datetime | None = None) -> KeyPair:
+def new_serving_cert(
+    ca: KeyPair,
+    *,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str] = (),
+    days: int = 365,
+    now: dt.datetime | None = None,
+) -> KeyPair:
     """A serverAuth leaf signed by ``ca`` whose SANs are ``dns_names`` + ``ip_addresses``."""
     if not dns_names and not ip_addresses:
         raise ValueError("a serving certificate needs at least one DNS name or IP address")
-    return _leaf(ca, common_name=(list(dns_names) or list(ip_addresses))[0], organizations=(),
-                 usage=ExtendedKeyUsageOID.SERVER_AUTH, dns_names=dns_names,
-                 ip_addresses=ip_addresses, days=days, now=now)
+    return _leaf(
+        ca,
+        common_name=(list(dns_names) or list(ip_addresses))[0],
+        organizations=(),
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        dns_names=dns_names,
+        ip_addresses=ip_addresses,
+        days=days,
+        now=now,
+    )
 
 
-def new_client_cert(ca: KeyPair, *, common_name: str, organizations: Sequence[str] = (),
-                    days: int = 365, now: dt.datetime | None = None) -> KeyPair:
+def new_client_cert(
+    ca: KeyPair,
+    *,
+    common_name: str,
+    organizations: Sequence[str] = (),
+    days: int = 365,
+    now: dt.datetime | None = None,
+) -> KeyPair:
     """A clientAuth leaf: Kubernetes reads the user from CN and the groups from O."""
-    return _leaf(ca, common_name=common_name, organizations=organizations,
-                 usage=ExtendedKeyUsageOID.CLIENT_AUTH, dns_names=(), ip_addresses=(), days=days, now=now)
+    return _leaf(
+        ca,
+        common_name=common_name,
+        organizations=organizations,
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        dns_names=(),
+        ip_addresses=(),
+        days=days,
+        now=now,
+    )
 
 
-def self_signed_serving(*, hosts: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1",),
-                        days: int = 365) -> tuple[KeyPair, KeyPair]:
+def self_signed_serving(
+    *, hosts: Sequence[str] = ("localhost",), ips: Sequence[str] = ("127.0.0.1",), days: int = 365
+) -> tuple[KeyPair, KeyPair]:
     """(CA, serving pair) for development when no certificate files are given."""
     ca = new_ca("panopticon-self-signed-ca", days=days)
     return ca, new_serving_cert(ca, dns_names=hosts, ip_addresses=ips, days=days)

@@ -51,9 +51,16 @@ def _load_pair_into(ctx: ssl.SSLContext, pair: KeyPair) -> None:
 class ReloadingServerTLS:
     """Owns the front SSLContext a server listens with; see the module docstring."""
 
-    def __init__(self, *, cert_file: Path | None = None, key_file: Path | None = None,
-                 pair: KeyPair | None = None, client_ca_pem: bytes = b"", poll_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+        pair: KeyPair | None = None,
+        client_ca_pem: bytes = b"",
+        poll_interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if (cert_file is None) != (key_file is None):
             raise ValueError("--tls-cert-file and --tls-private-key-file go together")
         if cert_file is None and pair is None:

@@ -63,8 +63,9 @@ def _attr(name: x509.Name, oid: x509.ObjectIdentifier) -> list[str]:
     return [str(a.value) for a in name.get_attributes_for_oid(oid)]
 
 
-def verify_client_certificate(leaf_der: bytes, roots: Sequence[x509.Certificate], *,
-                              now: dt.datetime | None = None) -> VerifiedClient:
+def verify_client_certificate(
+    leaf_der: bytes, roots: Sequence[x509.Certificate], *, now: dt.datetime | None = None
+) -> VerifiedClient:
     """Verify ``leaf_der`` was issued by one of ``roots`` for client authentication."""
     if not roots:
         raise VerificationError("no certificate authority configured")
@@ -85,6 +86,8 @@ def verify_client_certificate(leaf_der: bytes, roots: Sequence[x509.Certificate]
         except (InvalidSignature, ValueError, TypeError):
             continue
         cns = _attr(leaf.subject, NameOID.COMMON_NAME)
-        return VerifiedClient(common_name=cns[0] if cns else "",
-                              organizations=tuple(_attr(leaf.subject, NameOID.ORGANIZATION_NAME)))
+        return VerifiedClient(
+            common_name=cns[0] if cns else "",
+            organizations=tuple(_attr(leaf.subject, NameOID.ORGANIZATION_NAME)),
+        )
     raise VerificationError("x509: certificate signed by unknown authority")

@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             ca = new_ca(f"panopticon-ca@{args.service}.{args.namespace}")
             write_pair(out, "ca", ca)
-        serving = new_serving_cert(ca, dns_names=service_dns_names(args.service, args.namespace),
-                                   days=args.days)
+        serving = new_serving_cert(
+            ca, dns_names=service_dns_names(args.service, args.namespace), days=args.days
+        )
         write_pair(out, "tls", serving)
     except (OSError, ValueError) as exc:
         print(f"panopticon certs: {exc}", file=sys.stderr)

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.cluster import EXTENSION_NAMESPACE, APIServiceRegistration, KubeCluster, free_port, service_name_for
+from tests.e2e.cluster import (
+    EXTENSION_NAMESPACE,
+    APIServiceRegistration,
+    KubeCluster,
+    free_port,
+    service_name_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "metrics.panopticon.io", "v1alpha1"
@@ -37,11 +43,15 @@ CONFIG = {
     "metadata": {"name": "e2e-deployment-replicas"},
     "spec": {
         "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment"},
-        "metrics": [{
-            "name": "e2e_deployment_spec_replicas", "help": "Desired replicas of a Deployment", "type": "gauge",
-            "field": {"path": ".spec.replicas", "type": "Integer"},
-            "metricValue": {"valueFromPath": ".spec.replicas"},
-        }],
+        "metrics": [
+            {
+                "name": "e2e_deployment_spec_replicas",
+                "help": "Desired replicas of a Deployment",
+                "type": "gauge",
+                "field": {"path": ".spec.replicas", "type": "Integer"},
+                "metricValue": {"valueFromPath": ".spec.replicas"},
+            }
+        ],
     },
 }
 
@@ -49,10 +59,17 @@ CONFIG = {
 def deployment(name: str, namespace: str, replicas: int) -> dict[str, Any]:
     labels = {"app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]},
+            },
+        },
     }
 
 
@@ -79,25 +96,66 @@ class PanopticonServer:
     @classmethod
     def start(cls, cluster: KubeCluster, workdir: Path) -> PanopticonServer:
         cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds" / "metricsconfigurations.yaml"))
-        cluster.kubectl("wait", "--for=condition=Established",
-                        "crd/metricsconfigurations.metrics.appscode.com", "--timeout=60s")
+        cluster.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "crd/metricsconfigurations.metrics.appscode.com",
+            "--timeout=60s",
+        )
         cluster.apply(CONFIG)
         service = service_name_for(GROUP, VERSION)
         cert_dir = workdir / "serving"
         certs = subprocess.run(
-            [sys.executable, "-m", "apiserver.cli", "certs", "--service", service,
-             "--namespace", EXTENSION_NAMESPACE, "--out", str(cert_dir)],
-            cwd=ROOT, capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                "-m",
+                "apiserver.cli",
+                "certs",
+                "--service",
+                service,
+                "--namespace",
+                EXTENSION_NAMESPACE,
+                "--out",
+                str(cert_dir),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         ca_pem = base64.b64decode(certs.stdout.strip())
         port = free_port()
         log = workdir / "panopticon.log"
         env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "apiserver.cli", "serve", "--kubeconfig", str(cluster.kubeconfig),
-             "--controllers", "exporter", "--secure-port", str(port), "--bind-address", "127.0.0.1",
-             "--tls-cert-file", str(cert_dir / "tls.crt"), "--tls-private-key-file", str(cert_dir / "tls.key"),
-             "--metrics-address", "", "--log-level", "info"],
-            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "apiserver.cli",
+                "serve",
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+                "--controllers",
+                "exporter",
+                "--secure-port",
+                str(port),
+                "--bind-address",
+                "127.0.0.1",
+                "--tls-cert-file",
+                str(cert_dir / "tls.crt"),
+                "--tls-private-key-file",
+                str(cert_dir / "tls.key"),
+                "--metrics-address",
+                "",
+                "--log-level",
+                "info",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         registration = cluster.register_apiservice(GROUP, VERSION, port, ca_pem)
         server = cls(cluster, process, port, cert_dir, ca_pem, log, registration)
         server.wait_ready()
@@ -140,11 +198,19 @@ class PanopticonServer:
             ctx.load_cert_chain(cert, key)
         return ctx
 
-    def request(self, path: str, *, headers: Iterable[tuple[str, str]] = (), cert: Path | None = None,
-                key: Path | None = None, timeout: float = 10.0) -> Response:
+    def request(
+        self,
+        path: str,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        cert: Path | None = None,
+        key: Path | None = None,
+        timeout: float = 10.0,
+    ) -> Response:
         """A request straight to the extension server (not through the kube-apiserver)."""
-        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context(cert=cert, key=key),
-                                           timeout=timeout)
+        conn = http.client.HTTPSConnection(
+            "127.0.0.1", self.port, context=self.context(cert=cert, key=key), timeout=timeout
+        )
         try:
             conn.putrequest("GET", path)
             for name, value in headers:

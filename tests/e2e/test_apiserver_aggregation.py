@@ -21,7 +21,9 @@ from tests.e2e.panopticon_server import FAMILY, GV, PanopticonServer, deployment
 
 
 @pytest.fixture(scope="module")
-def panopticon(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanopticonServer]:
+def panopticon(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PanopticonServer]:
     with running_server(kube_cluster, tmp_path_factory.mktemp("panopticon")) as server:
         yield server
 
@@ -34,8 +36,10 @@ def workloads(kube_cluster: KubeCluster, panopticon: PanopticonServer) -> dict[s
     for ns in names.values():
         kube_cluster.ensure_namespace(ns)
     kube_cluster.apply(deployment("web", names["a"], 3), deployment("api", names["b"], 2))
-    panopticon.wait_for(lambda: _raw(kube_cluster, f"{GV}/namespaces/{names['b']}/objectmetrics")["items"],
-                        what="objectmetrics of the new Deployments")
+    panopticon.wait_for(
+        lambda: _raw(kube_cluster, f"{GV}/namespaces/{names['b']}/objectmetrics")["items"],
+        what="objectmetrics of the new Deployments",
+    )
     return names
 
 
@@ -52,20 +56,28 @@ def _kubectl_fails(cluster: KubeCluster, *args: str, kubeconfig: Path | None = N
 
 def test_ac1_s04_apiservice_available(kube_cluster: KubeCluster, panopticon: PanopticonServer) -> None:
     service = kube_cluster.get_json("apiservice", panopticon.registration.name)
-    available = [c for c in service["status"]["conditions"] if c["type"] == "Available"][0]
+    available = next(c for c in service["status"]["conditions"] if c["type"] == "Available")
     assert available["status"] == "True" and available["reason"] == "Passed"
 
 
-def test_ac1_s05_discovery_through_the_aggregator(kube_cluster: KubeCluster, panopticon: PanopticonServer) -> None:
+def test_ac1_s05_discovery_through_the_aggregator(
+    kube_cluster: KubeCluster, panopticon: PanopticonServer
+) -> None:
     body = _raw(kube_cluster, GV)
     assert body["kind"] == "APIResourceList" and body["groupVersion"] == "metrics.panopticon.io/v1alpha1"
-    assert {r["name"] for r in body["resources"]} == {"metricfamilies", "objectmetrics", "clusterobjectmetrics"}
+    assert {r["name"] for r in body["resources"]} == {
+        "metricfamilies",
+        "objectmetrics",
+        "clusterobjectmetrics",
+    }
     out = kube_cluster.kubectl("api-resources", "--api-group=metrics.panopticon.io", "-o", "wide").stdout
     lines = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert set(lines) == {"metricfamilies", "objectmetrics", "clusterobjectmetrics"}
     assert " mf " in lines["metricfamilies"] and "MetricFamily" in lines["metricfamilies"]
-    assert "get,list,watch" in lines["objectmetrics"].replace(" ", "").replace("[", "").replace("]", "") \
+    assert (
+        "get,list,watch" in lines["objectmetrics"].replace(" ", "").replace("[", "").replace("]", "")
         or "[get list watch]" in lines["objectmetrics"]
+    )
 
 
 def test_ac1_kubectl_get_metricfamilies_table(kube_cluster: KubeCluster, workloads: dict[str, str]) -> None:
@@ -81,16 +93,20 @@ def test_ac1_kubectl_get_metricfamilies_table(kube_cluster: KubeCluster, workloa
     assert obj["target"] == {"apiVersion": "apps/v1", "kind": "Deployment"}
 
 
-def test_ac1_kubectl_get_objectmetrics_all_namespaces(kube_cluster: KubeCluster, workloads: dict[str, str]) -> None:
+def test_ac1_kubectl_get_objectmetrics_all_namespaces(
+    kube_cluster: KubeCluster, workloads: dict[str, str]
+) -> None:
     out = kube_cluster.kubectl("get", "objectmetrics", "-A").stdout
     header, *rows = out.splitlines()
     assert header.split()[:2] == ["NAMESPACE", "NAME"]
     assert any(r.split()[:2] == [workloads["a"], "deployments.apps.web"] for r in rows), out
     assert any(r.split()[:2] == [workloads["b"], "deployments.apps.api"] for r in rows), out
-    obj = json.loads(kube_cluster.kubectl("get", "om", "deployments.apps.web", "-n", workloads["a"],
-                                          "-o", "json").stdout)
-    assert obj["series"] == [{"name": FAMILY, "labels": {"namespace": workloads["a"], "deployment": "web"},
-                              "value": "3"}]
+    obj = json.loads(
+        kube_cluster.kubectl("get", "om", "deployments.apps.web", "-n", workloads["a"], "-o", "json").stdout
+    )
+    assert obj["series"] == [
+        {"name": FAMILY, "labels": {"namespace": workloads["a"], "deployment": "web"}, "value": "3"}
+    ]
 
 
 def test_ac1_s21_kubectl_explain(kube_cluster: KubeCluster, panopticon: PanopticonServer) -> None:
@@ -109,10 +125,13 @@ def test_ac1_s21_kubectl_explain(kube_cluster: KubeCluster, panopticon: Panoptic
     assert "value" in field and "labels" in field
 
 
-def test_s13_not_found_is_status_through_the_aggregator(kube_cluster: KubeCluster,
-                                                         panopticon: PanopticonServer) -> None:
+def test_s13_not_found_is_status_through_the_aggregator(
+    kube_cluster: KubeCluster, panopticon: PanopticonServer
+) -> None:
     err = _kubectl_fails(kube_cluster, "get", "mf", "no-such-family")
-    assert 'Error from server (NotFound): metricfamilies.metrics.panopticon.io "no-such-family" not found' in err
+    assert (
+        'Error from server (NotFound): metricfamilies.metrics.panopticon.io "no-such-family" not found' in err
+    )
 
 
 def test_s20_no_redirect_for_trailing_slash(kube_cluster: KubeCluster, panopticon: PanopticonServer) -> None:
@@ -130,20 +149,32 @@ def test_ac2_user_without_rights_gets_403(kube_cluster: KubeCluster, panopticon:
     assert "Forbidden" in err
 
 
-def test_ac2_tenant_with_list_prometheus_in_one_namespace(kube_cluster: KubeCluster,
-                                                           workloads: dict[str, str]) -> None:
+def test_ac2_tenant_with_list_prometheus_in_one_namespace(
+    kube_cluster: KubeCluster, workloads: dict[str, str]
+) -> None:
     ns_a, ns_b = workloads["a"], workloads["b"]
     token = kube_cluster.service_account_token(ns_a, "scraper")
     kube_cluster.apply(
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": "scrape", "namespace": ns_a},
-         "rules": [{"apiGroups": ["metrics.panopticon.io"], "resources": ["prometheus"], "verbs": ["list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "scrape", "namespace": ns_a},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "scrape"},
-         "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": ns_a}]})
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "scrape", "namespace": ns_a},
+            "rules": [
+                {"apiGroups": ["metrics.panopticon.io"], "resources": ["prometheus"], "verbs": ["list"]}
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "scrape", "namespace": ns_a},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "scrape"},
+            "subjects": [{"kind": "ServiceAccount", "name": "scraper", "namespace": ns_a}],
+        },
+    )
     tenant = kube_cluster.make_token_kubeconfig(f"scraper-{ns_a}", token)
-    text = kube_cluster.kubectl("get", "--raw", f"{GV}/namespaces/{ns_a}/prometheus", user_kubeconfig=tenant).stdout
+    text = kube_cluster.kubectl(
+        "get", "--raw", f"{GV}/namespaces/{ns_a}/prometheus", user_kubeconfig=tenant
+    ).stdout
     assert f'{FAMILY}{{namespace="{ns_a}",deployment="web"}} 3' in text
     assert ns_b not in text
     for path in (f"{GV}/namespaces/{ns_b}/prometheus", f"{GV}/prometheus"):
@@ -151,7 +182,8 @@ def test_ac2_tenant_with_list_prometheus_in_one_namespace(kube_cluster: KubeClus
 
 
 def test_ac2_s07_x_remote_user_without_front_proxy_cert_is_not_trusted(
-        kube_cluster: KubeCluster, panopticon: PanopticonServer, tmp_path: Path) -> None:
+    kube_cluster: KubeCluster, panopticon: PanopticonServer, tmp_path: Path
+) -> None:
     forged = [("X-Remote-User", "e2e-admin"), ("X-Remote-Group", "system:masters")]
     # No client certificate: anonymous, and the real SubjectAccessReview says no.
     resp = panopticon.request(f"{GV}/metricfamilies", headers=forged)
@@ -171,45 +203,95 @@ def test_ac2_s07_x_remote_user_without_front_proxy_cert_is_not_trusted(
     assert resp.status == 200 and resp.json()["kind"] == "MetricFamilyList"
 
 
-def test_s08_multiple_groups_and_extra_headers(kube_cluster: KubeCluster, panopticon: PanopticonServer,
-                                               tmp_path: Path) -> None:
+def test_s08_multiple_groups_and_extra_headers(
+    kube_cluster: KubeCluster, panopticon: PanopticonServer, tmp_path: Path
+) -> None:
     """Groups from several X-Remote-Group lines reach the real SubjectAccessReview."""
     group = f"readers-{uuid.uuid4().hex[:6]}"
     kube_cluster.apply(
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": group},
-         "rules": [{"apiGroups": ["metrics.panopticon.io"], "resources": ["metricfamilies"], "verbs": ["list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": group},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": group},
-         "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}]})
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": group},
+            "rules": [
+                {"apiGroups": ["metrics.panopticon.io"], "resources": ["metricfamilies"], "verbs": ["list"]}
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": group},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": group},
+            "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}],
+        },
+    )
     proxy = kube_cluster.issue_front_proxy_cert(tmp_path, common_name=FRONT_PROXY_CLIENT_NAME)
-    headers = [("X-Remote-User", "dave"), ("X-Remote-Group", "other"), ("X-Remote-Group", group),
-               ("X-Remote-Extra-Example.com%2fteam", "blue")]
+    headers = [
+        ("X-Remote-User", "dave"),
+        ("X-Remote-Group", "other"),
+        ("X-Remote-Group", group),
+        ("X-Remote-Extra-Example.com%2fteam", "blue"),
+    ]
     resp = panopticon.wait_for(
-        lambda: (r := panopticon.request(f"{GV}/metricfamilies", headers=headers, cert=proxy.cert,
-                                         key=proxy.key)).status == 200 and r, what="RBAC for the second group")
+        lambda: (
+            (
+                r := panopticon.request(
+                    f"{GV}/metricfamilies", headers=headers, cert=proxy.cert, key=proxy.key
+                )
+            ).status
+            == 200
+            and r
+        ),
+        what="RBAC for the second group",
+    )
     assert resp.json()["kind"] == "MetricFamilyList"
     only_first = [("X-Remote-User", "dave"), ("X-Remote-Group", "other")]
     resp = panopticon.request(f"{GV}/metricfamilies", headers=only_first, cert=proxy.cert, key=proxy.key)
     assert resp.status == 403
 
 
-def test_s11_bearer_token_direct(kube_cluster: KubeCluster, panopticon: PanopticonServer,
-                                 workloads: dict[str, str]) -> None:
+def test_s11_bearer_token_direct(
+    kube_cluster: KubeCluster, panopticon: PanopticonServer, workloads: dict[str, str]
+) -> None:
     ns = workloads["a"]
     token = kube_cluster.service_account_token(ns, "direct")
     kube_cluster.apply(
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": "direct-view", "namespace": ns},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "direct-reader"},
-         "subjects": [{"kind": "ServiceAccount", "name": "direct", "namespace": ns}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "direct-reader"},
-         "rules": [{"apiGroups": ["metrics.panopticon.io"], "resources": ["objectmetrics"], "verbs": ["list"]}]})
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "direct-view", "namespace": ns},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "direct-reader",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "direct", "namespace": ns}],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": "direct-reader"},
+            "rules": [
+                {"apiGroups": ["metrics.panopticon.io"], "resources": ["objectmetrics"], "verbs": ["list"]}
+            ],
+        },
+    )
     resp = panopticon.wait_for(
-        lambda: (r := panopticon.request(f"{GV}/namespaces/{ns}/objectmetrics",
-                                         headers=[("Authorization", f"Bearer {token}")])).status == 200 and r,
-        what="token accepted")
+        lambda: (
+            (
+                r := panopticon.request(
+                    f"{GV}/namespaces/{ns}/objectmetrics", headers=[("Authorization", f"Bearer {token}")]
+                )
+            ).status
+            == 200
+            and r
+        ),
+        what="token accepted",
+    )
     assert [i["metadata"]["name"] for i in resp.json()["items"]] == ["deployments.apps.web"]
-    bad = panopticon.request(f"{GV}/namespaces/{ns}/objectmetrics", headers=[("Authorization", "Bearer nope")])
+    bad = panopticon.request(
+        f"{GV}/namespaces/{ns}/objectmetrics", headers=[("Authorization", "Bearer nope")]
+    )
     assert bad.status == 401 and bad.json()["reason"] == "Unauthorized"
 
 
@@ -218,9 +300,9 @@ def test_s19_watch_through_the_aggregator(kube_cluster: KubeCluster, workloads: 
     listed = _raw(kube_cluster, f"{GV}/namespaces/{ns}/objectmetrics")
     rv = listed["metadata"]["resourceVersion"]
     kube_cluster.kubectl("scale", "deployment/web", "-n", ns, "--replicas=5")
-    out = kube_cluster.kubectl("get", "--raw",
-                               f"{GV}/namespaces/{ns}/objectmetrics?watch=1&resourceVersion={rv}&timeoutSeconds=3"
-                               ).stdout
+    out = kube_cluster.kubectl(
+        "get", "--raw", f"{GV}/namespaces/{ns}/objectmetrics?watch=1&resourceVersion={rv}&timeoutSeconds=3"
+    ).stdout
     events = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert events and events[0]["type"] == "MODIFIED"
     assert events[-1]["object"]["series"][0]["value"] == "5"

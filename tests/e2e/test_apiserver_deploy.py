@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _kustomize(path: str) -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", str(ROOT / path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / path)], capture_output=True, text=True, check=True
+    )
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
@@ -22,7 +24,9 @@ def test_kustomize_builds_base_overlay_and_examples() -> None:
     kinds = {(d["kind"], d["metadata"]["name"]) for d in base}
     assert ("APIService", "v1alpha1.metrics.panopticon.io") in kinds
     assert ("ClusterRoleBinding", "panopticon:system:auth-delegator") in kinds
-    reader = next(d for d in base if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "panopticon-auth-reader")
+    reader = next(
+        d for d in base if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "panopticon-auth-reader"
+    )
     assert reader["metadata"]["namespace"] == "kube-system"
     assert reader["roleRef"]["name"] == "extension-apiserver-authentication-reader"
     deployment = next(d for d in base if d["kind"] == "Deployment")
@@ -32,13 +36,22 @@ def test_kustomize_builds_base_overlay_and_examples() -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     service = next(d for d in base if d["kind"] == "Service")
-    assert service["spec"]["ports"][0] == {"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"}
-    aggregated = next(d for d in base if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "panopticon-metrics-reader")
+    assert service["spec"]["ports"][0] == {
+        "name": "https",
+        "port": 443,
+        "targetPort": "https",
+        "protocol": "TCP",
+    }
+    aggregated = next(
+        d for d in base if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "panopticon-metrics-reader"
+    )
     assert aggregated["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
     overlay = _kustomize("deploy/overlays/cert-manager")
     apiservice = next(d for d in overlay if d["kind"] == "APIService")
-    assert apiservice["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == \
-        "panopticon/panopticon-serving-cert"
+    assert (
+        apiservice["metadata"]["annotations"]["cert-manager.io/inject-ca-from"]
+        == "panopticon/panopticon-serving-cert"
+    )
     assert "caBundle" not in apiservice["spec"]
     assert {d["kind"] for d in _kustomize("deploy/examples")} >= {"MetricsConfiguration", "ClusterRole"}
 
@@ -48,14 +61,20 @@ def test_ac4_server_side_dry_run_of_the_base(kube_cluster: KubeCluster) -> None:
     # exist already (a real apply creates the Namespace first).
     kube_cluster.ensure_namespace("panopticon")
     result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy"))
-    assert "apiservice.apiregistration.k8s.io/v1alpha1.metrics.panopticon.io created (server dry run)" \
+    assert (
+        "apiservice.apiregistration.k8s.io/v1alpha1.metrics.panopticon.io created (server dry run)"
         in result.stdout
+    )
     assert "deployment.apps/panopticon created (server dry run)" in result.stdout
 
 
 def test_ac4_examples_accepted_once_crds_exist(kube_cluster: KubeCluster) -> None:
     kube_cluster.kubectl("apply", "-k", str(ROOT / "deploy" / "crds"))
-    kube_cluster.kubectl("wait", "--for=condition=Established", "crd/metricsconfigurations.metrics.appscode.com",
-                         "--timeout=60s")
+    kube_cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/metricsconfigurations.metrics.appscode.com",
+        "--timeout=60s",
+    )
     result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy" / "examples"))
     assert "created (server dry run)" in result.stdout or "configured (server dry run)" in result.stdout

@@ -26,7 +26,9 @@ from tests.e2e.panopticon_server import FAMILY, GV, PanopticonServer, deployment
 
 
 @pytest.fixture(scope="module")
-def panopticon(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PanopticonServer]:
+def panopticon(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PanopticonServer]:
     with running_server(kube_cluster, tmp_path_factory.mktemp("panopticon-prom")) as server:
         yield server
 
@@ -59,12 +61,15 @@ def _wait_value(port: int, promql: str, expected: float, *, timeout: float, log:
             if result and float(result[0]["value"][1]) == expected:
                 return
         time.sleep(0.5)
-    raise AssertionError(f"{promql} != {expected} after {timeout}s (last {last!r})\n"
-                         + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
+    raise AssertionError(
+        f"{promql} != {expected} after {timeout}s (last {last!r})\n"
+        + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+    )
 
 
-def test_ac3_prometheus_scrapes_through_the_kube_apiserver(kube_cluster: KubeCluster,
-                                                           panopticon: PanopticonServer, tmp_path: Path) -> None:
+def test_ac3_prometheus_scrapes_through_the_kube_apiserver(
+    kube_cluster: KubeCluster, panopticon: PanopticonServer, tmp_path: Path
+) -> None:
     ns = f"prom-target-{uuid.uuid4().hex[:6]}"
     kube_cluster.ensure_namespace(ns)
     kube_cluster.apply(deployment("shop", ns, 2))
@@ -72,22 +77,37 @@ def test_ac3_prometheus_scrapes_through_the_kube_apiserver(kube_cluster: KubeClu
     token = kube_cluster.service_account_token(monitoring, "prometheus")
     role = f"panopticon-scraper-{monitoring}"
     kube_cluster.apply(
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role},
-         "rules": [{"apiGroups": ["metrics.panopticon.io"], "resources": ["prometheus"], "verbs": ["list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-         "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": monitoring}]})
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role},
+            "rules": [
+                {"apiGroups": ["metrics.panopticon.io"], "resources": ["prometheus"], "verbs": ["list"]}
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": monitoring}],
+        },
+    )
     token_file = tmp_path / "token"
     token_file.write_text(token)
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{
-            "job_name": "panopticon", "scheme": "https", "metrics_path": f"{GV}/prometheus",
-            "honor_labels": True,
-            "tls_config": {"ca_file": str(kube_cluster.ca_file)},
-            "authorization": {"credentials_file": str(token_file)},
-            "static_configs": [{"targets": [kube_cluster.server.removeprefix("https://")]}],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": "panopticon",
+                "scheme": "https",
+                "metrics_path": f"{GV}/prometheus",
+                "honor_labels": True,
+                "tls_config": {"ca_file": str(kube_cluster.ca_file)},
+                "authorization": {"credentials_file": str(token_file)},
+                "static_configs": [{"targets": [kube_cluster.server.removeprefix("https://")]}],
+            }
+        ],
     }
     config_file = tmp_path / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
@@ -95,9 +115,15 @@ def test_ac3_prometheus_scrapes_through_the_kube_apiserver(kube_cluster: KubeClu
     port = free_port()
     log = tmp_path / "prometheus.log"
     process = subprocess.Popen(
-        [_prometheus_binary(), f"--config.file={config_file}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        [
+            _prometheus_binary(),
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         selector = f'{FAMILY}{{namespace="{ns}",deployment="shop"}}'
         _wait_value(port, 'up{job="panopticon"}', 1, timeout=60, log=log)

@@ -57,14 +57,25 @@ class FakePlan:
 
 
 def deployment(name: str, namespace: str, replicas: int, *, rv: str = "1") -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}",
-                         "resourceVersion": rv}, "spec": {"replicas": replicas}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{namespace}-{name}",
+            "resourceVersion": rv,
+        },
+        "spec": {"replicas": replicas},
+    }
 
 
 def node(name: str, *, rv: str = "1") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": f"uid-node-{name}",
-                                                              "resourceVersion": rv}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "uid": f"uid-node-{name}", "resourceVersion": rv},
+    }
 
 
 def populated_store() -> MetricsStore:
@@ -104,9 +115,13 @@ class Pki:
     client_ca: KeyPair
 
     def settings(self, *, allowed: frozenset[str] = frozenset({"front-proxy-client"})) -> AuthSettings:
-        return with_roots(AuthSettings(client_ca_pem=self.client_ca.cert_pem,
-                                       requestheader_ca_pem=self.front_proxy_ca.cert_pem,
-                                       allowed_names=allowed))
+        return with_roots(
+            AuthSettings(
+                client_ca_pem=self.client_ca.cert_pem,
+                requestheader_ca_pem=self.front_proxy_ca.cert_pem,
+                allowed_names=allowed,
+            )
+        )
 
     def client_context(self, pair: KeyPair | None = None) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cadata=self.serving_ca.cert_pem.decode())
@@ -122,11 +137,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     directory = tmp_path_factory.mktemp("pki")
     serving_ca = new_ca("serving-ca")
     front_proxy_ca = new_ca("front-proxy-ca")
-    return Pki(directory=directory, serving_ca=serving_ca,
-               serving=new_serving_cert(serving_ca, dns_names=["localhost"], ip_addresses=["127.0.0.1"]),
-               front_proxy_ca=front_proxy_ca,
-               front_proxy=new_client_cert(front_proxy_ca, common_name="front-proxy-client"),
-               client_ca=new_ca("client-ca"))
+    return Pki(
+        directory=directory,
+        serving_ca=serving_ca,
+        serving=new_serving_cert(serving_ca, dns_names=["localhost"], ip_addresses=["127.0.0.1"]),
+        front_proxy_ca=front_proxy_ca,
+        front_proxy=new_client_cert(front_proxy_ca, common_name="front-proxy-client"),
+        client_ca=new_ca("client-ca"),
+    )
 
 
 @dataclass
@@ -147,21 +165,34 @@ class Served:
         return self.session(self.pki.front_proxy)
 
 
-async def serve(pki: Pki, *, store: MetricsStore | None = None, reviewer: FakeReviewer | None = None,
-                settings: AuthSettings | None = None, **app_kwargs: Any) -> tuple[Served, HttpsServer]:
+async def serve(
+    pki: Pki,
+    *,
+    store: MetricsStore | None = None,
+    reviewer: FakeReviewer | None = None,
+    settings: AuthSettings | None = None,
+    **app_kwargs: Any,
+) -> tuple[Served, HttpsServer]:
     store = store if store is not None else populated_store()
     reviewer = reviewer or FakeReviewer()
     settings = settings or pki.settings()
     views = ApiViews(store)
     authenticator = Authenticator(settings, token_reviewer=reviewer)
     authorizer = Authorizer(reviewer, always_allow_paths=["/healthz", "/livez", "/readyz"])
-    app = build_app(views=views, exposition=Exposition(store), parse_series=parse_series,
-                    authenticator=authenticator, authorizer=authorizer, **app_kwargs)
+    app = build_app(
+        views=views,
+        exposition=Exposition(store),
+        parse_series=parse_series,
+        authenticator=authenticator,
+        authorizer=authorizer,
+        **app_kwargs,
+    )
     tls = ReloadingServerTLS(pair=pki.serving, client_ca_pem=settings.tls_client_ca_pem)
     server = HttpsServer(app, tls, host="127.0.0.1", port=0)
     await server.start()
-    return Served(f"https://127.0.0.1:{server.port}", store, views, reviewer, authenticator, authorizer,
-                  tls, pki), server
+    return Served(
+        f"https://127.0.0.1:{server.port}", store, views, reviewer, authenticator, authorizer, tls, pki
+    ), server
 
 
 @pytest.fixture

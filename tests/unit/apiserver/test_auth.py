@@ -18,7 +18,6 @@ from tests.unit.apiserver.conftest import MASTERS_HEADERS, FakeReviewer, Pki, Se
 GV = "/apis/metrics.panopticon.io/v1alpha1"
 
 
-
 async def _status(session: aiohttp.ClientSession, url: str, headers: Any = None) -> tuple[int, Any]:
     async with session.get(url, headers=headers) as resp:
         return resp.status, await resp.json(content_type=None)
@@ -62,9 +61,14 @@ async def test_front_proxy_any_cn_when_allowed_names_empty(pki: Pki) -> None:
 
 async def test_s08_multiple_groups_and_extra_headers(served: Served) -> None:
     served.reviewer.allow = lambda spec: True
-    headers = [("X-Remote-User", "alice"), ("X-Remote-Group", "dev"), ("X-Remote-Group", "ops"),
-               ("X-Remote-Extra-Authentication.kubernetes.io%2fpod-Name", "p1"),
-               ("X-Remote-Extra-Scopes", "a"), ("X-Remote-Extra-Scopes", "b")]
+    headers = [
+        ("X-Remote-User", "alice"),
+        ("X-Remote-Group", "dev"),
+        ("X-Remote-Group", "ops"),
+        ("X-Remote-Extra-Authentication.kubernetes.io%2fpod-Name", "p1"),
+        ("X-Remote-Extra-Scopes", "a"),
+        ("X-Remote-Extra-Scopes", "b"),
+    ]
     async with served.proxy_session() as s:
         status, _ = await _status(s, served.url + GV + "/metricfamilies", headers)
     assert status == 200
@@ -81,6 +85,7 @@ def test_extra_key_unescaping() -> None:
 
 def test_comma_in_group_header_is_one_group() -> None:
     from multidict import CIMultiDict
+
     settings = AuthSettings()
     user = user_from_headers(CIMultiDict([("X-Remote-User", "u"), ("X-Remote-Group", "a,b")]), settings)
     assert user is not None and user.groups == ("a,b", "system:authenticated")
@@ -94,8 +99,14 @@ async def test_s09_anonymous_is_403_and_untrusted_cert_fails_handshake(served: S
     assert 'User "system:anonymous" cannot list resource "metricfamilies"' in body["message"]
     stranger = new_client_cert(new_ca("unknown-ca"), common_name="mallory")
     async with served.session(stranger) as s:
-        with pytest.raises((aiohttp.ClientConnectorError, aiohttp.ClientOSError, ssl.SSLError,
-                            aiohttp.ServerDisconnectedError)):
+        with pytest.raises(
+            (
+                aiohttp.ClientConnectorError,
+                aiohttp.ClientOSError,
+                ssl.SSLError,
+                aiohttp.ServerDisconnectedError,
+            )
+        ):
             await _status(s, served.url + GV + "/metricfamilies")
 
 
@@ -109,12 +120,15 @@ async def test_x509_user_from_client_ca(served: Served, pki: Pki) -> None:
 
 
 async def test_s11_bearer_token_review_cached(served: Served) -> None:
-    served.reviewer.tokens["good"] = UserInfo(name="system:serviceaccount:mon:prom",
-                                              groups=("system:serviceaccounts",))
+    served.reviewer.tokens["good"] = UserInfo(
+        name="system:serviceaccount:mon:prom", groups=("system:serviceaccounts",)
+    )
     served.reviewer.allow = lambda spec: spec["user"] == "system:serviceaccount:mon:prom"
     async with served.session() as s:
         for _ in range(5):
-            status, _ = await _status(s, served.url + GV + "/metricfamilies", {"Authorization": "Bearer good"})
+            status, _ = await _status(
+                s, served.url + GV + "/metricfamilies", {"Authorization": "Bearer good"}
+            )
             assert status == 200
         status, body = await _status(s, served.url + GV + "/metricfamilies", {"Authorization": "Bearer bad"})
         assert status == 401 and body["reason"] == "Unauthorized"
@@ -128,6 +142,7 @@ async def test_token_cache_expires(pki: Pki) -> None:
     reviewer = FakeReviewer(tokens={"t": UserInfo(name="u")})
     authn = Authenticator(pki.settings(), token_reviewer=reviewer, token_ttl=10.0, clock=lambda: now[0])
     from multidict import CIMultiDict
+
     headers = CIMultiDict({"Authorization": "Bearer t"})
     assert (await authn.authenticate(headers, None)).name == "u"
     now[0] = 9.0
@@ -139,20 +154,45 @@ async def test_token_cache_expires(pki: Pki) -> None:
     assert await authn.authenticate(CIMultiDict(), None) == ANONYMOUS_USER
 
 
-@pytest.mark.parametrize(("method", "path", "query", "expected"), [
-    ("GET", f"{GV}/metricfamilies", {}, {"verb": "list", "resource": "metricfamilies", "name": "", "namespace": ""}),
-    ("GET", f"{GV}/metricfamilies/x", {}, {"verb": "get", "resource": "metricfamilies", "name": "x"}),
-    ("GET", f"{GV}/metricfamilies", {"watch": "1"}, {"verb": "watch", "resource": "metricfamilies"}),
-    ("GET", f"{GV}/metricfamilies", {"watch": "true"}, {"verb": "watch"}),
-    ("GET", f"{GV}/metricfamilies", {"watch": "false"}, {"verb": "list"}),
-    ("GET", f"{GV}/namespaces/a/objectmetrics", {}, {"verb": "list", "namespace": "a", "resource": "objectmetrics"}),
-    ("GET", f"{GV}/namespaces/a/prometheus", {}, {"verb": "list", "namespace": "a", "resource": "prometheus"}),
-    ("GET", f"{GV}/prometheus", {}, {"verb": "list", "namespace": "", "resource": "prometheus"}),
-    ("GET", f"{GV}/watch/metricfamilies", {}, {"verb": "watch", "resource": "metricfamilies"}),
-    ("GET", f"{GV}/namespaces/a", {}, {"verb": "get", "resource": "namespaces", "name": "a", "namespace": "a"}),
-    ("DELETE", f"{GV}/metricfamilies", {}, {"verb": "deletecollection"}),
-])
-def test_s10_request_info_attributes(method: str, path: str, query: dict[str, str], expected: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "query", "expected"),
+    [
+        (
+            "GET",
+            f"{GV}/metricfamilies",
+            {},
+            {"verb": "list", "resource": "metricfamilies", "name": "", "namespace": ""},
+        ),
+        ("GET", f"{GV}/metricfamilies/x", {}, {"verb": "get", "resource": "metricfamilies", "name": "x"}),
+        ("GET", f"{GV}/metricfamilies", {"watch": "1"}, {"verb": "watch", "resource": "metricfamilies"}),
+        ("GET", f"{GV}/metricfamilies", {"watch": "true"}, {"verb": "watch"}),
+        ("GET", f"{GV}/metricfamilies", {"watch": "false"}, {"verb": "list"}),
+        (
+            "GET",
+            f"{GV}/namespaces/a/objectmetrics",
+            {},
+            {"verb": "list", "namespace": "a", "resource": "objectmetrics"},
+        ),
+        (
+            "GET",
+            f"{GV}/namespaces/a/prometheus",
+            {},
+            {"verb": "list", "namespace": "a", "resource": "prometheus"},
+        ),
+        ("GET", f"{GV}/prometheus", {}, {"verb": "list", "namespace": "", "resource": "prometheus"}),
+        ("GET", f"{GV}/watch/metricfamilies", {}, {"verb": "watch", "resource": "metricfamilies"}),
+        (
+            "GET",
+            f"{GV}/namespaces/a",
+            {},
+            {"verb": "get", "resource": "namespaces", "name": "a", "namespace": "a"},
+        ),
+        ("DELETE", f"{GV}/metricfamilies", {}, {"verb": "deletecollection"}),
+    ],
+)
+def test_s10_request_info_attributes(
+    method: str, path: str, query: dict[str, str], expected: dict[str, str]
+) -> None:
     info = parse_request_info(method, path, query)
     assert info.is_resource
     assert info.api_group == "metrics.panopticon.io" and info.api_version == "v1alpha1"
@@ -160,7 +200,9 @@ def test_s10_request_info_attributes(method: str, path: str, query: dict[str, st
         assert getattr(info, key) == value, key
 
 
-@pytest.mark.parametrize("path", ["/apis", "/apis/metrics.panopticon.io", GV, "/openapi/v2", "/healthz", "/version"])
+@pytest.mark.parametrize(
+    "path", ["/apis", "/apis/metrics.panopticon.io", GV, "/openapi/v2", "/healthz", "/version"]
+)
 def test_non_resource_paths(path: str) -> None:
     info = parse_request_info("GET", path, {})
     assert not info.is_resource and info.verb == "get"
@@ -173,8 +215,13 @@ async def test_s10_sar_attributes_and_cache(served: Served) -> None:
     served.reviewer.allow = lambda spec: True
     headers = [("X-Remote-User", "carol"), ("X-Remote-Group", "dev")]
     async with served.proxy_session() as s:
-        for path in (f"{GV}/namespaces/team-a/objectmetrics", f"{GV}/metricfamilies/kube_node_info",
-                     f"{GV}/metricfamilies?watch=1&timeoutSeconds=1", f"{GV}/namespaces/team-a/prometheus", GV):
+        for path in (
+            f"{GV}/namespaces/team-a/objectmetrics",
+            f"{GV}/metricfamilies/kube_node_info",
+            f"{GV}/metricfamilies?watch=1&timeoutSeconds=1",
+            f"{GV}/namespaces/team-a/prometheus",
+            GV,
+        ):
             async with s.get(served.url + path, headers=headers) as resp:
                 assert resp.status == 200, path
                 await resp.read()
@@ -184,12 +231,26 @@ async def test_s10_sar_attributes_and_cache(served: Served) -> None:
             assert resp.status == 200
     assert len(served.reviewer.access_reviews) == len(reviews) == 5
     attrs = [r.get("resourceAttributes") or r.get("nonResourceAttributes") for r in reviews]
-    assert attrs[0] == {"namespace": "team-a", "verb": "list", "group": "metrics.panopticon.io",
-                        "version": "v1alpha1", "resource": "objectmetrics", "subresource": "", "name": ""}
+    assert attrs[0] == {
+        "namespace": "team-a",
+        "verb": "list",
+        "group": "metrics.panopticon.io",
+        "version": "v1alpha1",
+        "resource": "objectmetrics",
+        "subresource": "",
+        "name": "",
+    }
     assert attrs[1]["verb"] == "get" and attrs[1]["name"] == "kube_node_info"
     assert attrs[2]["verb"] == "watch" and attrs[2]["resource"] == "metricfamilies"
-    assert attrs[3] == {"namespace": "team-a", "verb": "list", "group": "metrics.panopticon.io",
-                        "version": "v1alpha1", "resource": "prometheus", "subresource": "", "name": ""}
+    assert attrs[3] == {
+        "namespace": "team-a",
+        "verb": "list",
+        "group": "metrics.panopticon.io",
+        "version": "v1alpha1",
+        "resource": "prometheus",
+        "subresource": "",
+        "name": "",
+    }
     assert attrs[4] == {"path": GV, "verb": "get"}
 
 
@@ -220,11 +281,14 @@ async def test_deny_cached_for_ttl(pki: Pki) -> None:
 
 def test_settings_from_configmap() -> None:
     ca = new_ca("x")
-    data = {"client-ca-file": ca.cert_pem.decode(), "requestheader-client-ca-file": ca.cert_pem.decode(),
-            "requestheader-allowed-names": '["front-proxy-client"]',
-            "requestheader-username-headers": '["X-Remote-User"]',
-            "requestheader-group-headers": '["X-Remote-Group"]',
-            "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]'}
+    data = {
+        "client-ca-file": ca.cert_pem.decode(),
+        "requestheader-client-ca-file": ca.cert_pem.decode(),
+        "requestheader-allowed-names": '["front-proxy-client"]',
+        "requestheader-username-headers": '["X-Remote-User"]',
+        "requestheader-group-headers": '["X-Remote-Group"]',
+        "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
+    }
     settings = settings_from_configmap(data)
     assert settings.allowed_names == frozenset({"front-proxy-client"})
     assert settings.username_headers == ("x-remote-user",)

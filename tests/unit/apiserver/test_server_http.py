@@ -10,21 +10,31 @@ from multidict import CIMultiDict
 from tests.unit.apiserver.conftest import MASTERS_HEADERS, Served, deployment
 
 GV = "/apis/metrics.panopticon.io/v1alpha1"
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+TABLE = (
+    "application/json;as=Table;v=v1;g=meta.k8s.io,"
+    "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+)
 
 
-async def get(served: Served, path: str, *, headers: dict[str, str] | None = None,
-              session: aiohttp.ClientSession | None = None) -> tuple[int, Any, aiohttp.ClientResponse]:
+async def get(
+    served: Served,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> tuple[int, Any, aiohttp.ClientResponse]:
     own = session is None
     session = session or served.proxy_session()
     try:
-        async with session.get(served.url + path, headers=headers or MASTERS_HEADERS,
-                               allow_redirects=False) as resp:
+        async with session.get(
+            served.url + path, headers=headers or MASTERS_HEADERS, allow_redirects=False
+        ) as resp:
             raw = await resp.read()
             ctype = resp.headers.get("Content-Type", "")
             body: Any = raw
             if ctype.startswith("application/json"):
                 import orjson
+
                 body = orjson.loads(raw)
             return resp.status, body, resp
     finally:
@@ -45,7 +55,10 @@ async def test_s05_api_resource_list(served: Served) -> None:
 
 
 async def test_s06_apis_with_v2_accept_is_not_503(served: Served) -> None:
-    headers = {**MASTERS_HEADERS, "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"}
+    headers = {
+        **MASTERS_HEADERS,
+        "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+    }
     status, body, resp = await get(served, "/apis", headers=headers)
     assert status == 200 and status != 503
     # Not the v2 media type: the aggregator must fall back to /apis/<g>/<v>.
@@ -70,8 +83,10 @@ async def test_s13_errors_are_status_with_matching_code(served: Served) -> None:
     assert status == 404 and body["kind"] == "Status" and body["reason"] == "NotFound"
     status, body, _ = await get(served, f"{GV}/widgets")
     assert status == 404 and body["kind"] == "Status"
-    async with served.proxy_session() as session, session.post(served.url + f"{GV}/metricfamilies",
-                                                               headers=MASTERS_HEADERS, json={}) as resp:
+    async with (
+        served.proxy_session() as session,
+        session.post(served.url + f"{GV}/metricfamilies", headers=MASTERS_HEADERS, json={}) as resp,
+    ):
         body = await resp.json()
         assert resp.status == 405 and body["reason"] == "MethodNotAllowed" and body["code"] == 405
 
@@ -80,8 +95,12 @@ async def test_s20_no_redirects(served: Served) -> None:
     for path in (f"{GV}/", "/apis/", f"{GV}/metricfamilies/", "//apis", f"{GV}//metricfamilies"):
         status, body, _ = await get(served, path)
         assert not 300 <= status < 400, path
-        assert isinstance(body, dict) and body.get("kind") in ("Status", "APIResourceList", "APIGroupList",
-                                                                "MetricFamilyList")
+        assert isinstance(body, dict) and body.get("kind") in (
+            "Status",
+            "APIResourceList",
+            "APIGroupList",
+            "MetricFamilyList",
+        )
 
 
 async def test_s22_health_endpoints_anonymous(served: Served) -> None:
@@ -94,8 +113,11 @@ async def test_s22_health_endpoints_anonymous(served: Served) -> None:
 
 
 async def test_s14_lists_carry_kind_and_resource_version(served: Served) -> None:
-    for resource, kind in (("metricfamilies", "MetricFamilyList"), ("objectmetrics", "ObjectMetricsList"),
-                           ("clusterobjectmetrics", "ClusterObjectMetricsList")):
+    for resource, kind in (
+        ("metricfamilies", "MetricFamilyList"),
+        ("objectmetrics", "ObjectMetricsList"),
+        ("clusterobjectmetrics", "ClusterObjectMetricsList"),
+    ):
         status, body, _ = await get(served, f"{GV}/{resource}")
         assert status == 200
         assert body["kind"] == kind and body["apiVersion"] == "metrics.panopticon.io/v1alpha1"
@@ -108,9 +130,15 @@ async def test_objects_have_expected_content(served: Served) -> None:
     assert status == 200, body
     assert body["kind"] == "ObjectMetrics"
     assert body["metadata"]["namespace"] == "team-a"
-    assert body["target"] == {"apiVersion": "apps/v1", "kind": "Deployment", "resource": "deployments",
-                              "name": "web", "namespace": "team-a", "uid": "uid-team-a-web",
-                              "resourceVersion": "1"}
+    assert body["target"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "resource": "deployments",
+        "name": "web",
+        "namespace": "team-a",
+        "uid": "uid-team-a-web",
+        "resourceVersion": "1",
+    }
     values = {s["name"]: s["value"] for s in body["series"]}
     assert values == {"kube_deployment_replicas": "3", "kube_deployment_info": "1"}
     status, body, _ = await get(served, f"{GV}/clusterobjectmetrics/nodes.core.n1")
@@ -128,13 +156,18 @@ async def test_objects_have_expected_content(served: Served) -> None:
 
 async def test_s15_accept_negotiation(served: Served) -> None:
     for accept in ("application/json", "*/*", "application/vnd.kubernetes.protobuf, */*", ""):
-        status, body, _ = await get(served, f"{GV}/metricfamilies", headers={**MASTERS_HEADERS, "Accept": accept})
+        status, body, _ = await get(
+            served, f"{GV}/metricfamilies", headers={**MASTERS_HEADERS, "Accept": accept}
+        )
         assert status == 200, accept
         assert body["kind"] == "MetricFamilyList", accept
     status, body, _ = await get(served, f"{GV}/metricfamilies", headers={**MASTERS_HEADERS, "Accept": TABLE})
     assert status == 200 and body["kind"] == "Table" and body["apiVersion"] == "meta.k8s.io/v1"
-    status, body, _ = await get(served, f"{GV}/metricfamilies",
-                                headers={**MASTERS_HEADERS, "Accept": "application/vnd.kubernetes.protobuf"})
+    status, body, _ = await get(
+        served,
+        f"{GV}/metricfamilies",
+        headers={**MASTERS_HEADERS, "Accept": "application/vnd.kubernetes.protobuf"},
+    )
     assert status == 406 and body["kind"] == "Status" and body["reason"] == "NotAcceptable"
 
 
@@ -165,12 +198,16 @@ async def test_s17_label_and_field_selectors(served: Served) -> None:
     status, body, _ = await get(served, f"{GV}/metricfamilies?fieldSelector=metadata.name!%3Dkube_node_info")
     assert "kube_node_info" not in [i["metadata"]["name"] for i in body["items"]] and len(body["items"]) == 3
     status, body, _ = await get(
-        served, f"{GV}/metricfamilies?labelSelector=metrics.panopticon.io/configuration%3Dnodes")
+        served, f"{GV}/metricfamilies?labelSelector=metrics.panopticon.io/configuration%3Dnodes"
+    )
     assert sorted(i["metadata"]["name"] for i in body["items"]) == ["kube_node_info", "kube_node_replicas"]
     status, body, _ = await get(
-        served, f"{GV}/metricfamilies?labelSelector=metrics.panopticon.io/target-kind+in+(Deployment)")
-    assert sorted(i["metadata"]["name"] for i in body["items"]) == ["kube_deployment_info",
-                                                                    "kube_deployment_replicas"]
+        served, f"{GV}/metricfamilies?labelSelector=metrics.panopticon.io/target-kind+in+(Deployment)"
+    )
+    assert sorted(i["metadata"]["name"] for i in body["items"]) == [
+        "kube_deployment_info",
+        "kube_deployment_replicas",
+    ]
     status, body, _ = await get(served, f"{GV}/metricfamilies?fieldSelector=spec.type%3Dgauge")
     assert status == 400 and body["reason"] == "BadRequest"
     status, body, _ = await get(served, f"{GV}/metricfamilies?labelSelector=a+in+(b")
@@ -186,7 +223,7 @@ async def test_s18_limit_and_continue(served: Served) -> None:
     assert len(second["items"]) == 1 and not second["metadata"].get("continue")
     names = [i["metadata"]["name"] for i in first["items"] + second["items"]]
     assert names == sorted(set(names)) and len(names) == 4
-    status, body, _ = await get(served, f"{GV}/metricfamilies?continue=garbage")
+    status, _body, _ = await get(served, f"{GV}/metricfamilies?continue=garbage")
     assert status == 400
 
 

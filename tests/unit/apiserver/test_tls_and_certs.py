@@ -29,25 +29,63 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_certs_command_writes_ca_serving_cert_and_prints_ca_bundle(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "apiserver.cli", "certs", "--service", "panopticon",
-                           "--namespace", "monitoring", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT, check=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apiserver.cli",
+            "certs",
+            "--service",
+            "panopticon",
+            "--namespace",
+            "monitoring",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     bundle = base64.b64decode(proc.stdout.strip())
     ca = x509.load_pem_x509_certificate(bundle)
     assert ca.subject == x509.load_pem_x509_certificate((out / "ca.crt").read_bytes()).subject
     leaf = x509.load_pem_x509_certificate((out / "tls.crt").read_bytes())
     sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
-        x509.DNSName)
-    assert sans == ["panopticon", "panopticon.monitoring", "panopticon.monitoring.svc",
-                    "panopticon.monitoring.svc.cluster.local"]
-    assert ExtendedKeyUsageOID.SERVER_AUTH in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        x509.DNSName
+    )
+    assert sans == [
+        "panopticon",
+        "panopticon.monitoring",
+        "panopticon.monitoring.svc",
+        "panopticon.monitoring.svc.cluster.local",
+    ]
+    assert (
+        ExtendedKeyUsageOID.SERVER_AUTH
+        in leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
     leaf.verify_directly_issued_by(ca)
     for key in ("tls.key", "ca.key"):
         assert stat.S_IMODE(os.stat(out / key).st_mode) == 0o600, key
     # Re-running keeps the CA (same caBundle) and renews the serving certificate.
-    again = subprocess.run([sys.executable, "-m", "apiserver.cli", "certs", "--service", "panopticon",
-                            "--namespace", "monitoring", "--out", str(out)],
-                           capture_output=True, text=True, cwd=ROOT, check=True)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apiserver.cli",
+            "certs",
+            "--service",
+            "panopticon",
+            "--namespace",
+            "monitoring",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert again.stdout == proc.stdout
     assert x509.load_pem_x509_certificate((out / "tls.crt").read_bytes()).serial_number != leaf.serial_number
 
@@ -55,8 +93,11 @@ def test_certs_command_writes_ca_serving_cert_and_prints_ca_bundle(tmp_path: Pat
 def test_verify_client_certificate_checks_issuer_usage_and_validity() -> None:
     ca, other = new_ca("ca"), new_ca("other")
     client = new_client_cert(ca, common_name="front-proxy-client", organizations=["o1"])
-    der = client.certificate.public_bytes(encoding=__import__("cryptography.hazmat.primitives.serialization",
-                                                              fromlist=["Encoding"]).Encoding.DER)
+    der = client.certificate.public_bytes(
+        encoding=__import__(
+            "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]
+        ).Encoding.DER
+    )
     verified = verify_client_certificate(der, [other.certificate, ca.certificate])
     assert verified.common_name == "front-proxy-client" and verified.organizations == ("o1",)
     with pytest.raises(VerificationError, match="unknown authority"):
@@ -64,8 +105,11 @@ def test_verify_client_certificate_checks_issuer_usage_and_validity() -> None:
     with pytest.raises(VerificationError, match="expired"):
         verify_client_certificate(der, [ca.certificate], now=dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
     server_only = new_serving_cert(ca, dns_names=["x"])
-    sder = server_only.certificate.public_bytes(encoding=__import__(
-        "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.DER)
+    sder = server_only.certificate.public_bytes(
+        encoding=__import__(
+            "cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]
+        ).Encoding.DER
+    )
     with pytest.raises(VerificationError, match="key usage"):
         verify_client_certificate(sder, [ca.certificate])
     # A leaf (not a CA) cannot act as the issuer even with a matching name.
@@ -117,8 +161,10 @@ async def test_s03_tls_requests_but_does_not_require_client_cert(pki: Pki) -> No
         async with result.session() as s, s.get(result.url + "/healthz") as resp:
             assert resp.status == 200
         # With one, the server asked for it and received it (the front-proxy identity is used).
-        async with result.proxy_session() as s, s.get(result.url + GV + "/metricfamilies",
-                                                      headers=MASTERS_HEADERS) as resp:
+        async with (
+            result.proxy_session() as s,
+            s.get(result.url + GV + "/metricfamilies", headers=MASTERS_HEADERS) as resp,
+        ):
             assert resp.status == 200
     finally:
         await server.stop()
@@ -128,16 +174,25 @@ async def test_s03_tls_requests_but_does_not_require_client_cert(pki: Pki) -> No
 async def test_s12_configmap_ca_and_allowed_names_changes_apply_without_restart(pki: Pki) -> None:
     """Rotate the front-proxy CA and the allowed names through the ConfigMap data; no restart."""
     source = AuthConfigSource(AuthOverrides())
-    source.update_from_configmap({"requestheader-client-ca-file": pki.front_proxy_ca.cert_pem.decode(),
-                                  "requestheader-allowed-names": '["front-proxy-client"]'})
+    source.update_from_configmap(
+        {
+            "requestheader-client-ca-file": pki.front_proxy_ca.cert_pem.decode(),
+            "requestheader-allowed-names": '["front-proxy-client"]',
+        }
+    )
     result, server = await serve(pki, settings=source.current)
     source.subscribe(result.authenticator.update)
     source.subscribe(lambda s: result.tls.set_client_ca(s.tls_client_ca_pem))
 
     async def status_with(pair: object) -> int | str:
         try:
-            async with result.session(pair) as s, s.get(result.url + GV + "/metricfamilies",  # type: ignore[arg-type]
-                                                         headers=MASTERS_HEADERS) as resp:
+            async with (
+                result.session(pair) as s,
+                s.get(
+                    result.url + GV + "/metricfamilies",  # type: ignore[arg-type]
+                    headers=MASTERS_HEADERS,
+                ) as resp,
+            ):
                 return resp.status
         except (aiohttp.ClientError, ssl.SSLError) as exc:
             return type(exc).__name__
@@ -147,15 +202,22 @@ async def test_s12_configmap_ca_and_allowed_names_changes_apply_without_restart(
         rotated_ca = new_ca("front-proxy-ca-2")
         rotated = new_client_cert(rotated_ca, common_name="front-proxy-client")
         assert await status_with(rotated) != 200  # unknown CA
-        changed = source.update_from_configmap({
-            "requestheader-client-ca-file": rotated_ca.cert_pem.decode(),
-            "requestheader-allowed-names": '["front-proxy-client"]'})
+        changed = source.update_from_configmap(
+            {
+                "requestheader-client-ca-file": rotated_ca.cert_pem.decode(),
+                "requestheader-allowed-names": '["front-proxy-client"]',
+            }
+        )
         assert changed
         assert await status_with(rotated) == 200
         assert await status_with(pki.front_proxy) != 200  # old CA no longer trusted
         # Allowed names change: the same certificate is no longer a front proxy.
-        source.update_from_configmap({"requestheader-client-ca-file": rotated_ca.cert_pem.decode(),
-                                      "requestheader-allowed-names": '["another-proxy"]'})
+        source.update_from_configmap(
+            {
+                "requestheader-client-ca-file": rotated_ca.cert_pem.decode(),
+                "requestheader-allowed-names": '["another-proxy"]',
+            }
+        )
         assert await status_with(rotated) == 401
     finally:
         await server.stop()
@@ -165,12 +227,17 @@ async def test_s12_configmap_ca_and_allowed_names_changes_apply_without_restart(
 def test_flags_override_configmap(tmp_path: Path, pki: Pki) -> None:
     ca_file = tmp_path / "rh.crt"
     ca_file.write_bytes(pki.front_proxy_ca.cert_pem)
-    overrides = AuthOverrides.from_flags(client_ca_file=None, requestheader_ca_file=str(ca_file),
-                                         allowed_names="a, b")
+    overrides = AuthOverrides.from_flags(
+        client_ca_file=None, requestheader_ca_file=str(ca_file), allowed_names="a, b"
+    )
     source = AuthConfigSource(overrides)
-    source.update_from_configmap({"requestheader-client-ca-file": new_ca("cm").cert_pem.decode(),
-                                  "requestheader-allowed-names": '["cm-name"]',
-                                  "client-ca-file": pki.client_ca.cert_pem.decode()})
+    source.update_from_configmap(
+        {
+            "requestheader-client-ca-file": new_ca("cm").cert_pem.decode(),
+            "requestheader-allowed-names": '["cm-name"]',
+            "client-ca-file": pki.client_ca.cert_pem.decode(),
+        }
+    )
     assert source.current.requestheader_ca_pem == pki.front_proxy_ca.cert_pem
     assert source.current.allowed_names == frozenset({"a", "b"})
     assert source.current.client_ca_pem == pki.client_ca.cert_pem  # not overridden: from the ConfigMap

@@ -1,4 +1,4 @@
-"""Watch semantics (resourceVersions, 410, bookmarks, timeouts, sendInitialEvents) and the /prometheus text."""
+"""Watch semantics (resourceVersions, 410, bookmarks, timeouts, sendInitialEvents) and /prometheus text."""
 
 from __future__ import annotations
 
@@ -24,12 +24,20 @@ async def _list(served: Served, path: str) -> dict[str, Any]:
         return body
 
 
-async def _watch(served: Served, path: str, *, until: int | None = None, during: Any = None,
-                 accept: str = "application/json") -> tuple[list[dict[str, Any]], aiohttp.ClientResponse]:
+async def _watch(
+    served: Served,
+    path: str,
+    *,
+    until: int | None = None,
+    during: Any = None,
+    accept: str = "application/json",
+) -> tuple[list[dict[str, Any]], aiohttp.ClientResponse]:
     """Collect events until the server ends the stream (or ``until`` events arrived)."""
     events: list[dict[str, Any]] = []
-    async with served.proxy_session() as s, s.get(served.url + path,
-                                                  headers={**MASTERS_HEADERS, "Accept": accept}) as resp:
+    async with (
+        served.proxy_session() as s,
+        s.get(served.url + path, headers={**MASTERS_HEADERS, "Accept": accept}) as resp,
+    ):
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("application/json")
         if during is not None:
@@ -51,11 +59,14 @@ async def test_s19_watch_from_list_rv_has_no_replay_and_streams_changes(served: 
         served.store.upsert("deployments", deployment("new", "team-a", 1, rv="1"))
         served.store.delete("deployments", "uid-team-b-api")
 
-    events, _ = await _watch(served, f"{GV}/objectmetrics?watch=1&resourceVersion={rv}&timeoutSeconds=3",
-                             until=3, during=change)
+    events, _ = await _watch(
+        served, f"{GV}/objectmetrics?watch=1&resourceVersion={rv}&timeoutSeconds=3", until=3, during=change
+    )
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [
-        ("MODIFIED", "deployments.apps.web"), ("ADDED", "deployments.apps.new"),
-        ("DELETED", "deployments.apps.api")]
+        ("MODIFIED", "deployments.apps.web"),
+        ("ADDED", "deployments.apps.new"),
+        ("DELETED", "deployments.apps.api"),
+    ]
     rvs = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
     assert rvs == sorted(rvs) and rvs[0] > int(rv)
     modified = events[0]["object"]
@@ -68,7 +79,9 @@ async def test_s19_watch_from_list_rv_has_no_replay_and_streams_changes(served: 
 async def test_s19_watch_rv_zero_starts_with_synthetic_added(served: Served) -> None:
     events, _ = await _watch(served, f"{GV}/objectmetrics?watch=1&resourceVersion=0&timeoutSeconds=1")
     assert sorted((e["type"], e["object"]["metadata"]["name"]) for e in events) == [
-        ("ADDED", "deployments.apps.api"), ("ADDED", "deployments.apps.web")]
+        ("ADDED", "deployments.apps.api"),
+        ("ADDED", "deployments.apps.web"),
+    ]
 
 
 async def test_s19_too_old_rv_is_410_error_event(served: Served) -> None:
@@ -94,8 +107,11 @@ async def test_s19_log_overflow_expires_old_rvs(pki: Pki) -> None:
 
 async def test_s19_timeout_seconds_ends_stream(served: Served) -> None:
     started = time.monotonic()
-    events, _ = await _watch(served, f"{GV}/metricfamilies?watch=1&timeoutSeconds=1&resourceVersion="
-                             f"{(await _list(served, f'{GV}/metricfamilies'))['metadata']['resourceVersion']}")
+    events, _ = await _watch(
+        served,
+        f"{GV}/metricfamilies?watch=1&timeoutSeconds=1&resourceVersion="
+        f"{(await _list(served, f'{GV}/metricfamilies'))['metadata']['resourceVersion']}",
+    )
     elapsed = time.monotonic() - started
     assert events == [] and 0.9 <= elapsed < 3.0
 
@@ -105,9 +121,11 @@ async def test_s19_bookmarks(pki: Pki) -> None:
     try:
         rv = (await _list(result, f"{GV}/objectmetrics"))["metadata"]["resourceVersion"]
         events, _ = await _watch(
-            result, f"{GV}/objectmetrics?watch=1&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion={rv}"
+            result,
+            f"{GV}/objectmetrics?watch=1&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion={rv}"
             "&fieldSelector=metadata.name%3Dnothing",
-            during=lambda: result.store.upsert("deployments", deployment("web", "team-a", 9, rv="20")))
+            during=lambda: result.store.upsert("deployments", deployment("web", "team-a", 9, rv="20")),
+        )
         bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
         assert bookmarks and all(e["type"] == "BOOKMARK" for e in events)  # the change is filtered out
         assert bookmarks[0]["object"]["kind"] == "ObjectMetrics"
@@ -119,12 +137,19 @@ async def test_s19_bookmarks(pki: Pki) -> None:
 
 
 async def test_s19_send_initial_events(served: Served) -> None:
-    events, _ = await _watch(served, f"{GV}/metricfamilies?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
-                             "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1")
+    events, _ = await _watch(
+        served,
+        f"{GV}/metricfamilies?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    )
     assert [e["type"] for e in events] == ["ADDED"] * 4 + ["BOOKMARK"]
     assert events[-1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
-    async with served.proxy_session() as s, s.get(
-            served.url + f"{GV}/metricfamilies?watch=1&sendInitialEvents=true", headers=MASTERS_HEADERS) as resp:
+    async with (
+        served.proxy_session() as s,
+        s.get(
+            served.url + f"{GV}/metricfamilies?watch=1&sendInitialEvents=true", headers=MASTERS_HEADERS
+        ) as resp,
+    ):
         body = await resp.json()
         assert resp.status == 422 and body["reason"] == "Invalid"
 
@@ -132,17 +157,23 @@ async def test_s19_send_initial_events(served: Served) -> None:
 async def test_s17_watch_honours_field_selector_and_family_changes(served: Served) -> None:
     rv = (await _list(served, f"{GV}/metricfamilies"))["metadata"]["resourceVersion"]
     events, _ = await _watch(
-        served, f"{GV}/metricfamilies?watch=1&timeoutSeconds=3&resourceVersion={rv}"
-        "&fieldSelector=metadata.name%3Dkube_deployment_replicas", until=1,
-        during=lambda: served.store.upsert("deployments", deployment("extra", "team-c", 4)))
+        served,
+        f"{GV}/metricfamilies?watch=1&timeoutSeconds=3&resourceVersion={rv}"
+        "&fieldSelector=metadata.name%3Dkube_deployment_replicas",
+        until=1,
+        during=lambda: served.store.upsert("deployments", deployment("extra", "team-c", 4)),
+    )
     assert events[0]["type"] == "MODIFIED"
     assert events[0]["object"]["metadata"]["name"] == "kube_deployment_replicas"
     assert events[0]["object"]["series"] == 3
 
 
 async def test_watch_table_events(served: Served) -> None:
-    events, _ = await _watch(served, f"{GV}/objectmetrics?watch=1&resourceVersion=0&timeoutSeconds=1",
-                             accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+    events, _ = await _watch(
+        served,
+        f"{GV}/objectmetrics?watch=1&resourceVersion=0&timeoutSeconds=1",
+        accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    )
     assert events and all(e["object"]["kind"] == "Table" and len(e["object"]["rows"]) == 1 for e in events)
 
 
@@ -154,10 +185,15 @@ async def test_s23_prometheus_text_content_type_gzip_and_namespace(served: Serve
             text = await resp.text()
         families = {f.name: f for f in text_string_to_metric_families(text)}
         assert {"kube_deployment_replicas", "kube_node_info"} <= families.keys()
-        async with s.get(served.url + f"{GV}/namespaces/team-a/prometheus",
-                         headers={**MASTERS_HEADERS, "Accept-Encoding": "gzip",
-                                  "Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"},
-                         auto_decompress=False) as resp:
+        async with s.get(
+            served.url + f"{GV}/namespaces/team-a/prometheus",
+            headers={
+                **MASTERS_HEADERS,
+                "Accept-Encoding": "gzip",
+                "Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+            },
+            auto_decompress=False,
+        ) as resp:
             assert resp.headers["Content-Encoding"] == "gzip"
             assert resp.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
             body = gzip.decompress(await resp.read()).decode()
@@ -166,8 +202,10 @@ async def test_s23_prometheus_text_content_type_gzip_and_namespace(served: Serve
 
 
 async def test_prometheus_sar_is_list_on_prometheus_per_namespace(served: Served) -> None:
-    served.reviewer.allow = lambda spec: (spec["resourceAttributes"]["resource"] == "prometheus"
-                                          and spec["resourceAttributes"]["namespace"] == "team-a")
+    served.reviewer.allow = lambda spec: (
+        spec["resourceAttributes"]["resource"] == "prometheus"
+        and spec["resourceAttributes"]["namespace"] == "team-a"
+    )
     headers = {"X-Remote-User": "tenant"}
     async with served.proxy_session() as s:
         async with s.get(served.url + f"{GV}/namespaces/team-a/prometheus", headers=headers) as resp:
@@ -178,8 +216,10 @@ async def test_prometheus_sar_is_list_on_prometheus_per_namespace(served: Served
         async with s.get(served.url + f"{GV}/prometheus", headers=headers) as resp:
             body = await resp.json()
             assert resp.status == 403
-            assert body["message"].startswith('prometheus.metrics.panopticon.io is forbidden: User "tenant" '
-                                              'cannot list resource "prometheus"')
+            assert body["message"].startswith(
+                'prometheus.metrics.panopticon.io is forbidden: User "tenant" '
+                'cannot list resource "prometheus"'
+            )
 
 
 async def test_s24_discovery_answers_while_the_loop_is_busy_with_data(pki: Pki) -> None:
