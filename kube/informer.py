@@ -322,25 +322,30 @@ class Informer:
             self._telemetry.watch_done(self._label, ok=ok)
 
     def _handle_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        # The hot path of a busy watch: one metadata lookup, plain dict gets, no copies.
         if event_type == "ERROR":
             raise ApiError.from_status(obj)
-        rv = str(_meta(obj).get("resourceVersion", ""))
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
+        rv = meta.get("resourceVersion") or ""
+        if rv:
+            self.resource_version = rv
         if event_type == "BOOKMARK":
-            self.resource_version = rv or self.resource_version
             return
-        self.resource_version = rv or self.resource_version
-        uid = str(_meta(obj).get("uid", ""))
+        uid = meta.get("uid") or ""
         if self._keep is not None and not self._keep(uid):
             return
+        known = self._known
         if event_type == "DELETED":
-            if self._known.pop(uid, None) is None:
+            if known.pop(uid, None) is None:
                 return
             delivered = "DELETED"
-        elif event_type in ("ADDED", "MODIFIED"):
-            before = self._known.get(uid)
-            if before is not None and before.resource_version == rv:
+        elif event_type == "ADDED" or event_type == "MODIFIED":
+            before = known.get(uid)
+            if before is not None and before[2] == rv:
                 return  # already delivered (e.g. by the LIST this watch started from)
-            self._remember(obj)
+            known[uid] = Known(meta.get("namespace") or "", meta.get("name") or "", rv)
             delivered = "ADDED" if before is None else "MODIFIED"
         else:
             log.warning("%s: ignoring unknown watch event type %r", self._label, event_type)

@@ -8,7 +8,7 @@ reports through; ``PrometheusInformerTelemetry`` records into a prometheus_clien
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
@@ -56,6 +56,7 @@ class PrometheusInformerTelemetry:
             "panopticon_relist_gone_total", "Re-lists forced by 410 Gone (resourceVersion too old).",
             ["resource"], registry=registry,
         )
+        self._event_children: dict[tuple[str, str], Any] = {}
         self._objects = Gauge(
             "panopticon_informer_objects", "Objects an informer currently tracks.", ["resource"],
             registry=registry,
@@ -68,7 +69,11 @@ class PrometheusInformerTelemetry:
         self._watch.labels(resource, "success" if ok else "error").inc()
 
     def events(self, resource: str, event_type: str, count: int = 1) -> None:
-        self._events.labels(resource, event_type).inc(count)
+        # Called per watch event: cache the labelled child (labels() costs a lock and a lookup).
+        child = self._event_children.get((resource, event_type))
+        if child is None:
+            child = self._event_children[(resource, event_type)] = self._events.labels(resource, event_type)
+        child.inc(count)
 
     def relist_gone(self, resource: str) -> None:
         self._gone.labels(resource).inc()
