@@ -100,6 +100,7 @@ class _PlanState:
     family_series: list[int] = field(default_factory=list)
     family_updated: list[float | None] = field(default_factory=list)
     logged_errors: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    renders: Any = None  # the telemetry counter child for this configuration (looked up once)
 
     def __post_init__(self) -> None:
         n = len(self.plan.families)
@@ -311,7 +312,9 @@ class MetricsStore:
             log.exception("configuration %s: rendering object %s failed; its series are dropped",
                           plan.name, uid)
             return None
-        self.telemetry.object_renders.labels(plan.name).inc()
+        if state.renders is None:
+            state.renders = self.telemetry.object_renders.labels(plan.name)
+        state.renders.inc()
         if errors.items:
             self._report_errors(state, uid, errors)
         return chunks
