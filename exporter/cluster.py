@@ -546,7 +546,12 @@ class ClusterExporter:
         elif state.resolution_reason == VERSION_FALLBACK:
             ready, reason, message = "True", VERSION_FALLBACK, state.resolution_message
         else:
-            ready, reason, message = "True", COMPILED, ""
+            assert state.plan is not None and state.resource is not None
+            # Never an empty message: kube-apiserver 1.20's JSON merge patch turns "" inside a
+            # list into null, which the schema then rejects.
+            resource = f"{state.resource.api_version} {state.resource.resource}"
+            message = f"{len(state.plan.families)} families from {resource}"
+            ready, reason = "True", COMPILED
         self.telemetry.set(state.name, ready=ready == "True", reason=reason)
         previous = state.written["conditions"] if state.written else state.conditions
         return config_status(

@@ -80,7 +80,8 @@ def test_objects_and_config_followed_within_2s_with_status(
 
         # status: Ready/Compiled, generation, resolved resource, counts
         wait_for(lambda: config_status(kube_cluster, config_name).get("series") == len(want),
-                 timeout=STATUS_SECONDS, what=lambda: dump(config_status(kube_cluster, config_name)))
+                 timeout=STATUS_SECONDS,
+                 what=lambda: dump(config_status(kube_cluster, config_name)) + proc.log_tail())
         status = config_status(kube_cluster, config_name)
         cond = ready_condition(kube_cluster, config_name)
         observed = (cond["status"], cond["reason"], cond["observedGeneration"])
