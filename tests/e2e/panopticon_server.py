@@ -238,6 +238,13 @@ def running_server(cluster: KubeCluster, workdir: Path) -> Iterator[PanopticonSe
     server = PanopticonServer.start(cluster, workdir)
     try:
         cluster.wait_apiservice_available(server.registration.name, timeout=90)
+        # kube-apiserver 1.20 may report Available=True a moment before its proxy handler for the
+        # group is installed (404 "page not found" until then): wait until a request gets through.
+        server.wait_for(
+            lambda: cluster.kubectl("get", "--raw", GV, check=False).returncode == 0,
+            timeout=30,
+            what="the aggregator proxying to panopticon",
+        )
         yield server
     finally:
         server.stop()
