@@ -249,7 +249,7 @@ class MetricsStore:
     def family_chunks(
         self, *, namespace: str | None = None
     ) -> Iterator[tuple[FamilyHeader, Iterable[bytes]]]:
-        """For the exposition: every family in a stable order with its objects' chunks.
+        """For the exposition: every family in a stable order with its objects' non-empty chunks.
 
         Order: configurations by name, then families in configuration order; within a family,
         objects in the order they were first added.
@@ -263,7 +263,7 @@ class MetricsStore:
                 if not entries:
                     continue
                 for i, header in enumerate(state.plan.families):
-                    yield header, [entry.chunks[i] for entry in entries.values()]
+                    yield header, [chunk for entry in entries.values() if (chunk := entry.chunks[i])]
 
     def stats(self) -> Iterator[tuple[str, int, int]]:
         for state in self._order:
