@@ -307,3 +307,68 @@ def test_s19_watch_through_the_aggregator(kube_cluster: KubeCluster, workloads: 
     assert events and events[0]["type"] == "MODIFIED"
     assert events[-1]["object"]["series"][0]["value"] == "5"
     kube_cluster.kubectl("scale", "deployment/web", "-n", ns, "--replicas=3")
+
+
+def test_s02_https_only_with_service_name_san(panopticon: PanopticonServer) -> None:
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context(cadata=panopticon.ca_pem.decode())  # hostname checked
+    with (
+        socket.create_connection(("127.0.0.1", panopticon.port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=panopticon.registration.service_dns) as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    # Plain HTTP on the same port is not served.
+    with socket.create_connection(("127.0.0.1", panopticon.port), timeout=5) as raw:
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.settimeout(5)
+        try:
+            answer = raw.recv(1024)
+        except (ConnectionResetError, TimeoutError):
+            answer = b""
+    assert not answer.startswith(b"HTTP/1.1 200")
+
+
+def test_s12_configmap_rotation_applies_without_restart(
+    kube_cluster: KubeCluster, panopticon: PanopticonServer, tmp_path: Path
+) -> None:
+    """A new front-proxy CA and allowed name added to extension-apiserver-authentication are used at once."""
+    from certs.generate import new_ca, new_client_cert, write_pair
+
+    ca = new_ca("rotated-front-proxy-ca")
+    cert, key = write_pair(tmp_path, "rotated", new_client_cert(ca, common_name="rotated-proxy"))
+    headers = [("X-Remote-User", "rotation-check"), ("X-Remote-Group", "system:masters")]
+
+    def status() -> int | str:
+        try:
+            return panopticon.request(f"{GV}/metricfamilies", headers=headers, cert=cert, key=key).status
+        except OSError as exc:  # unknown CA: the TLS handshake fails
+            return type(exc).__name__
+
+    assert status() != 200
+    cm = kube_cluster.get_json("configmap", "extension-apiserver-authentication", "-n", "kube-system")
+    data = cm["data"]
+    names = json.loads(data.get("requestheader-allowed-names", "[]"))
+    patch = {
+        "data": {
+            "requestheader-client-ca-file": data["requestheader-client-ca-file"].rstrip("\n")
+            + "\n"
+            + ca.cert_pem.decode(),
+            "requestheader-allowed-names": json.dumps([*names, "rotated-proxy"]),
+        }
+    }
+    kube_cluster.kubectl(
+        "patch",
+        "configmap",
+        "extension-apiserver-authentication",
+        "-n",
+        "kube-system",
+        "--type",
+        "merge",
+        "-p",
+        json.dumps(patch),
+    )
+    assert panopticon.wait_for(lambda: status() == 200, timeout=20, what="rotated front-proxy CA accepted")
+    # No restart happened: the same process is still serving.
+    assert panopticon.process.poll() is None

@@ -78,3 +78,25 @@ def test_ac4_examples_accepted_once_crds_exist(kube_cluster: KubeCluster) -> Non
     )
     result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy" / "examples"))
     assert "created (server dry run)" in result.stdout or "configured (server dry run)" in result.stdout
+
+
+def test_s01_apiservice_registration_is_valid() -> None:
+    base = _kustomize("deploy")
+    apiservice = next(d for d in base if d["kind"] == "APIService")
+    spec = apiservice["spec"]
+    assert apiservice["metadata"]["name"] == f"{spec['version']}.{spec['group']}"
+    assert 1 <= spec["groupPriorityMinimum"] <= 20000 and 1 <= spec["versionPriority"] <= 1000
+    assert ("caBundle" in spec) != bool(spec.get("insecureSkipTLSVerify"))
+    service = next(
+        d for d in base if d["kind"] == "Service" and d["metadata"]["name"] == spec["service"]["name"]
+    )
+    assert service["metadata"]["namespace"] == spec["service"]["namespace"]
+    port = next(p for p in service["spec"]["ports"] if p["port"] == spec["service"]["port"])
+    # The aggregator needs a ready endpoint port with the Service port's *name*: the targetPort
+    # names the container port, so the endpoint port inherits the name.
+    container = next(d for d in base if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert port["targetPort"] in {p["name"] for p in container["ports"]}
+    assert "--secure-port=8443" in container["args"]
+    assert next(p for p in container["ports"] if p["name"] == port["targetPort"])["containerPort"] == 8443

@@ -244,3 +244,33 @@ async def test_partial_object_metadata_list(served: Served) -> None:
 
 def _multi(pairs: list[tuple[str, str]]) -> CIMultiDict[str]:
     return CIMultiDict(pairs)
+
+
+async def test_s21_openapi_v2_and_v3_carry_gvk(served: Served) -> None:
+    status, v2, _ = await get(served, "/openapi/v2")
+    assert status == 200 and v2["swagger"] == "2.0"
+    family = v2["definitions"]["io.panopticon.metrics.v1alpha1.MetricFamily"]
+    assert family["x-kubernetes-group-version-kind"] == [
+        {"group": "metrics.panopticon.io", "version": "v1alpha1", "kind": "MetricFamily"}
+    ]
+    op = v2["paths"][f"{GV}/metricfamilies"]["get"]
+    assert (
+        op["x-kubernetes-group-version-kind"]["kind"] == "MetricFamily"
+        and op["x-kubernetes-action"] == "list"
+    )
+    assert (
+        v2["paths"][f"{GV}/namespaces/{{namespace}}/objectmetrics/{{name}}"]["get"]["x-kubernetes-action"]
+        == "get"
+    )
+    status, root, _ = await get(served, "/openapi/v3")
+    url = root["paths"]["apis/metrics.panopticon.io/v1alpha1"]["serverRelativeURL"]
+    assert url.startswith("/openapi/v3/apis/metrics.panopticon.io/v1alpha1?hash=")
+    status, v3, _ = await get(served, url)
+    assert status == 200 and v3["openapi"].startswith("3.")
+    schema = v3["components"]["schemas"]["io.panopticon.metrics.v1alpha1.ObjectMetrics"]
+    assert schema["x-kubernetes-group-version-kind"][0]["kind"] == "ObjectMetrics"
+    assert schema["properties"]["series"]["items"]["$ref"].startswith("#/components/schemas/")
+    get_op = v3["paths"][f"{GV}/metricfamilies/{{name}}"]["get"]
+    assert get_op["x-kubernetes-group-version-kind"]["kind"] == "MetricFamily"
+    status, _, _ = await get(served, "/openapi/v3/apis/other.group/v1")
+    assert status == 404
