@@ -49,13 +49,15 @@ def test_three_shards_equal_the_unsharded_exposition(
            "spec": {"replicas": 3, "serviceName": "panopticon", "selector": {"matchLabels": {"app": "p"}},
                     "template": {"metadata": {"labels": {"app": "p"}},
                                  "spec": {"containers": [{"name": "p", "image": "x"}]}}}}
-    kube_cluster.apply(sts)
+    # no controller manager: the pod's service account must be created by hand
+    kube_cluster.apply(sts, {"apiVersion": "v1", "kind": "ServiceAccount",
+                             "metadata": {"name": "default", "namespace": kube_namespace}})
     uid = kube_cluster.get_json("statefulset", "panopticon", "-n", kube_namespace)["metadata"]["uid"]
     kube_cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
         "name": "panopticon-1", "namespace": kube_namespace,
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "panopticon", "uid": uid,
                              "controller": True}]},
-        "spec": {"containers": [{"name": "p", "image": "x"}]}})
+        "spec": {"automountServiceAccountToken": False, "containers": [{"name": "p", "image": "x"}]}})
 
     def bodies(procs: list) -> list[list[str]]:  # type: ignore[type-arg]
         return [[line for line in p.metrics().splitlines() if line.startswith(prefix)] for p in procs]
