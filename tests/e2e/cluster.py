@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import http.client
 import json
 import os
@@ -26,6 +25,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
@@ -149,10 +149,19 @@ class _Layout:
         return self.root / "cluster.json"
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if the pytest process is killed, the kernel sends SIGTERM
-    # to etcd and kube-apiserver instead of leaving them running (PR_SET_PDEATHSIG = 1).
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+def _die_with_parent_prefix() -> list[str]:
+    """A command prefix that makes the kernel SIGTERM the server when its parent dies.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, so it is only used for
+    servers started from the main thread (which lives as long as pytest); a server restarted
+    from a worker thread (``asyncio.to_thread``) is stopped by the fixture alone. ``setpriv``
+    (util-linux, always on Debian) sets it before exec, which avoids a ``preexec_fn`` in a
+    threaded process.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return []
+    return [setpriv, "--pdeathsig", "TERM", "--"]
 
 
 class KubeCluster:
@@ -471,14 +480,14 @@ class KubeCluster:
     # -- internals -------------------------------------------------------------------------------
 
     def _spawn(self, command: list[str], log: Path) -> subprocess.Popen[bytes]:
+        prefix = [] if self._detach else _die_with_parent_prefix()
         with log.open("ab") as sink:
             return subprocess.Popen(
-                command,
+                [*prefix, *command],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=None if self._detach else _die_with_parent,
             )
 
     def _start_etcd(self, *, timeout: float) -> None:
