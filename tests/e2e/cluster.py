@@ -148,6 +148,13 @@ class _Layout:
     def state_file(self) -> Path:
         return self.root / "cluster.json"
 
+    def clear(self) -> None:
+        """Remove what an earlier, stopped cluster left here (only this layout's own entries)."""
+        for directory in (self.pki, self.logs, self.users, self.etcd_data):
+            shutil.rmtree(directory, ignore_errors=True)
+        for name in ("admin.kubeconfig", "audit-policy.json"):
+            (self.root / name).unlink(missing_ok=True)
+
 
 def _die_with_parent_prefix() -> list[str]:
     """A command prefix that makes the kernel SIGTERM the server when its parent dies.
@@ -167,10 +174,18 @@ def _die_with_parent_prefix() -> list[str]:
 class KubeCluster:
     """A running etcd + kube-apiserver; create with ``KubeCluster.start(state_dir)``."""
 
-    def __init__(self, state_dir: Path, *, detach: bool, watch_cache_size: int) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        detach: bool,
+        watch_cache_size: int,
+        extra_apiserver_args: Sequence[str],
+    ) -> None:
         self._layout = _Layout(state_dir)
         self._detach = detach
         self._watch_cache_size = watch_cache_size
+        self._extra_apiserver_args = list(extra_apiserver_args)
         self._etcd: subprocess.Popen[bytes] | None = None
         self._apiserver: subprocess.Popen[bytes] | None = None
         self.state_dir = state_dir
@@ -224,14 +239,21 @@ class KubeCluster:
         *,
         detach: bool = False,
         watch_cache_size: int = 100,
+        extra_apiserver_args: Sequence[str] = (),
         timeout: float = 120.0,
     ) -> KubeCluster:
         """Mint the PKI and start etcd and kube-apiserver; returns once ``/readyz`` is ok.
 
         ``detach`` leaves the servers running after this process exits (``up``); otherwise they
-        die with it. ``watch_cache_size`` is ``--default-watch-cache-size``.
+        die with it. ``watch_cache_size`` is ``--default-watch-cache-size``;
+        ``extra_apiserver_args`` are appended to kube-apiserver's command line.
         """
-        cluster = cls(state_dir, detach=detach, watch_cache_size=watch_cache_size)
+        cluster = cls(
+            state_dir,
+            detach=detach,
+            watch_cache_size=watch_cache_size,
+            extra_apiserver_args=extra_apiserver_args,
+        )
         try:
             cluster._start_etcd(timeout=timeout)
             cluster._write_static_config()
@@ -562,6 +584,7 @@ class KubeCluster:
             "--audit-log-mode=blocking",
             f"--default-watch-cache-size={self._watch_cache_size}",
             "--profiling=false",
+            *self._extra_apiserver_args,
         ]
 
     def _start_apiserver(self, *, timeout: float) -> None:
@@ -701,6 +724,8 @@ def main(argv: Sequence[str]) -> int:
         if (directory / "cluster.json").exists():
             raise ClusterError(f"{directory} already holds a running cluster; run `down {directory}` first")
         directory.mkdir(parents=True, exist_ok=True)
+        # etcd would refuse its old data directory under new ports; the CA changes anyway.
+        _Layout(directory).clear()
         started = time.monotonic()
         cluster = KubeCluster.start(directory, detach=True)
     except ClusterError as error:

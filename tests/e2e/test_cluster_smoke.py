@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +27,9 @@ from tests.e2e.cluster import (
     FRONT_PROXY_CLIENT_NAME,
     KUBE_VERSION,
     APIServiceRegistration,
+    ClusterError,
     KubeCluster,
+    apiserver_binary,
     service_name_for,
 )
 
@@ -317,3 +320,26 @@ def _crd(group: str) -> dict[str, Any]:
             ],
         },
     }
+
+
+def test_missing_binary_fails_saying_how_to_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PANOPTICON_CACHE", str(tmp_path))
+    with pytest.raises(ClusterError, match=r"kube-apiserver not built: run scripts/test-cluster build"):
+        apiserver_binary()
+
+
+def test_startup_failure_reports_the_apiserver_log(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError) as failure:
+        KubeCluster.start(tmp_path, extra_apiserver_args=["--no-such-flag"], timeout=60)
+    assert "kube-apiserver exited" in str(failure.value)
+    assert "unknown flag: --no-such-flag" in str(failure.value)
+
+
+@pytest.mark.parametrize(
+    ("group", "version"),
+    [("metrics.panopticon.io", "v1alpha1"), ("a" * 80 + ".Example.COM", "v2"), ("x_y.io", "v1")],
+)
+def test_service_names_are_dns_labels(group: str, version: str) -> None:
+    name = service_name_for(group, version)
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name), name
+    assert name.startswith(version)
