@@ -261,7 +261,9 @@ def measure_serve(kubeconfig: str, config: dict[str, Any], *, family: str, expec
                 time.sleep(0.02)
             status, body = http_get(url + "/metrics")
             synced = time.perf_counter() - start
-            lines = sum(1 for line in body.splitlines() if line.startswith(family.encode()))
+            # count only the benchmark's objects (the API server keeps a ConfigMap of its own)
+            lines = sum(1 for line in body.splitlines()
+                        if line.startswith(family.encode()) and b'namespace="bench' in line)
             assert lines == expected_lines, (lines, expected_lines)
             after_sync = proc_status(proc.pid)
             times = []
@@ -378,13 +380,18 @@ def main() -> None:
             events = body.count(b"\n")
         else:
             body, events = synthesize_stream(args.events), args.events
-        print(json.dumps(asyncio.run(run_stream(body, events))), flush=True)
+        result = asyncio.run(run_stream(body, events))
+        result["load_average_1m"] = round(os.getloadavg()[0], 2)
+        print(json.dumps(result), flush=True)
     if args.mode in ("sync", "e2e", "all"):
         with cluster(args.kubeconfig) as kubeconfig:
             if args.mode in ("sync", "all"):
-                print(json.dumps(run_sync(kubeconfig, args.objects, args.scrapes)), flush=True)
+                result = run_sync(kubeconfig, args.objects, args.scrapes)
+                result["load_average_1m"] = round(os.getloadavg()[0], 2)
+                print(json.dumps(result), flush=True)
             if args.mode in ("e2e", "all"):
                 result = run_e2e(kubeconfig, args.objects, args.namespaces, args.scrapes)
+                result["load_average_1m"] = round(os.getloadavg()[0], 2)
                 print(json.dumps(result), flush=True)
 
 
