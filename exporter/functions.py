@@ -14,6 +14,7 @@ ReplicationController), ``spec.jobTemplate.spec.template.spec`` (CronJob),
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
@@ -21,7 +22,7 @@ from typing import Any
 
 from exporter.expressions import EvaluationError, FunctionSpec, describe, truth
 from exporter.paths import MISSING
-from exporter.values import ValueConversionError, parse_duration, parse_rfc3339, quantity_of
+from exporter.values import ValueConversionError, parse_duration, parse_quantity, parse_rfc3339, quantity_of
 
 __all__ = ["FUNCTIONS"]
 
@@ -203,7 +204,22 @@ def _mongodb_shards(topology: Mapping[str, Any]) -> list[_Component]:
     return components
 
 
-def _container_amount(container: Any, field: str, resource: str) -> Fraction:
+_NANO = 10**9
+
+
+@functools.lru_cache(maxsize=4096)
+def _nanos_of_text(text: str) -> int:
+    return math.ceil(parse_quantity(text) * _NANO)
+
+
+def _nanos(value: Any) -> int:
+    """A quantity in integer nano-units, rounded up (Kubernetes keeps nothing finer)."""
+    if type(value) is str:
+        return _nanos_of_text(value)
+    return math.ceil(quantity_of(value) * _NANO)
+
+
+def _container_amount(container: Any, field: str, resource: str) -> int:
     resources = _get(container, "resources") or {}
     amounts = _get(resources, field)
     value = amounts.get(resource) if isinstance(amounts, dict) else None
@@ -211,9 +227,9 @@ def _container_amount(container: Any, field: str, resource: str) -> Fraction:
         limits = _get(resources, "limits")
         value = limits.get(resource) if isinstance(limits, dict) else None
     if value is None:
-        return Fraction(0)
+        return 0
     try:
-        return quantity_of(value)
+        return _nanos(value)
     except ValueConversionError:
         raise _fail(f"container resources.{field}.{resource} is not a quantity: {describe(value)}") from None
 
@@ -226,7 +242,7 @@ def _containers(pod_spec: Mapping[str, Any], key: str) -> list[Any]:
 
 
 def _pod_amount(pod_spec: Mapping[str, Any], field: str, resource: str, *, app_only: bool,
-                annotations: Mapping[str, Any]) -> Fraction:
+                annotations: Mapping[str, Any]) -> int:
     containers = _containers(pod_spec, "containers")
     if not containers and isinstance(pod_spec.get("resources"), dict):
         containers = [{"resources": pod_spec["resources"]}]  # KubeDB v1alpha2 podTemplate.spec.resources
@@ -237,21 +253,21 @@ def _pod_amount(pod_spec: Mapping[str, Any], field: str, resource: str, *, app_o
     inits = _containers(pod_spec, "initContainers")
     sidecars = [c for c in inits if c.get("restartPolicy") == "Always"]
     regular_inits = [c for c in inits if c.get("restartPolicy") != "Always"]
-    running = sum((_container_amount(c, field, resource) for c in containers + sidecars), Fraction(0))
-    init_peak = max((_container_amount(c, field, resource) for c in regular_inits), default=Fraction(0))
+    running = sum(_container_amount(c, field, resource) for c in containers + sidecars)
+    init_peak = max((_container_amount(c, field, resource) for c in regular_inits), default=0)
     return max(running, init_peak)
 
 
-def _claim_amount(claim: Mapping[str, Any], field: str) -> Fraction:
+def _claim_amount(claim: Mapping[str, Any], field: str) -> int:
     amounts = claim.get(field)
     value = amounts.get("storage") if isinstance(amounts, dict) else None
     if value is None and field == "limits":  # claims rarely set limits: use the request
         requests = claim.get("requests")
         value = requests.get("storage") if isinstance(requests, dict) else None
     if value is None:
-        return Fraction(0)
+        return 0
     try:
-        return quantity_of(value)
+        return _nanos(value)
     except ValueConversionError:
         raise _fail(f"storage {field} is not a quantity: {describe(value)}") from None
 
@@ -260,19 +276,19 @@ def _total(obj: Any, resource: Any, *, field: str, app_only: bool, function: str
     if resource not in RESOURCE_TYPES:
         raise _fail(f"{function}(): resource type must be one of cpu, memory, storage; "
                     f"got {describe(resource)}", resource)
-    total = Fraction(0)
+    total = 0
     for component in _workload(obj):
         if resource == "storage":
-            per_pod = sum((_claim_amount(c, field) for c in component.storage), Fraction(0))
+            per_pod = sum(_claim_amount(c, field) for c in component.storage)
         else:
             annotations = _get(obj, "spec", "template", "metadata", "annotations") or \
                 _get(obj, "spec", "podTemplate", "metadata", "annotations") or {}
             per_pod = _pod_amount(component.pod_spec, field, resource, app_only=app_only,
                                   annotations=annotations if isinstance(annotations, dict) else {})
         total += per_pod * component.pods
-    if resource == "cpu":
-        return math.ceil(total * 1000) / 1000
-    return float(math.ceil(total))
+    if resource == "cpu":  # cores, rounded up to millicores
+        return -(-total // 10**6) / 1000
+    return float(-(-total // _NANO))  # bytes, rounded up
 
 
 def resource_replicas(obj: Any) -> float:
