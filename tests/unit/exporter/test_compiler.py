@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.compiler import CompiledPlan, CompileError, check_conflicts, compile_config, find_conflicts
 from exporter.naming import escape_label_value, family_name
@@ -302,3 +306,21 @@ def test_conflicts_between_configurations() -> None:
         ("second", "spec.metrics[0].name: family 'example_com_widget_b' is also produced by configuration "
                    "'first' (spec.metrics[1]); it would be emitted twice"),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(min_size=1, max_size=20), text=st.text(max_size=30),
+       number=st.one_of(st.integers(-(2**60), 2**60), st.floats(allow_nan=True, allow_infinity=True)))
+def test_rendered_lines_parse_back_exactly(name: str, text: str, number: float) -> None:
+    plan = compile_config(config(
+        metric("info", labels=[{"key": "v", "valuePath": ".spec.text"}], metricValue={"value": 1}),
+        metric("n", metricValue={"valueFromPath": ".spec.n"}),
+    ))
+    obj = {"metadata": {"name": name, "namespace": "ns"}, "spec": {"text": text, "n": number}}
+    body = b"".join(plan.render(obj)).decode()
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    (info,) = families["example_com_widget_info"].samples
+    assert info.labels == {"namespace": "ns", "widget": name, "v": text}
+    (sample,) = families["example_com_widget_n"].samples
+    expected = float(number)
+    assert (math.isnan(sample.value) and math.isnan(expected)) or sample.value == expected
