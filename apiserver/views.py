@@ -36,6 +36,7 @@ from exporter.types import TargetRef
 ResourceName = Literal["metricfamilies", "objectmetrics", "clusterobjectmetrics"]
 ResourceNamer = Callable[[TargetRef], str]
 CORE_GROUP_ALIAS = "core"
+UNKNOWN_TARGET = TargetRef("v1", "Unknown")
 
 
 def guess_resource(target: TargetRef) -> str:
@@ -56,9 +57,13 @@ def object_metrics_name(resource: str, target: TargetRef, name: str) -> str:
     return f"{resource}.{target.group or CORE_GROUP_ALIAS}.{name}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class ObjectSnapshot:
-    """One target object as the API shows it, at one moment."""
+    """One target object as the API shows it, at one moment (never mutated once built).
+
+    Not ``frozen``: a frozen dataclass's ``__init__`` costs ~5x more, and one is built per store
+    event on the exporter's hot path.
+    """
 
     api_name: str
     namespace: str
@@ -93,7 +98,7 @@ class FamilySnapshot:
 Payload = ObjectSnapshot | FamilySnapshot
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Event:
     rv: int
     type: str  # ADDED | MODIFIED | DELETED
@@ -121,10 +126,12 @@ class ApiViews:
         self._entries: dict[str, dict[str, ObjectEntry]] = {}
         self._by_name: dict[tuple[str, str], str] = {}
         self._snapshots: dict[str, ObjectSnapshot] = {}
-        self._targets: dict[str, TargetRef] = {}
         self._families: dict[str, FamilySnapshot] = {}
         self._families_dirty = True
         self._changed = asyncio.Event()
+        self._waiters = 0
+        # configuration -> (plan, target, resource, "<resource>.<group>." name prefix)
+        self._naming: dict[str, tuple[object, TargetRef, str, str]] = {}
         self._live = False
         for entry in store.objects():
             self._index(entry)
@@ -171,13 +178,23 @@ class ApiViews:
         """Events with RV > ``rv`` in order, or ``None`` when the log no longer reaches back to ``rv``."""
         if rv < self.floor:
             return None
-        return (e for e in list(self._log) if e.rv > rv)
+        newer: list[Event] = []
+        for event in reversed(self._log):  # newest first: O(new events), not O(log)
+            if event.rv <= rv:
+                break
+            newer.append(event)
+        newer.reverse()
+        return iter(newer)
 
     async def wait_for_change(self, timeout: float) -> None:
         """Return after the next event, or after ``timeout`` seconds."""
         changed = self._changed
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout)
+        self._waiters += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout)
+        finally:
+            self._waiters -= 1
 
     # ------------------------------------------------------------------ families
 
@@ -245,30 +262,39 @@ class ApiViews:
         self._append(Event(snap.rv, "ADDED" if before is None else "MODIFIED", snap.resource_name, snap))
 
     def _index(self, entry: ObjectEntry) -> None:
-        self._entries.setdefault(entry.uid, {})[entry.configuration] = entry
-        plan = self._store.plan(entry.configuration)
-        if plan is not None:
-            self._targets[entry.configuration] = plan.target
+        configuration = entry.configuration
+        self._entries.setdefault(entry.uid, {})[configuration] = entry
+        plan = self._store.plan(configuration)
+        known = self._naming.get(configuration)
+        if plan is not None and (known is None or known[0] is not plan):
+            target = plan.target
+            resource = self._namer(target)
+            self._naming[configuration] = (plan, target, resource, object_metrics_name(resource, target, ""))
 
     def _snapshot(self, uid: str, *, previous: ObjectSnapshot | None = None) -> ObjectSnapshot | None:
         per_config = self._entries.get(uid)
         if not per_config:
             return None
-        entries = tuple(per_config[c] for c in sorted(per_config))
+        if len(per_config) == 1:
+            entries: tuple[ObjectEntry, ...] = tuple(per_config.values())
+        else:
+            entries = tuple(per_config[c] for c in sorted(per_config))
         first = entries[0]
-        target = self._targets.get(first.configuration) or TargetRef("v1", "Unknown")
-        resource = self._namer(target)
-        rv = self._next_rv() if self._live else self.rv
+        naming = self._naming.get(first.configuration)
+        if naming is None:
+            target, resource, prefix = UNKNOWN_TARGET, "unknown", "unknown.core."
+        else:
+            _plan, target, resource, prefix = naming
         return ObjectSnapshot(
-            api_name=object_metrics_name(resource, target, first.name),
-            namespace=first.namespace,
-            name=first.name,
-            uid=uid,
-            target=target,
-            resource=resource,
-            entries=entries,
-            rv=rv,
-            created=previous.created if previous else self._clock(),
+            prefix + first.name,
+            first.namespace,
+            first.name,
+            uid,
+            target,
+            resource,
+            entries,
+            self._next_rv() if self._live else self.rv,
+            previous.created if previous else self._clock(),
         )
 
     def _next_rv(self) -> int:
@@ -279,5 +305,6 @@ class ApiViews:
         if len(self._log) == self._log.maxlen:
             self.floor = self._log[0].rv
         self._log.append(event)
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if self._waiters:  # waking watchers costs ~20 us; skip it when nobody waits
+            changed, self._changed = self._changed, asyncio.Event()
+            changed.set()

@@ -1,6 +1,6 @@
 """Extension API server benchmark: throughput and p99 over TLS, with and without a warm SAR cache.
 
-    ~/.cache/panopticon/venv/bin/python bench/bench_apiserver.py [--seconds 8] [--clients 50] \
+    ~/.cache/panopticon/venv/bin/python bench/bench_apiserver.py [--seconds 12] [--clients 50] \
         [--objects 1000] [--kubeconfig PATH]
 
 Three processes on 127.0.0.1, so client and server do not share a GIL:
@@ -326,7 +326,7 @@ def main() -> None:
     s.add_argument("--kubeconfig", default="")
     f = sub.add_parser("fake-sar")
     f.add_argument("--port", type=int, required=True)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--kubeconfig", default="", help="send reviews to this real kube-apiserver")
