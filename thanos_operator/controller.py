@@ -1,0 +1,216 @@
+"""The Thanos controller loop: watches -> a de-duplicating work queue -> ``Reconciler`` passes.
+
+Watches (raw list/watch informers, which keep no objects):
+- ``Thanos`` objects: enqueue the object; remember which Secrets it references;
+- the children (label ``app.kubernetes.io/part-of=thanos``) of every owned kind: enqueue their
+  controller owner, so a deleted or edited child is put back and workload readiness reaches
+  the status;
+- Secrets (all, in the watched namespaces): enqueue every ``Thanos`` that references one, so a
+  rotated objstore Secret rolls its pods.
+
+A key is queued at most once at a time; a failing key is retried with its own exponential
+back-off (reset on success); every ``resync_period`` all known objects are queued again, which
+costs reads only: a converged object makes no writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from kube.backoff import Backoff
+from kube.informer import Informer, ListWatchClient, WatchTarget
+from thanos_operator import names
+from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
+from thanos_operator.reconciler import RESOURCES, KubeApi, Reconciler, RetryLater, controller_of
+from thanos_operator.render import referenced_secrets
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+class ControllerClient(KubeApi, ListWatchClient, Protocol):
+    """What the controller needs from ``kube.client.KubeClient`` (plain fakes in unit tests)."""
+
+
+class ThanosController:
+    def __init__(
+        self,
+        client: ControllerClient,
+        *,
+        namespace: str | None = None,
+        resync_period: float = 300.0,
+        workers: int = 2,
+        identity: str = "",
+        retry_after: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.namespace = namespace or None
+        self.resync_period = resync_period
+        self.reconciler = Reconciler(client, identity=identity)
+        self._workers = workers
+        self._retry_after = retry_after
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._backoff: dict[Key, Backoff] = {}
+        self._secret_refs: dict[Key, set[str]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.informers: list[Informer] = []
+        self.passes = 0
+        self.failures = 0
+
+    # ---- queue -----------------------------------------------------------------------------------
+    def enqueue(self, key: Key) -> None:
+        if key in self._active:
+            self._dirty.add(key)  # run again after the current pass: it may have read stale state
+            return
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def _enqueue_later(self, key: Key, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.enqueue(key)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                await self.reconciler.reconcile(*key)
+                self._backoff.pop(key, None)
+            except RetryLater as wait:
+                log.info("thanos %s/%s: %s; retrying", *key, wait)
+                self._enqueue_later(key, self._retry_after)
+            except Exception as exc:
+                self.failures += 1
+                delay = self._backoff.setdefault(key, Backoff(initial=1.0, maximum=300.0)).next_delay()
+                log.warning("thanos %s/%s: reconcile failed (%s); retry in %.1fs", *key, exc, delay)
+                self._enqueue_later(key, delay)
+            finally:
+                self.passes += 1
+                self._active.discard(key)
+                if key in self._dirty:
+                    self._dirty.discard(key)
+                    self.enqueue(key)
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_period)
+            for key in self.known_keys():
+                self.enqueue(key)
+
+    def known_keys(self) -> list[Key]:
+        return (
+            sorted({(k.namespace, k.name) for k in self.informers[0].keys().values()})
+            if self.informers
+            else []
+        )
+
+    # ---- event handlers ----------------------------------------------------------------------------
+    def _on_thanos(self, event_type: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        if event_type == "DELETED":
+            self._secret_refs.pop(key, None)
+        else:
+            try:
+                self._secret_refs[key] = set(referenced_secrets(parse_thanos(obj)))
+            except ThanosValidationError:
+                self._secret_refs.pop(key, None)
+        self.enqueue(key)
+
+    def _on_child(self, event_type: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        ref = controller_of(obj)
+        if ref is not None and ref.get("kind") == KIND:
+            self.enqueue((str(meta.get("namespace", "")), str(ref.get("name"))))
+            return
+        owner = (meta.get("labels") or {}).get(names.LABEL_MANAGED_BY)
+        if owner and (meta.get("labels") or {}).get(names.LABEL_PART_OF) == names.PART_OF:
+            self.enqueue((str(meta.get("namespace", "")), str(owner)))
+
+    def _on_secret(self, event_type: str, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        for key, secrets in list(self._secret_refs.items()):
+            if key[0] == namespace and name in secrets:
+                self.enqueue(key)
+        if (meta.get("labels") or {}).get(names.LABEL_PART_OF) == names.PART_OF:
+            self._on_child(event_type, obj)
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+    def _targets(self) -> Iterable[tuple[WatchTarget, Any]]:
+        yield WatchTarget(API_GROUP, API_VERSION, PLURAL, namespace=self.namespace), self._on_thanos
+        selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
+        for kind, (group, version, resource) in RESOURCES.items():
+            if kind == "Secret":
+                continue
+            yield (
+                WatchTarget(group, version, resource, namespace=self.namespace, label_selector=selector),
+                self._on_child,
+            )
+        yield WatchTarget("", "v1", "secrets", namespace=self.namespace), self._on_secret
+
+    async def start(self) -> None:
+        for target, handler in self._targets():
+            informer = Informer(self.client, target)
+            informer.add_handler(handler)
+            informer.start()
+            self.informers.append(informer)
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"thanos-worker-{i}") for i in range(self._workers)
+        ]
+        self._tasks.append(asyncio.create_task(self._resync(), name="thanos-resync"))
+
+    async def stop(self) -> None:
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for informer in self.informers:
+            await informer.stop()
+        self.informers = []
+
+    async def run(self) -> None:
+        """Run until cancelled (the leader elector's ``lead`` callback)."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once nothing is queued or running (tests and the benchmark)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if (
+                not self._queued
+                and not self._active
+                and not self._dirty
+                and all(i.has_synced for i in self.informers)
+            ):
+                return True
+            await asyncio.sleep(0.05)
+        return False

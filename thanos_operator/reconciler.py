@@ -1,0 +1,455 @@
+"""One level-based reconcile pass for one ``Thanos`` object: desired vs live, then the fewest writes.
+
+Flow: GET the CR -> validate (bad spec: status + event, no retry) -> paused? (status only) ->
+read the resourceVersions of the Secrets whose change must roll pods -> ``render`` -> LIST the
+children by label -> for each desired object: skip when the live one carries the same
+``applied-hash`` annotation, else server-side apply (one field manager, force) -> delete
+children the CR no longer wants (controller-owned by this CR, found by label) -> write status
+through ``/status`` only when it differs.
+
+That comparison is what makes a steady state write-free: an SSA of identical content still
+costs a request (and an audit entry), so it is skipped entirely. The price: a field that
+somebody else changes on a child is corrected only at the next change of the desired object.
+
+Immutable StatefulSet fields (volumeClaimTemplates, serviceName, selector): the apply fails with
+422; the StatefulSet is then deleted with ``propagationPolicy: Orphan`` (its pods and PVCs stay)
+and re-created by a later pass once the garbage collector has removed it; the re-created
+StatefulSet adopts the orphaned pods by their labels.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kube.client import ApiError
+from kube.conditions import get_condition, now_rfc3339, set_condition
+from kube.paths import resource_path
+from thanos_operator import names
+from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
+from thanos_operator.render import OWNED_KINDS, referenced_secrets, render
+
+log = logging.getLogger(__name__)
+
+FIELD_MANAGER = "panopticon-thanos"
+JsonObject = dict[str, Any]
+
+RESOURCES = {
+    "ConfigMap": ("", "v1", "configmaps"),
+    "Secret": ("", "v1", "secrets"),
+    "Service": ("", "v1", "services"),
+    "StatefulSet": ("apps", "v1", "statefulsets"),
+    "Deployment": ("apps", "v1", "deployments"),
+}
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+
+
+class KubeApi(Protocol):
+    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+
+    async def list(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str]: ...
+
+    async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    async def apply(
+        self,
+        path: str,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]: ...
+
+    async def patch(self, path: str, patch: Any, *, patch_type: str = "merge") -> dict[str, Any]: ...
+
+    async def delete(
+        self,
+        path: str,
+        *,
+        propagation_policy: str | None = None,
+        preconditions: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None: ...
+
+
+class RetryLater(Exception):
+    """Not an error: the pass must run again soon (e.g. waiting for an orphan delete)."""
+
+
+@dataclass
+class Outcome:
+    applied: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+    recreating: list[str] = field(default_factory=list)
+    status_written: bool = False
+    invalid: str = ""
+    gone: bool = False
+    paused: bool = False
+
+
+def thanos_path(namespace: str | None, name: str | None = None, subresource: str | None = None) -> str:
+    return resource_path(
+        group=API_GROUP,
+        version=API_VERSION,
+        resource=PLURAL,
+        namespace=namespace,
+        name=name,
+        subresource=subresource,
+    )
+
+
+def object_path(kind: str, namespace: str, name: str | None = None) -> str:
+    group, version, resource = RESOURCES[kind]
+    return resource_path(group=group, version=version, resource=resource, namespace=namespace, name=name)
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    return str(obj.get("kind")), str(obj["metadata"]["name"])
+
+
+def _label(obj: Mapping[str, Any]) -> str:
+    return f"{obj.get('kind')}/{obj['metadata']['name']}"
+
+
+def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
+
+
+def is_ours(obj: Mapping[str, Any], thanos_name: str) -> bool:
+    ref = controller_of(obj)
+    return (
+        ref is not None
+        and ref.get("kind") == KIND
+        and ref.get("apiVersion", "").startswith(API_GROUP + "/")
+        and ref.get("name") == thanos_name
+    )
+
+
+def _applied_hash(obj: Mapping[str, Any]) -> str | None:
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(names.ANNOTATION_APPLIED_HASH)
+    return str(value) if value is not None else None
+
+
+def component_status(
+    desired: list[JsonObject], live: Mapping[tuple[str, str], JsonObject]
+) -> list[JsonObject]:
+    components = []
+    for obj in desired:
+        if obj["kind"] not in WORKLOAD_KINDS:
+            continue
+        current = live.get(_key(obj)) or {}
+        status = current.get("status") or {}
+        components.append(
+            {
+                "name": obj["metadata"]["name"],
+                "kind": obj["kind"],
+                "component": obj["metadata"]["labels"].get(names.LABEL_NAME, ""),
+                "desiredReplicas": int(obj["spec"].get("replicas", 1)),
+                "readyReplicas": int(status.get("readyReplicas") or 0),
+            }
+        )
+    return components
+
+
+class Reconciler:
+    """Stateless between passes: everything it decides comes from the API server."""
+
+    def __init__(self, client: KubeApi, *, field_manager: str = FIELD_MANAGER, identity: str = "") -> None:
+        self.client = client
+        self.field_manager = field_manager
+        self.identity = identity
+
+    async def reconcile(self, namespace: str, name: str) -> Outcome:
+        outcome = Outcome()
+        try:
+            raw = await self.client.get(thanos_path(namespace, name))
+        except ApiError as err:
+            if err.status == 404:
+                outcome.gone = True  # children carry owner references: the garbage collector cleans up
+                return outcome
+            raise
+        if (raw.get("metadata") or {}).get("deletionTimestamp"):
+            outcome.gone = True
+            return outcome
+        generation = int(raw["metadata"].get("generation") or 0)
+        try:
+            thanos = parse_thanos(raw)
+        except ThanosValidationError as exc:
+            outcome.invalid = str(exc)
+            status = self._status(
+                raw,
+                generation=generation,
+                components=None,
+                reconciled=("False", "InvalidSpec", str(exc)),
+                ready=("False", "InvalidSpec", "the spec is invalid"),
+            )
+            if await self._write_status(raw, status):
+                outcome.status_written = True
+                await self._event(raw, "Warning", "InvalidSpec", str(exc))
+            return outcome
+        if thanos.spec.paused:
+            outcome.paused = True
+            status = self._status(
+                raw,
+                generation=generation,
+                components=None,
+                reconciled=("False", "Paused", "spec.paused is true: children are left as they are"),
+                ready=None,
+                paused=True,
+            )
+            outcome.status_written = await self._write_status(raw, status)
+            return outcome
+
+        try:
+            await self._converge(raw, thanos_name=name, namespace=namespace, outcome=outcome, thanos=thanos)
+        except RetryLater:
+            raise
+        except Exception as exc:
+            message = str(exc)[:1000]
+            status = self._status(
+                raw,
+                generation=generation,
+                components=None,
+                reconciled=("False", "ReconcileFailed", message),
+                ready=None,
+            )
+            if await self._write_status(raw, status):
+                await self._event(raw, "Warning", "ReconcileFailed", message)
+            raise
+        return outcome
+
+    async def _converge(
+        self, raw: JsonObject, *, thanos_name: str, namespace: str, outcome: Outcome, thanos: Any
+    ) -> None:
+        generation = int(raw["metadata"].get("generation") or 0)
+        versions: dict[str, str] = {}
+        for secret_name, rolls_pods in referenced_secrets(thanos).items():
+            if not rolls_pods:
+                continue
+            try:
+                secret = await self.client.get(object_path("Secret", namespace, secret_name))
+                versions[secret_name] = str(secret["metadata"].get("resourceVersion") or "")
+            except ApiError as err:
+                if err.status != 404:
+                    raise
+                versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
+        desired = render(thanos, secret_versions=versions)
+        live = await self._list_children(namespace, thanos_name)
+
+        wanted = {_key(o) for o in desired}
+        for obj in desired:
+            current = live.get(_key(obj))
+            if (
+                current is not None
+                and not is_ours(current, thanos_name)
+                and controller_of(current) is not None
+            ):
+                raise RuntimeError(f"{_label(obj)} exists and is controlled by {controller_of(current)}")
+            if current is not None and current["metadata"].get("deletionTimestamp"):
+                outcome.recreating.append(_label(obj))
+                continue
+            if current is not None and _applied_hash(current) == _applied_hash(obj):
+                outcome.unchanged.append(_label(obj))
+                continue
+            path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
+            try:
+                live[_key(obj)] = await self.client.apply(
+                    path, obj, field_manager=self.field_manager, force=True
+                )
+                outcome.applied.append(_label(obj))
+            except ApiError as err:
+                if not (err.status == 422 and obj["kind"] == "StatefulSet" and current is not None):
+                    raise
+                log.info(
+                    "%s/%s: immutable field changed (%s); orphan delete and re-create",
+                    namespace,
+                    _label(obj),
+                    err.message,
+                )
+                await self.client.delete(
+                    path, propagation_policy="Orphan", preconditions={"uid": current["metadata"]["uid"]}
+                )
+                outcome.recreating.append(_label(obj))
+        for key, current in sorted(live.items()):
+            if (
+                key in wanted
+                or not is_ours(current, thanos_name)
+                or current["metadata"].get("deletionTimestamp")
+            ):
+                continue
+            await self.client.delete(
+                object_path(key[0], namespace, key[1]),
+                propagation_policy="Background",
+                preconditions={"uid": current["metadata"]["uid"]},
+            )
+            outcome.pruned.append(_label(current))
+
+        if outcome.applied:
+            await self._event(raw, "Normal", "Applied", "applied " + ", ".join(outcome.applied))
+        if outcome.pruned:
+            await self._event(raw, "Normal", "Pruned", "deleted " + ", ".join(outcome.pruned))
+        if outcome.recreating:
+            await self._event(
+                raw,
+                "Normal",
+                "Recreating",
+                "immutable fields changed; re-creating (pods and PVCs kept): "
+                + ", ".join(outcome.recreating),
+            )
+
+        components = component_status(desired, live)
+        not_ready = [
+            f"{c['name']} {c['readyReplicas']}/{c['desiredReplicas']}"
+            for c in components
+            if c["readyReplicas"] < c["desiredReplicas"]
+        ]
+        if outcome.recreating:
+            reconciled = (
+                "False",
+                "Recreating",
+                "waiting for " + ", ".join(outcome.recreating) + " to be deleted",
+            )
+        else:
+            reconciled = ("True", "ReconcileSucceeded", f"{len(desired)} objects up to date")
+        ready = (
+            ("False", "ComponentsNotReady", "not ready: " + ", ".join(not_ready))
+            if not_ready
+            else ("True", "AllComponentsReady", f"{len(components)} workloads ready")
+        )
+        status = self._status(
+            raw, generation=generation, components=components, reconciled=reconciled, ready=ready
+        )
+        outcome.status_written = await self._write_status(raw, status)
+        if outcome.recreating:
+            raise RetryLater(", ".join(outcome.recreating))
+
+    async def _list_children(self, namespace: str, thanos_name: str) -> dict[tuple[str, str], JsonObject]:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(names.owner_labels(thanos_name).items()))
+        live: dict[tuple[str, str], JsonObject] = {}
+        for api_version, kind in OWNED_KINDS:
+            items, _ = await self.client.list(
+                object_path(kind, namespace), params={"labelSelector": selector}
+            )
+            for item in items:
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", api_version)
+                live[(kind, item["metadata"]["name"])] = item
+        return live
+
+    def _status(
+        self,
+        raw: JsonObject,
+        *,
+        generation: int,
+        components: list[JsonObject] | None,
+        reconciled: tuple[str, str, str],
+        ready: tuple[str, str, str] | None,
+        paused: bool = False,
+    ) -> JsonObject:
+        current = dict(raw.get("status") or {})
+        now = now_rfc3339()
+        conditions = current.get("conditions") or []
+        status_, reason, message = reconciled
+        conditions = set_condition(
+            conditions,
+            type_="Reconciled",
+            status=status_,
+            reason=reason,
+            message=message,
+            observed_generation=generation,
+            now=now,
+        )
+        if ready is not None:
+            status_, reason, message = ready
+            conditions = set_condition(
+                conditions,
+                type_="Ready",
+                status=status_,
+                reason=reason,
+                message=message,
+                observed_generation=generation,
+                now=now,
+            )
+        elif get_condition(conditions, "Ready") is None:
+            conditions = set_condition(
+                conditions,
+                type_="Ready",
+                status="Unknown",
+                reason="NotReconciled",
+                message="",
+                observed_generation=generation,
+                now=now,
+            )
+        order = {"Ready": 0, "Reconciled": 1}
+        conditions.sort(key=lambda c: order.get(str(c.get("type")), 2))
+        status: JsonObject = {"observedGeneration": generation, "paused": paused, "conditions": conditions}
+        status["components"] = components if components is not None else current.get("components", [])
+        return status
+
+    async def _write_status(self, raw: JsonObject, status: JsonObject) -> bool:
+        if _same_status(raw.get("status") or {}, status):
+            return False
+        meta = raw["metadata"]
+        path = thanos_path(meta["namespace"], meta["name"], "status")
+        try:
+            updated = await self.client.patch(path, {"status": status}, patch_type="merge")
+        except ApiError as err:
+            if err.status == 404:
+                return False
+            raise
+        raw["status"] = updated.get("status", status)
+        return True
+
+    async def _event(self, raw: JsonObject, type_: str, reason: str, message: str) -> None:
+        meta = raw["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": self.field_manager},
+            "reportingComponent": self.field_manager,
+            "reportingInstance": self.identity or self.field_manager,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.client.create(
+                resource_path(group="", version="v1", resource="events", namespace=meta["namespace"]), event
+            )
+        except (ApiError, OSError) as exc:  # events are best effort; status holds the state
+            log.debug("event %s for %s/%s not recorded: %s", reason, meta["namespace"], meta["name"], exc)
+
+
+def _same_status(current: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    def normal(status: Mapping[str, Any]) -> JsonObject:
+        conds = sorted((dict(c) for c in status.get("conditions") or []), key=lambda c: str(c.get("type")))
+        return {
+            "observedGeneration": status.get("observedGeneration"),
+            "paused": bool(status.get("paused")),
+            "conditions": conds,
+            "components": status.get("components") or [],
+        }
+
+    return normal(current) == normal(new)

@@ -1,0 +1,95 @@
+"""The Thanos operator as a ``panopticon serve`` component: own API clients, leader election, controller.
+
+The operator uses its own ``KubeClient`` with the user agent ``panopticon-thanos`` (and the
+Lease another one, ``panopticon-leader-election``), so its requests can be told apart in the
+kube-apiserver's audit log from the exporter's and from the Lease renewals, which are the only
+writes a converged operator makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+from kube.client import KubeClient
+from kube.config import ClientConfig
+from kube.lease import LeaderElector, LeaseConfig
+from thanos_operator.controller import ThanosController
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "panopticon-thanos"
+LEASE_USER_AGENT = "panopticon-leader-election"
+LEASE_NAME = "panopticon-thanos-operator"
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    leader_elect: bool = True
+    lease_namespace: str = ""
+    lease_duration: float = 15.0
+    watch_namespace: str = ""
+    resync_period: float = 300.0
+    identity: str = ""
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+class ThanosOperator:
+    name = "thanos-operator"
+
+    def __init__(self, config: ClientConfig, options: OperatorOptions) -> None:
+        self.options = options
+        self.identity = options.identity or default_identity()
+        self.client = KubeClient(config, user_agent=USER_AGENT)
+        self.lease_client = KubeClient(config, user_agent=LEASE_USER_AGENT, timeout=10.0)
+        self.controller = ThanosController(
+            self.client,
+            namespace=options.watch_namespace or None,
+            resync_period=options.resync_period,
+            identity=self.identity,
+        )
+        self.elector: LeaderElector | None = None
+        if options.leader_elect:
+            duration = options.lease_duration
+            self.elector = LeaderElector(
+                self.lease_client,
+                LeaseConfig(
+                    namespace=options.lease_namespace or config.namespace,
+                    name=LEASE_NAME,
+                    identity=self.identity,
+                    lease_duration=duration,
+                    renew_deadline=duration * 2 / 3,
+                    retry_period=max(0.5, duration / 7.5),
+                ),
+            )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.elector is not None:
+            self._task = asyncio.create_task(
+                self.elector.run(self.controller.run), name="thanos-leader-election"
+            )
+        else:
+            self._task = asyncio.create_task(self.controller.run(), name="thanos-controller")
+        log.info(
+            "thanos operator started (identity %s, leader election %s)",
+            self.identity,
+            "on" if self.elector else "off",
+        )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.client.close()
+        await self.lease_client.close()
