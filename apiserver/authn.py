@@ -114,14 +114,18 @@ class _VerifyCache:
     """Bounded memo of certificate verifications (one signature check per client, not per request)."""
 
     def __init__(self, *, size: int = 256, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self._entries: OrderedDict[tuple[bytes, int], tuple[float, VerifiedClient | str]] = OrderedDict()
+        self._entries: OrderedDict[tuple[bytes, int], tuple[float, VerifiedClient | str, object]] = (
+            OrderedDict()
+        )
         self._size, self._ttl, self._clock = size, ttl, clock
 
     def verify(self, der: bytes, roots: tuple[Any, ...]) -> VerifiedClient:
         key = (hashlib.sha256(der).digest(), id(roots))
         now = self._clock()
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
+        # The entry keeps the roots tuple alive and is only used for that very object: an id()
+        # reused after a CA rotation must never validate a certificate against the new roots.
+        if hit is not None and hit[0] > now and hit[2] is roots:
             self._entries.move_to_end(key)
             result = hit[1]
         else:
@@ -129,7 +133,7 @@ class _VerifyCache:
                 result = verify_client_certificate(der, roots)
             except VerificationError as exc:
                 result = str(exc)
-            self._entries[key] = (now + self._ttl, result)
+            self._entries[key] = (now + self._ttl, result, roots)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
         if isinstance(result, str):
