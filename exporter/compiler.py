@@ -202,7 +202,9 @@ class CompiledPlan:
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
         head = self._head(obj)
-        return tuple([renderer.render(obj, head, errors).encode() for renderer in self._renderers])
+        # "replace": a lone surrogate (possible from YAML escapes) must not break the render
+        return tuple([renderer.render(obj, head, errors).encode("utf-8", "replace")
+                      for renderer in self._renderers])
 
     def _head(self, obj: Mapping[str, Any]) -> str:
         """Default labels then commonLabels, as ',k="v"' fragments (commonLabels never fan out)."""

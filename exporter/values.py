@@ -239,7 +239,10 @@ def label_value_of(value: Any) -> str | None:
         return format_value(value)
     import orjson  # objects and arrays as compact JSON; rare, so imported lazily
 
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):  # e.g. YAML keys of mixed types: still a label
+        return repr(value)
 
 
 def _short(value: Any) -> str:

@@ -324,3 +324,42 @@ def test_rendered_lines_parse_back_exactly(name: str, text: str, number: float) 
     (sample,) = families["example_com_widget_n"].samples
     expected = float(number)
     assert (math.isnan(sample.value) and math.isnan(expected)) or sample.value == expected
+
+
+PATHISH = st.text(alphabet=".[]*'\"$@ab0-:?()=,{}", max_size=14)
+EXPRISH = st.text(alphabet="ab()+-*/%!=<>&|?:,'\"[] 01.", max_size=20)
+ANY_JSON = st.recursive(  # YAML may give non-string keys and non-finite floats
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5) | st.integers(), c, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=PATHISH, label_path=PATHISH, expression=EXPRISH, key=st.text(max_size=6),
+       field_type=st.sampled_from(["Integer", "DateTime", "Array", "String"]), junk=ANY_JSON)
+def test_compile_raises_only_compile_error_and_render_never_raises(
+    path: str, label_path: str, expression: str, key: str, field_type: str, junk: Any,
+) -> None:
+    cfg = config(
+        metric("a", field={"path": path or ".", "type": field_type},
+               labels=[{"key": key or "k", "valuePath": label_path or "."}],
+               params=[{"key": "a", "valuePath": path or "."}, {"key": "b", "value": "x"}],
+               metricValue={"valueFromExpression": expression or "a"}),
+        metric("b", labels=[{"key": "l", "valuePath": label_path or "."}],
+               metricValue={"valueFromPath": path or "."}),
+    )
+    try:
+        plan = compile_config(cfg)
+    except CompileError as exc:
+        assert exc.problems
+        return
+    for obj in (WIDGET, {"metadata": {"name": "x"}, "a": junk, "b": [junk, junk]}, {"spec": junk},
+                {"metadata": {"name": "x"}, "": {"": junk}, "a": {"b": junk}}):
+        plan.render(obj, RenderErrors())
+
+
+def test_unencodable_label_values_do_not_break_the_render() -> None:
+    plan = compile_config(config(metric("info", labels=[{"key": "v", "valuePath": ".spec.text"}],
+                                        metricValue={"value": 1})))
+    obj = {"metadata": {"name": "w"}, "spec": {"text": "a\ud800b"}}  # YAML "\ud800" gives this
+    assert lines(plan, obj) == ['example_com_widget_info{widget="w",v="a?b"} 1']
