@@ -330,3 +330,31 @@ def parse_thanos(obj: JsonObject) -> Thanos:
                 path, message = f"{path}.caSecret", message.removeprefix("caSecret is ")
             problems.append(f"{path}: {message}" if path else message)
         raise ThanosValidationError(problems) from None
+
+
+class Condition(_Model):
+    """metav1.Condition."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    observed_generation: int | None = None
+    last_transition_time: str | None = None
+
+
+class ComponentStatus(_Model):
+    name: str = Field(description="workload name")
+    kind: Literal["Deployment", "StatefulSet"]
+    component: str = Field(default="", description="query, receive, storegateway or compact")
+    desired_replicas: int = 0
+    ready_replicas: int = 0
+
+
+class ThanosStatus(_Model):
+    """(extension) Written by the operator through the status subresource."""
+
+    observed_generation: int | None = None
+    paused: bool = False
+    conditions: list[Condition] = Field(default_factory=list, description="Ready and Reconciled")
+    components: list[ComponentStatus] = Field(default_factory=list)

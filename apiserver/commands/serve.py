@@ -229,6 +229,28 @@ class ExtensionApiServerComponent:
         await self.inner.stop()
 
 
+class ThanosOperatorComponent:
+    """The Thanos operator (``thanos_operator.service``), leader-elected unless --no-leader-elect."""
+
+    name = "thanos-operator"
+
+    def __init__(self, runtime: Runtime) -> None:
+        from thanos_operator.service import OperatorOptions, ThanosOperator
+
+        args = runtime.args
+        assert runtime.kube is not None
+        self.operator = ThanosOperator(runtime.kube.config, OperatorOptions(
+            leader_elect=args.leader_elect, lease_namespace=args.leader_elect_namespace,
+            lease_duration=args.leader_elect_lease_duration, watch_namespace=args.watch_namespace,
+        ))
+
+    async def start(self) -> None:
+        await self.operator.start()
+
+    async def stop(self) -> None:
+        await self.operator.stop()
+
+
 def build_components(runtime: Runtime) -> list[Component]:
     args = runtime.args
     components: list[Component] = []
@@ -238,6 +260,8 @@ def build_components(runtime: Runtime) -> list[Component]:
         components.append(KubeClientComponent(runtime))
         if "exporter" in controllers_of(args):
             components.append(ClusterExporterComponent(runtime))
+        if "thanos" in controllers_of(args):
+            components.append(ThanosOperatorComponent(runtime))
     if args.secure_port:
         components.append(ExtensionApiServerComponent(runtime, client=runtime.kube))
     if args.metrics_address:
