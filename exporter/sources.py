@@ -131,6 +131,58 @@ def _item_lines(node: yaml.Node) -> list[int]:
     return []
 
 
+def field_lines(text: str) -> dict[int, dict[str, int]]:
+    """Where each field is, for error messages: {document line: {field path: line}}.
+
+    Keys are the start lines ``Document.line`` uses (a document, or an item of a ``List``);
+    field paths are spelled like ``Problem.path`` (``spec.metrics[2].field.type``). Returns what
+    it could map; text that does not parse gives an empty result (the loader reports it).
+    """
+    found: dict[int, dict[str, int]] = {}
+    loader = _Loader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            for root in _item_nodes(node) or [node]:
+                lines: dict[str, int] = {}
+                _walk(root, "", lines)
+                found[root.start_mark.line + 1] = lines
+    except yaml.YAMLError:
+        pass
+    finally:
+        loader.dispose()
+    return found
+
+
+def _item_nodes(node: yaml.Node) -> list[yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    kind = next((v.value for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == "kind"
+                 and isinstance(v, yaml.ScalarNode)), "")
+    if not str(kind).endswith("List"):
+        return []
+    for key, val in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "items" and isinstance(val, yaml.SequenceNode):
+            return list(val.value)
+    return []
+
+
+def _walk(node: yaml.Node, prefix: str, lines: dict[str, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, val in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            path = f"{prefix}.{name}" if prefix else str(name)
+            lines[path] = key.start_mark.line + 1
+            _walk(val, path, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = f"{prefix}[{index}]"
+            lines[path] = item.start_mark.line + 1
+            _walk(item, path, lines)
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """SafeLoader (C-accelerated when available) that keeps nodes so we know line numbers."""
 

@@ -4,7 +4,8 @@ Loads the ``-c`` files (``exporter.sources``), validates and compiles every conf
 (``exporter.compiler``: schema, paths, expressions, names, label collisions, duplicate families
 and states), checks that no two configurations produce the same family, and, given ``-f``
 sample objects, renders them as a smoke test. Each problem is one line,
-``FILE:LINE: metadata.name: field.path: message``; exit code 1 when there is any problem, 0
+``FILE:LINE: metadata.name: field.path: message`` (LINE is the field's own line, or the nearest
+enclosing one when the field is missing); exit code 1 when there is any problem, 0
 with a one-line summary otherwise. Conversion errors met while rendering samples are printed
 too; they fail the check, except values that are simply absent from a sample (reason
 ``missing``), which are normal for optional fields and only reported as notes.
@@ -13,13 +14,16 @@ too; they fail the check, except values that are simply absent from a sample (re
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from exporter.compiler import CompiledPlan, compile_documents
-from exporter.sources import CONFIG_KIND, Document, SourceError, load_documents, split_documents
-from exporter.types import RenderErrors
+from exporter.compiler import CompiledPlan, CompileError, compile_config, find_conflicts, format_problem
+from exporter.sources import CONFIG_KIND, Document, SourceError, field_lines, load_documents, split_documents
+from exporter.types import Problem, RenderErrors
+
+_LAST_STEP = re.compile(r"(\.[^.\[]*|\[\d+\])$")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,8 +48,26 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
             notes.append(f"{doc.location}: note: {kind!r} is not a MetricsConfiguration; ignored")
     if not configs and not problems:
         problems.append(f"{', '.join(config_paths)}: no MetricsConfiguration found")
-    plans, compile_problems = compile_documents(configs)
-    problems.extend(compile_problems)
+    locate = _Locator()
+    plans: list[CompiledPlan] = []
+    defined_at: dict[str, Document] = {}
+    for doc in configs:
+        try:
+            plan = compile_config(doc.data)
+        except CompileError as exc:
+            problems.extend(format_problem(source=locate(doc, p.path), name=exc.name or doc.name, problem=p)
+                            for p in exc.problems)
+            continue
+        if plan.name in defined_at:
+            twice = Problem(path="metadata.name", message=f"configuration {plan.name!r} is also defined "
+                            f"at {defined_at[plan.name].location}")
+            problems.append(format_problem(source=locate(doc, twice.path), name=plan.name, problem=twice))
+            continue
+        defined_at[plan.name] = doc
+        plans.append(plan)
+    for name, problem in find_conflicts(plans):
+        where = locate(defined_at[name], problem.path)
+        problems.append(format_problem(source=where, name=name, problem=problem))
 
     series = 0
     rendered = 0
@@ -55,9 +77,8 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         except SourceError as exc:
             problems.append(str(exc))
             objects = []
-        compiled = [plan for plan in plans if isinstance(plan, CompiledPlan)]
         for doc in objects:
-            count, errors = _render_sample(doc, compiled)
+            count, errors = _render_sample(doc, plans)
             rendered += count > 0
             series += count
             for line, fatal in errors:
@@ -98,3 +119,26 @@ def _render_sample(doc: Document, plans: Sequence[CompiledPlan]) -> tuple[int, l
             where = f"{doc.location}: {who}: {plan.name}: metric {metric!r}"
             lines.append((f"{where}: {label} ({reason}): {detail}", fatal))
     return count, lines
+
+
+class _Locator:
+    """``FILE:LINE`` of a field path inside a document (the nearest enclosing field that exists)."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, dict[int, dict[str, int]]] = {}
+
+    def __call__(self, doc: Document, path: str) -> str:
+        if doc.source == "-":
+            return doc.location
+        if doc.source not in self._files:
+            try:
+                with open(doc.source, encoding="utf-8") as fh:
+                    self._files[doc.source] = field_lines(fh.read())
+            except (OSError, UnicodeDecodeError):
+                self._files[doc.source] = {}
+        lines = self._files[doc.source].get(doc.line, {})
+        while path:
+            if path in lines:
+                return f"{doc.source}:{lines[path]}"
+            path = _LAST_STEP.sub("", path)
+        return doc.location

@@ -38,7 +38,8 @@ def test_examples_check_clean_with_samples() -> None:
            "note (missing)" in result.stdout
 
 
-M0 = ":1: broken: spec.metrics[0]."
+M0 = ":8: broken: spec.metrics[0]."  # the line of the field (flow style: the metric's line)
+M1 = ":9: broken: spec.metrics[0]."
 BAD_CASES = {
     "malformed YAML": ("metrics: [\n  - a: b\n", ":2: malformed YAML"),
     "unknown field": (HEADER + "  - {name: a, help: h, type: gauge, metricValue: {value: 1}, colour: red}\n",
@@ -49,10 +50,10 @@ BAD_CASES = {
                    M0 + "type: must be one of 'gauge' (got 'counter')"),
     "bad expression": (HEADER + "  - {name: a, help: h, type: gauge, params: [{key: p, value: x}],\n"
                        "     metricValue: {valueFromExpression: \"int(p == 'x'\"}}\n",
-                       M0 + "metricValue.valueFromExpression: column 13: expected ',' or ')' in call of int"),
+                       M1 + "metricValue.valueFromExpression: column 13: expected ',' or ')' in call of int"),
     "unknown function": (HEADER + "  - {name: a, help: h, type: gauge,\n"
                          "     metricValue: {valueFromExpression: 'f(1)'}}\n",
-                         M0 + "metricValue.valueFromExpression: column 1: unknown function 'f'"),
+                         M1 + "metricValue.valueFromExpression: column 1: unknown function 'f'"),
     "invalid metric name": (HEADER + "  - {name: 'a-b', help: h, type: gauge, metricValue: {value: 1}}\n",
                             M0 + "name: family name 'apps_deployment_a-b' is not a valid"),
     "invalid label name": (HEADER + "  - {name: a, help: h, type: gauge, labels: [{key: 'x.y', value: v}],\n"
@@ -87,9 +88,9 @@ def test_all_problems_of_all_files_are_listed(tmp_path: Path) -> None:
     assert check(config_paths=[str(tmp_path)], object_paths=[], out=out) == 1
     lines = out.getvalue().splitlines()
     assert lines == [
-        f"{tmp_path / 'a.yaml'}:1: broken: spec.metrics[0].metricValue: "
+        f"{tmp_path / 'a.yaml'}:8: broken: spec.metrics[0].metricValue: "
         "metricValue needs one of value, valueFromPath, valueFromExpression",
-        f"{tmp_path / 'a.yaml'}:1: broken: spec.metrics[1]: a metric needs states or metricValue",
+        f"{tmp_path / 'a.yaml'}:9: broken: spec.metrics[1]: a metric needs states or metricValue",
         "2 problem(s) found",
     ]
 
@@ -101,7 +102,7 @@ def test_conflicting_configurations_are_reported(tmp_path: Path) -> None:
     out = io.StringIO()
     assert check(config_paths=[str(tmp_path)], object_paths=[], out=out) == 1
     assert out.getvalue().splitlines()[0] == (
-        f"{tmp_path / 'two.yaml'}:1: two: spec.metrics[0].name: family 'apps_deployment_a' is also produced "
+        f"{tmp_path / 'two.yaml'}:8: two: spec.metrics[0].name: family 'apps_deployment_a' is also produced "
         "by configuration 'one' (spec.metrics[0]); it would be emitted twice")
 
 
@@ -122,3 +123,22 @@ def test_missing_files_are_a_clean_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert "no such file or directory" in result.stdout
+
+
+def test_problems_point_at_the_line_of_the_field(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text(HEADER + """\
+  - name: ok
+    help: h
+    type: gauge
+    field:
+      path: .spec.replicas
+      type: Float
+    metricValue:
+      valueFromPath: .spec.replicas
+""")
+    out = io.StringIO()
+    assert check(config_paths=[str(file)], object_paths=[], out=out) == 1
+    assert out.getvalue().splitlines()[0] == (
+        f"{file}:13: broken: spec.metrics[0].field.type: must be one of 'Integer', 'DateTime', 'Array' or "
+        "'String' (got 'Float')")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.sources import SourceError, load_documents, load_text, split_documents
+from exporter.sources import SourceError, field_lines, load_documents, load_text, split_documents
 
 MULTI = """\
 apiVersion: v1
@@ -79,3 +79,28 @@ def test_malformed_input_names_file_and_line(text: str, line: int, fragment: str
 def test_missing_file() -> None:
     with pytest.raises(SourceError, match="no such file"):
         load_documents(["/nonexistent/file.yaml"])
+
+
+def test_field_lines_map_field_paths_to_their_lines() -> None:
+    text = """\
+apiVersion: v1
+kind: List
+items:
+- kind: A
+  spec:
+    metrics:
+    - name: x
+      field:
+        type: Float
+---
+kind: B
+metadata:
+  name: b
+"""
+    docs = load_text(text, source="f.yaml")
+    lines = field_lines(text)
+    assert sorted(lines) == [d.line for d in docs] == [4, 11]
+    assert lines[4]["spec.metrics[0].field.type"] == 9
+    assert lines[4]["spec.metrics[0]"] == 7
+    assert lines[11]["metadata.name"] == 13
+    assert field_lines("a: [") == {}
