@@ -81,7 +81,7 @@ def quantity_of(value: Any) -> Fraction:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueConversionError(f"not a quantity: {value!r}", reason="quantity")
-        return Fraction(value)
+        return Fraction(repr(value))  # the decimal the user wrote (0.1 -> 1/10), not its binary float
     if isinstance(value, str):
         return parse_quantity(value)
     raise ValueConversionError(f"not a quantity: {_short(value)}", reason="quantity")

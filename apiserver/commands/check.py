@@ -77,6 +77,10 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         except SourceError as exc:
             problems.append(str(exc))
             objects = []
+        targets = {(plan.target.api_version, plan.target.kind) for plan in plans}
+        unmatched = sum((doc.data.get("apiVersion"), doc.data.get("kind")) not in targets for doc in objects)
+        if unmatched:
+            notes.append(f"note: {unmatched} sample object(s) match no configuration's targetRef")
         for doc in objects:
             count, errors = _render_sample(doc, plans)
             rendered += count > 0

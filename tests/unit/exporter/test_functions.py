@@ -35,6 +35,9 @@ def call(text: str, **env: Any) -> Any:
         ("cpu_cores(x)", {"x": "150m"}, 0.15),
         ("cpu_cores(x)", {"x": "2"}, 2),
         ("cpu_cores(x)", {"x": "1.0001"}, 1.001),  # rounded up to millicores
+        ("cpu_cores(x)", {"x": 0.1}, 0.1),  # a YAML number is its decimal, not the binary float
+        ("total_resource_requests(o, 'cpu')",
+         {"o": {"kind": "Pod", "spec": {"containers": [{"resources": {"requests": {"cpu": 0.1}}}]}}}, 0.1),
         ("bytes(x)", {"x": "1Ki"}, 1024),
         ("bytes(x)", {"x": "1.5Gi"}, 1610612736),
         ("bytes(x)", {"x": "100m"}, 1),  # rounded up to whole bytes
