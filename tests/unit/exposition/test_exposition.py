@@ -193,3 +193,40 @@ def test_fuzzed_label_values_and_help_survive_both_formats(values: list[str], he
     entry = store.get("widgets", "uid-ns-obj")
     assert entry is not None
     assert [(dict(s.labels), s.value) for s in parse_series(entry.chunks[0])] == expected
+
+
+# Through the real compiler: label values come from the object (valuePath) and from a literal
+# (value), HELP from the configuration; the compiled plan renders, the store keeps, the
+# exposition assembles.
+
+_safe_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"),
+                     min_size=1, max_size=25)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(from_object=_label_text, literal=_label_text, help_text=_safe_text)
+def test_fuzz_through_the_real_compiler(from_object: str, literal: str, help_text: str) -> None:
+    from exporter.compiler import compile_config
+
+    plan = compile_config({
+        "apiVersion": "metrics.appscode.com/v1alpha1", "kind": "MetricsConfiguration",
+        "metadata": {"name": "fuzz"},
+        "spec": {"targetRef": {"apiVersion": "example.com/v1", "kind": "Widget"},
+                 "metrics": [{"name": "value", "help": help_text, "type": "gauge",
+                              "labels": [{"key": "from_object", "valuePath": ".spec.text"},
+                                         {"key": "literal", "value": literal}],
+                              "metricValue": {"valueFromPath": ".spec.number"}}]},
+    })
+    store = MetricsStore(telemetry=Telemetry(process_metrics=False))
+    store.set_plan(plan)
+    store.upsert("fuzz", {"apiVersion": "example.com/v1", "kind": "Widget",
+                          "metadata": {"name": "w", "namespace": "ns", "uid": "u1"},
+                          "spec": {"text": from_object, "number": 2.5}})
+    exposition = Exposition(store)
+    expected = [({"namespace": "ns", "widget": "w", "from_object": from_object, "literal": literal}, 2.5)]
+    for openmetrics in (False, True):
+        body = exposition.body(fmt="openmetrics" if openmetrics else "text")
+        lint = ("no help text",) if not help_text.strip() else ()
+        checked = check_exposition(body, openmetrics=openmetrics, allowed_lint=lint)
+        assert checked.samples("example_com_widget_value") == expected
+        assert checked.families["example_com_widget_value"].documentation.strip() == help_text.strip()
