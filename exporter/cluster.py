@@ -501,6 +501,7 @@ class ClusterExporter:
         state = self.configs.get(binding.name)
         if state is None or state.next_binding is not binding:
             return
+        started = time.perf_counter()
         try:
             self.store.set_plan(binding.plan, objects=objects)
         except DuplicateFamilyError as err:
@@ -511,6 +512,8 @@ class ClusterExporter:
         binding.live = True
         for event_type, obj in buffered:
             self.apply_event(binding, event_type, obj)
+        log.info("configuration %s: %d objects of %s rendered in %.2fs", binding.name, len(objects),
+                 binding.resource.resource, time.perf_counter() - started)
         old, state.binding, state.next_binding = state.binding, binding, None
         if old is not None:
             asyncio.get_running_loop().create_task(old.stop(self.registry))

@@ -233,13 +233,16 @@ class KubeClient:
     ) -> tuple[list[dict[str, Any]], str]:
         """All items of a collection, fetched ``limit`` at a time; and the list's resourceVersion.
 
+        ``limit=0`` asks for everything in one answer (what the watch cache serves anyway).
+
         Every page of one paginated list is served from the same snapshot, so the first page's
         resourceVersion is the list's. When a continue token expires (410) the list starts over.
         """
         for _attempt in range(3):
             items: list[dict[str, Any]] = []
             query = dict(params or {})
-            query["limit"] = limit
+            if limit > 0:
+                query["limit"] = limit
             list_rv = ""
             try:
                 while True:

@@ -86,7 +86,7 @@ async def test_initial_list_then_watch(fake: FakeApiServer, client: KubeClient) 
     for i in range(5):
         await fake.put(CM, cm("ns", f"c{i}"))
     mirror = Mirror()
-    informer = Informer(client, TARGET, page_size=2)
+    informer = Informer(client, TARGET, page_size=2, use_watch_cache=False)
     informer.add_handler(mirror)
     informer.start()
     try:
@@ -131,6 +131,10 @@ async def test_410_relists_and_emits_exact_difference(
         lists_before = fake.list_count
         await eventually(lambda: mirror.objects == truth(fake))
         assert fake.list_count == lists_before + 1
+        lists = [q for (_, p, q) in fake.requests if p == CM and q.get("watch") != "true"]
+        # first LIST from the watch cache (rv=0, one answer); after 410 a consistent paginated one
+        assert lists[0] == {"resourceVersion": "0"}
+        assert lists[-1] == {"limit": "500"}
         tail = sorted(mirror.events[6:])
         assert tail == sorted([("MODIFIED", "c0"), ("DELETED", "c1"), ("ADDED", "new"),
                                ("DELETED", "c2"), ("ADDED", "c2")])
