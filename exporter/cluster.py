@@ -41,7 +41,7 @@ from exporter.store import DuplicateFamilyError, MetricsStore
 from exporter.types import Plan
 from kube.client import ApiError, KubeClient
 from kube.conditions import now_rfc3339, set_condition
-from kube.discovery import RESOLVED, TARGET_NOT_FOUND, VERSION_FALLBACK, Discovery, ResolvedResource
+from kube.discovery import TARGET_NOT_FOUND, VERSION_FALLBACK, Discovery, ResolvedResource
 from kube.informer import Informer, InformerRegistry, WatchTarget
 from kube.paths import resource_path
 from kube.sharding import pod_ordinal, shard_filter
@@ -639,7 +639,6 @@ async def shard_from_pod(client: KubeClient, *, pod: str, namespace: str) -> tup
 
 
 __all__ = [
-    "RESOLVED",
     "ClusterExporter",
     "ExporterOptions",
     "config_status",
