@@ -372,3 +372,44 @@ def test_s12_configmap_rotation_applies_without_restart(
     assert panopticon.wait_for(lambda: status() == 200, timeout=20, what="rotated front-proxy CA accepted")
     # No restart happened: the same process is still serving.
     assert panopticon.process.poll() is None
+
+
+def test_s19_kubectl_get_watch_prints_changes(kube_cluster: KubeCluster, workloads: dict[str, str]) -> None:
+    """`kubectl get om -w --watch-only` (list, then a Table watch from the list RV) shows a scale."""
+    import subprocess
+
+    ns = workloads["b"]
+    proc = subprocess.Popen(
+        [
+            kube_cluster.kubectl_path,
+            f"--kubeconfig={kube_cluster.kubeconfig}",
+            "get",
+            "objectmetrics",
+            "-n",
+            ns,
+            "--watch-only",
+            "--request-timeout=20s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        import select
+
+        assert proc.stdout is not None
+        # While nothing changes, nothing is printed: the watch from the list's RV replays nothing.
+        ready, _, _ = select.select([proc.stdout], [], [], 3.0)
+        assert not ready, proc.stdout.readline()
+        kube_cluster.kubectl("scale", "deployment/api", "-n", ns, "--replicas=6")
+        ready, _, _ = select.select([proc.stdout], [], [], 20.0)
+        assert ready, "kubectl printed nothing after the scale"
+        line = proc.stdout.readline()
+        if line.split()[:2] == ["NAME", "KIND"]:  # kubectl prints the header with the first row
+            line = proc.stdout.readline()
+        assert line.split()[:2] == ["deployments.apps.api", "Deployment.apps"], line
+    finally:
+        proc.kill()
+        proc.wait(5)
+    obj = json.loads(kube_cluster.kubectl("get", "om", "deployments.apps.api", "-n", ns, "-o", "json").stdout)
+    assert obj["series"][0]["value"] == "6"
