@@ -27,16 +27,29 @@ from tests.e2e.thanos_support import (
 
 SPEC: dict[str, Any] = {
     "defaultFields": {"logLevel": "info"},
-    "query": {"replicas": 1, "stores": [
-        {"addresses": ["prometheus-operated:10901"]},
-        {"addresses": ["query.peer.example.com:443"], "caSecret": {"name": "peer-ca", "key": "ca.crt"},
-         "bearerTokenSecret": {"name": "peer-token", "key": "token"}},
-    ]},
-    "receive": {"router": {"replicationFactor": 1, "tenantHeader": "X-Tenant"}, "ingestors": [
-        {"name": "team-a", "tenants": ["a"], "replicas": 1},
-        {"name": "softs", "replicas": 2, "objectStorageConfig": {"name": "bucket", "key": "objstore.yaml"},
-         "dataVolume": {"pvc": {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}}},
-    ]},
+    "query": {
+        "replicas": 1,
+        "stores": [
+            {"addresses": ["prometheus-operated:10901"]},
+            {
+                "addresses": ["query.peer.example.com:443"],
+                "caSecret": {"name": "peer-ca", "key": "ca.crt"},
+                "bearerTokenSecret": {"name": "peer-token", "key": "token"},
+            },
+        ],
+    },
+    "receive": {
+        "router": {"replicationFactor": 1, "tenantHeader": "X-Tenant"},
+        "ingestors": [
+            {"name": "team-a", "tenants": ["a"], "replicas": 1},
+            {
+                "name": "softs",
+                "replicas": 2,
+                "objectStorageConfig": {"name": "bucket", "key": "objstore.yaml"},
+                "dataVolume": {"pvc": {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}},
+            },
+        ],
+    },
     "storeGateway": {"objectStorageConfig": {"name": "bucket", "key": "objstore.yaml"}},
     "compact": {"objectStorageConfig": {"name": "bucket", "key": "objstore.yaml"}},
 }
@@ -50,7 +63,9 @@ def crd(kube_cluster: KubeCluster) -> None:
 
 
 async def children(cluster: KubeCluster, ns: str, name: str) -> dict[tuple[str, str], dict[str, Any]]:
-    items = (await get_json(cluster, CHILD_KINDS, "-n", ns, "-l", f"app.kubernetes.io/managed-by={name}"))["items"]
+    items = (await get_json(cluster, CHILD_KINDS, "-n", ns, "-l", f"app.kubernetes.io/managed-by={name}"))[
+        "items"
+    ]
     return {(i["kind"], i["metadata"]["name"]): i for i in items}
 
 
@@ -60,20 +75,34 @@ def args_of(obj: dict[str, Any], container: str) -> list[str]:
 
 async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd: None) -> None:
     ns, t = kube_namespace, "t"
-    await apply_obj(kube_cluster, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bucket", "namespace": ns},
-                                   "stringData": {"objstore.yaml": "type: FILESYSTEM\nconfig: {directory: /tmp}\n"}})
+    await apply_obj(
+        kube_cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "bucket", "namespace": ns},
+            "stringData": {"objstore.yaml": "type: FILESYSTEM\nconfig: {directory: /tmp}\n"},
+        },
+    )
     async with running_controller(kube_cluster, ns) as controller:
         await apply_obj(kube_cluster, thanos_cr(ns, t, SPEC))
         cr = await get_json(kube_cluster, "thanos", t, "-n", ns)
         uid = cr["metadata"]["uid"]
         expected = {
-            ("Deployment", "t-query"), ("Service", "t-query-operated"), ("Secret", "t-query-proxy-config"),
-            ("Deployment", "t-receive-router"), ("Service", "t-receive-router-operated"),
+            ("Deployment", "t-query"),
+            ("Service", "t-query-operated"),
+            ("Secret", "t-query-proxy-config"),
+            ("Deployment", "t-receive-router"),
+            ("Service", "t-receive-router-operated"),
             ("ConfigMap", "t-receive-router-hashrings-config"),
-            ("StatefulSet", "t-receive-ingestor-team-a"), ("Service", "t-receive-ingestor-team-a-operated"),
-            ("StatefulSet", "t-receive-ingestor-softs"), ("Service", "t-receive-ingestor-softs-operated"),
-            ("StatefulSet", "t-storegateway"), ("Service", "t-storegateway-operated"),
-            ("StatefulSet", "t-compact"), ("Service", "t-compact-operated"),
+            ("StatefulSet", "t-receive-ingestor-team-a"),
+            ("Service", "t-receive-ingestor-team-a-operated"),
+            ("StatefulSet", "t-receive-ingestor-softs"),
+            ("Service", "t-receive-ingestor-softs-operated"),
+            ("StatefulSet", "t-storegateway"),
+            ("Service", "t-storegateway-operated"),
+            ("StatefulSet", "t-compact"),
+            ("Service", "t-compact-operated"),
         }
 
         async def all_created() -> bool:
@@ -82,23 +111,40 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
         await eventually(all_created, what="every child object")
         objs = await children(kube_cluster, ns, t)
         for obj in objs.values():
-            assert obj["metadata"]["ownerReferences"] == [{
-                "apiVersion": "monitoring.paodin.io/v1alpha1", "kind": "Thanos", "name": t, "uid": uid,
-                "controller": True, "blockOwnerDeletion": True}]
+            assert obj["metadata"]["ownerReferences"] == [
+                {
+                    "apiVersion": "monitoring.paodin.io/v1alpha1",
+                    "kind": "Thanos",
+                    "name": t,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ]
         query_args = args_of(objs[("Deployment", "t-query")], "query")
-        assert "--endpoint=127.0.0.1:11000" in query_args and "--endpoint=prometheus-operated:10901" in query_args
+        assert (
+            "--endpoint=127.0.0.1:11000" in query_args
+            and "--endpoint=prometheus-operated:10901" in query_args
+        )
         assert "--endpoint=dns+t-receive-ingestor-softs-operated:10901" in query_args
         assert "--query.replica-label=receive_replica" in query_args
-        assert "--receive.tenant-header=X-Tenant" in args_of(objs[("Deployment", "t-receive-router")], "receive")
+        assert "--receive.tenant-header=X-Tenant" in args_of(
+            objs[("Deployment", "t-receive-router")], "receive"
+        )
         assert objs[("StatefulSet", "t-storegateway")]["spec"]["serviceName"] == "t-storegateway-operated"
-        hashrings = json.loads(objs[("ConfigMap", "t-receive-router-hashrings-config")]["data"]["hashrings.json"])
+        hashrings = json.loads(
+            objs[("ConfigMap", "t-receive-router-hashrings-config")]["data"]["hashrings.json"]
+        )
         assert [h["hashring"] for h in hashrings] == ["team-a", "softs"]
 
         async def status_for(generation: int, reconciled: str = "True") -> bool:
             obj = await get_json(kube_cluster, "thanos", t, "-n", ns)
             cond = condition(obj, "Reconciled")
-            return cond.get("status") == reconciled and cond.get("observedGeneration") == generation \
+            return (
+                cond.get("status") == reconciled
+                and cond.get("observedGeneration") == generation
                 and obj["status"].get("observedGeneration") == generation
+            )
 
         await eventually(lambda: status_for(1), what="Reconciled=True for generation 1")
         cr = await get_json(kube_cluster, "thanos", t, "-n", ns)
@@ -107,14 +153,28 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
         assert ready["status"] == "False" and ready["reason"] == "ComponentsNotReady"
         assert ready["observedGeneration"] == 1
         query_status = next(c for c in cr["status"]["components"] if c["name"] == "t-query")
-        assert query_status == {"name": "t-query", "kind": "Deployment", "component": "query",
-                                "desiredReplicas": 1, "readyReplicas": 0}
+        assert query_status == {
+            "name": "t-query",
+            "kind": "Deployment",
+            "component": "query",
+            "desiredReplicas": 1,
+            "readyReplicas": 0,
+        }
         table = await kubectl(kube_cluster, "get", "thanos", t, "-n", ns)
         assert "READY" in table and "RECONCILED" in table
 
         # 1. replicas change -> the Deployment follows.
-        await kubectl(kube_cluster, "patch", "thanos", t, "-n", ns, "--type=merge", "-p",
-                      '{"spec":{"query":{"replicas":3}}}')
+        await kubectl(
+            kube_cluster,
+            "patch",
+            "thanos",
+            t,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            '{"spec":{"query":{"replicas":3}}}',
+        )
 
         async def query_scaled() -> bool:
             dep = await get_json(kube_cluster, "deployment", "t-query", "-n", ns)
@@ -129,8 +189,12 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
         spec["receive"]["ingestors"] = [spec["receive"]["ingestors"][1]]
         del spec["compact"]
         await apply_obj(kube_cluster, thanos_cr(ns, t, spec))
-        gone = {("StatefulSet", "t-receive-ingestor-team-a"), ("Service", "t-receive-ingestor-team-a-operated"),
-                ("StatefulSet", "t-compact"), ("Service", "t-compact-operated")}
+        gone = {
+            ("StatefulSet", "t-receive-ingestor-team-a"),
+            ("Service", "t-receive-ingestor-team-a-operated"),
+            ("StatefulSet", "t-compact"),
+            ("Service", "t-compact-operated"),
+        }
 
         async def pruned() -> bool:
             return set(await children(kube_cluster, ns, t)) == expected - gone
@@ -149,12 +213,23 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
         await eventually(restored, what="re-created Service")
 
         # 4. an invalid spec -> Reconciled=False with the field path; children untouched.
-        await kubectl(kube_cluster, "patch", "thanos", t, "-n", ns, "--type=merge", "-p",
-                      '{"spec":{"receive":{"router":{"replicationFactor":5}}}}')
+        await kubectl(
+            kube_cluster,
+            "patch",
+            "thanos",
+            t,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            '{"spec":{"receive":{"router":{"replicationFactor":5}}}}',
+        )
         await eventually(lambda: status_for(4, "False"), what="Reconciled=False for the invalid generation 4")
         cr = await get_json(kube_cluster, "thanos", t, "-n", ns)
         assert condition(cr, "Reconciled")["reason"] == "InvalidSpec"
-        assert "spec.receive.ingestors: the soft-tenant ingestors [0]" in condition(cr, "Reconciled")["message"]
+        assert (
+            "spec.receive.ingestors: the soft-tenant ingestors [0]" in condition(cr, "Reconciled")["message"]
+        )
         events = (await get_json(kube_cluster, "events", "-n", ns))["items"]
         assert any(e["reason"] == "InvalidSpec" and e["involvedObject"]["uid"] == uid for e in events)
         assert any(e["reason"] == "Pruned" for e in events)
@@ -171,15 +246,32 @@ async def test_immutable_statefulset_change_is_recreated_keeping_pods(
     kube_cluster: KubeCluster, kube_namespace: str, crd: None
 ) -> None:
     ns, t = kube_namespace, "imm"
-    spec: dict[str, Any] = {"receive": {"ingestors": [
-        {"name": "a", "dataVolume": {"pvc": {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}}}]}}
+    spec: dict[str, Any] = {
+        "receive": {
+            "ingestors": [
+                {
+                    "name": "a",
+                    "dataVolume": {"pvc": {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}},
+                }
+            ]
+        }
+    }
     async with running_controller(kube_cluster, ns):
         await apply_obj(kube_cluster, thanos_cr(ns, t, spec))
         sts_name = "imm-receive-ingestor-a"
 
         async def sts_uid() -> str:
-            out = await kubectl(kube_cluster, "get", "statefulset", sts_name, "-n", ns, "-o",
-                                "jsonpath={.metadata.uid}", check=False)
+            out = await kubectl(
+                kube_cluster,
+                "get",
+                "statefulset",
+                sts_name,
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.metadata.uid}",
+                check=False,
+            )
             return out.strip()
 
         async def exists() -> bool:
@@ -187,19 +279,32 @@ async def test_immutable_statefulset_change_is_recreated_keeping_pods(
 
         await eventually(exists, what="StatefulSet")
         first_uid = await sts_uid()
-        spec["receive"]["ingestors"][0]["dataVolume"]["pvc"]["spec"]["resources"]["requests"]["storage"] = "2Gi"
+        spec["receive"]["ingestors"][0]["dataVolume"]["pvc"]["spec"]["resources"]["requests"]["storage"] = (
+            "2Gi"
+        )
         await apply_obj(kube_cluster, thanos_cr(ns, t, spec))
 
         async def orphan_deleting() -> bool:
             sts = await get_json(kube_cluster, "statefulset", sts_name, "-n", ns)
-            return bool(sts["metadata"].get("deletionTimestamp")) and "orphan" in sts["metadata"].get("finalizers", [])
+            return bool(sts["metadata"].get("deletionTimestamp")) and "orphan" in sts["metadata"].get(
+                "finalizers", []
+            )
 
         await eventually(orphan_deleting, what="orphan delete of the StatefulSet")
         cr = await get_json(kube_cluster, "thanos", t, "-n", ns)
         assert condition(cr, "Reconciled")["reason"] == "Recreating"
         # Play the garbage collector: it would orphan the pods and drop the finalizer.
-        await kubectl(kube_cluster, "patch", "statefulset", sts_name, "-n", ns, "--type=merge", "-p",
-                      '{"metadata":{"finalizers":null}}')
+        await kubectl(
+            kube_cluster,
+            "patch",
+            "statefulset",
+            sts_name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+        )
 
         async def recreated() -> bool:
             uid = await sts_uid()
@@ -211,6 +316,9 @@ async def test_immutable_statefulset_change_is_recreated_keeping_pods(
         assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
 
         async def reconciled() -> bool:
-            return condition(await get_json(kube_cluster, "thanos", t, "-n", ns), "Reconciled").get("status") == "True"
+            return (
+                condition(await get_json(kube_cluster, "thanos", t, "-n", ns), "Reconciled").get("status")
+                == "True"
+            )
 
         await eventually(reconciled, what="Reconciled=True after re-create")

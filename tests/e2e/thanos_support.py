@@ -63,7 +63,9 @@ async def running_controller(
         await client.close()
 
 
-def writes_by(cluster: KubeCluster, user_agent_prefix: str, *, namespace: str | None = None) -> list[dict[str, Any]]:
+def writes_by(
+    cluster: KubeCluster, user_agent_prefix: str, *, namespace: str | None = None
+) -> list[dict[str, Any]]:
     events = []
     for event in cluster.audit_events(verbs=WRITE_VERBS):
         if not str(event.get("userAgent", "")).startswith(user_agent_prefix):
@@ -75,8 +77,12 @@ def writes_by(cluster: KubeCluster, user_agent_prefix: str, *, namespace: str | 
 
 
 def thanos_cr(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "monitoring.paodin.io/v1alpha1", "kind": "Thanos",
-            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    return {
+        "apiVersion": "monitoring.paodin.io/v1alpha1",
+        "kind": "Thanos",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
 
 
 def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
