@@ -20,7 +20,8 @@ from exporter.compiler import compile_config
 from exporter.sources import load_documents
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden"
-CASES = {"deployment": "apps-deployment", "mongodb": "kubedb-com-mongodb", "backupsession": "kubestash BackupSession"}
+CASES = {"deployment": "apps-deployment", "mongodb": "kubedb-com-mongodb",
+         "backupsession": "kubestash BackupSession"}
 
 
 def bench(case: str, count: int) -> None:
@@ -48,7 +49,8 @@ def bench(case: str, count: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=20000)
     args = parser.parse_args()
     print("| configuration | series/object | objects/s (wall) | us/object (wall) | us/object (CPU) |")
