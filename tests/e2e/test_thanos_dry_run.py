@@ -1,4 +1,4 @@
-"""Every object the renderer produces is accepted by the real kube-apiserver (``kubectl apply --dry-run=server``)."""
+"""Every rendered object is accepted by the real kube-apiserver (`kubectl apply --dry-run=server`)."""
 
 from __future__ import annotations
 

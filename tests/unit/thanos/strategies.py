@@ -12,7 +12,9 @@ hosts = st.one_of(
     st.builds(lambda a, b: f"10.{a}.0.{b}", st.integers(0, 255), st.integers(1, 254)),
 )
 ports = st.integers(1, 65535)
-secret_ref = st.builds(lambda n, k: {"name": n, "key": k}, dns_label, st.sampled_from(["ca.crt", "token", "objstore.yaml"]))
+secret_ref = st.builds(
+    lambda n, k: {"name": n, "key": k}, dns_label, st.sampled_from(["ca.crt", "token", "objstore.yaml"])
+)
 
 
 @st.composite
@@ -35,8 +37,10 @@ def stores(draw: st.DrawFn) -> dict[str, Any]:
 def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     if draw(st.booleans()):
-        spec["defaultFields"] = {"logLevel": draw(st.sampled_from(["info", "debug"])),
-                                 "logFormat": draw(st.sampled_from(["logfmt", "json"]))}
+        spec["defaultFields"] = {
+            "logLevel": draw(st.sampled_from(["info", "debug"])),
+            "logFormat": draw(st.sampled_from(["logfmt", "json"])),
+        }
     if draw(st.booleans()):
         spec["query"] = {"replicas": draw(st.integers(0, 3)), "stores": draw(st.lists(stores(), max_size=3))}
         if draw(st.booleans()):
@@ -56,21 +60,31 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
             if draw(st.booleans()):
                 ingestor["dataVolume"] = {"pvc": {"spec": {"resources": {"requests": {"storage": "5Gi"}}}}}
             ingestors.append(ingestor)
-        spec["receive"] = {"router": {"replicationFactor": factor, "replicas": draw(st.integers(1, 2))},
-                           "ingestors": ingestors}
+        spec["receive"] = {
+            "router": {"replicationFactor": factor, "replicas": draw(st.integers(1, 2))},
+            "ingestors": ingestors,
+        }
         if draw(st.booleans()):
-            spec["receive"]["router"].update(tenantHeader="X-Tenant", defaultTenantId="anon",
-                                             tenantLabelName="tenant")
+            spec["receive"]["router"].update(
+                tenantHeader="X-Tenant", defaultTenantId="anon", tenantLabelName="tenant"
+            )
     if draw(st.booleans()):
         spec["storeGateway"] = {"objectStorageConfig": draw(secret_ref), "minTime": "-2w"}
     if draw(st.booleans()):
-        spec["compact"] = {"objectStorageConfig": draw(secret_ref), "replicas": draw(st.integers(0, 2)),
-                           "downsamplingDisable": draw(st.booleans()),
-                           "retention": {"retentionRaw": "30d", "retention5m": "90d", "retention1h": "1y"}}
+        spec["compact"] = {
+            "objectStorageConfig": draw(secret_ref),
+            "replicas": draw(st.integers(0, 2)),
+            "downsamplingDisable": draw(st.booleans()),
+            "retention": {"retentionRaw": "30d", "retention5m": "90d", "retention1h": "1y"},
+        }
     return {
         "apiVersion": "monitoring.paodin.io/v1alpha1",
         "kind": "Thanos",
-        "metadata": {"name": draw(dns_label), "namespace": namespace or draw(dns_label),
-                     "uid": "0b7c4f8e-1d2a-4c3b-9e8f-7a6b5c4d3e2f", "generation": 1},
+        "metadata": {
+            "name": draw(dns_label),
+            "namespace": namespace or draw(dns_label),
+            "uid": "0b7c4f8e-1d2a-4c3b-9e8f-7a6b5c4d3e2f",
+            "generation": 1,
+        },
         "spec": spec,
     }

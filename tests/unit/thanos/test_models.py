@@ -10,8 +10,12 @@ from thanos_operator.models import ThanosValidationError, parse_thanos
 
 
 def cr(spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "monitoring.paodin.io/v1alpha1", "kind": "Thanos",
-            "metadata": {"name": "t", "namespace": "ns"}, "spec": spec}
+    return {
+        "apiVersion": "monitoring.paodin.io/v1alpha1",
+        "kind": "Thanos",
+        "metadata": {"name": "t", "namespace": "ns"},
+        "spec": spec,
+    }
 
 
 def problems(spec: dict[str, Any]) -> list[str]:
@@ -21,22 +25,51 @@ def problems(spec: dict[str, Any]) -> list[str]:
 
 
 def test_every_paodin_field_is_accepted_with_its_json_name() -> None:
-    thanos = parse_thanos(cr({
-        "defaultFields": {"image": "img", "logLevel": "debug", "logFormat": "json"},
-        "query": {"replicas": 2, "affinity": {}, "nodeSelector": {"a": "b"}, "tolerations": [{"key": "k"}],
-                  "resources": {"limits": {"cpu": "1"}}, "selectorLabels": {"c": "d"},
-                  "envoy": {"image": "e", "resources": {}},
-                  "stores": [{"addresses": ["a:1"], "caSecret": {"name": "s", "key": "k"}}]},
-        "receive": {"router": {"replicationFactor": 1, "tenantHeader": "h", "defaultTenantId": "d",
-                               "tenantLabelName": "l"},
-                    "ingestors": [{"name": "i", "tenants": ["x"], "localTsdbRetention": "1d",
-                                   "objectStorageConfig": {"name": "o", "key": "k"},
-                                   "dataVolume": {"emptyDir": {"medium": "Memory"}}}]},
-        "storeGateway": {"minTime": "-1w", "maxTime": "-1d", "objectStorageConfig": {"name": "o", "key": "k"},
-                         "dataVolume": {"pvc": {"spec": {}}}},
-        "compact": {"downsamplingDisable": True, "objectStorageConfig": {"name": "o", "key": "k"},
-                    "retention": {"retentionRaw": "1d", "retention5m": "2d", "retention1h": "3d"}},
-    }))
+    thanos = parse_thanos(
+        cr(
+            {
+                "defaultFields": {"image": "img", "logLevel": "debug", "logFormat": "json"},
+                "query": {
+                    "replicas": 2,
+                    "affinity": {},
+                    "nodeSelector": {"a": "b"},
+                    "tolerations": [{"key": "k"}],
+                    "resources": {"limits": {"cpu": "1"}},
+                    "selectorLabels": {"c": "d"},
+                    "envoy": {"image": "e", "resources": {}},
+                    "stores": [{"addresses": ["a:1"], "caSecret": {"name": "s", "key": "k"}}],
+                },
+                "receive": {
+                    "router": {
+                        "replicationFactor": 1,
+                        "tenantHeader": "h",
+                        "defaultTenantId": "d",
+                        "tenantLabelName": "l",
+                    },
+                    "ingestors": [
+                        {
+                            "name": "i",
+                            "tenants": ["x"],
+                            "localTsdbRetention": "1d",
+                            "objectStorageConfig": {"name": "o", "key": "k"},
+                            "dataVolume": {"emptyDir": {"medium": "Memory"}},
+                        }
+                    ],
+                },
+                "storeGateway": {
+                    "minTime": "-1w",
+                    "maxTime": "-1d",
+                    "objectStorageConfig": {"name": "o", "key": "k"},
+                    "dataVolume": {"pvc": {"spec": {}}},
+                },
+                "compact": {
+                    "downsamplingDisable": True,
+                    "objectStorageConfig": {"name": "o", "key": "k"},
+                    "retention": {"retentionRaw": "1d", "retention5m": "2d", "retention1h": "3d"},
+                },
+            }
+        )
+    )
     spec = thanos.spec
     assert spec.compact is not None and spec.compact.retention is not None
     assert spec.compact.retention.retention_5m == "2d" and spec.compact.retention.retention_1h == "3d"
@@ -45,20 +78,43 @@ def test_every_paodin_field_is_accepted_with_its_json_name() -> None:
 
 
 def test_replication_factor_above_hard_tenant_replicas_names_the_ingestor() -> None:
-    assert problems({"receive": {"router": {"replicationFactor": 3},
-                                 "ingestors": [{"name": "a", "tenants": ["x"], "replicas": 3},
-                                               {"name": "b", "tenants": ["y"], "replicas": 2}]}}) == [
+    assert problems(
+        {
+            "receive": {
+                "router": {"replicationFactor": 3},
+                "ingestors": [
+                    {"name": "a", "tenants": ["x"], "replicas": 3},
+                    {"name": "b", "tenants": ["y"], "replicas": 2},
+                ],
+            }
+        }
+    ) == [
         "spec.receive.ingestors[1].replicas: 2 is less than spec.receive.router.replicationFactor=3: "
         "every hashring needs at least replicationFactor endpoints"
     ]
 
 
 def test_soft_ingestors_are_counted_together_for_the_replication_factor() -> None:
-    parse_thanos(cr({"receive": {"router": {"replicationFactor": 2},
-                                 "ingestors": [{"name": "a", "replicas": 1}, {"name": "b", "replicas": 1}]}}))
-    assert problems({"receive": {"router": {"replicationFactor": 3},
-                                 "ingestors": [{"name": "a", "replicas": 1}, {"name": "b", "replicas": 1}]}})[0]\
-        .startswith("spec.receive.ingestors: the soft-tenant ingestors [0], [1] form one catch-all hashring of 2")
+    parse_thanos(
+        cr(
+            {
+                "receive": {
+                    "router": {"replicationFactor": 2},
+                    "ingestors": [{"name": "a", "replicas": 1}, {"name": "b", "replicas": 1}],
+                }
+            }
+        )
+    )
+    assert problems(
+        {
+            "receive": {
+                "router": {"replicationFactor": 3},
+                "ingestors": [{"name": "a", "replicas": 1}, {"name": "b", "replicas": 1}],
+            }
+        }
+    )[0].startswith(
+        "spec.receive.ingestors: the soft-tenant ingestors [0], [1] form one catch-all hashring of 2"
+    )
 
 
 def test_store_and_compact_without_object_storage_are_rejected_not_crashing() -> None:
@@ -70,16 +126,26 @@ def test_store_and_compact_without_object_storage_are_rejected_not_crashing() ->
 
 
 def test_errors_carry_exact_field_paths() -> None:
-    found = problems({
-        "query": {"stores": [{"addresses": ["a:1", "dnssrv+_grpc._tcp.x"], "caSecret": {"name": "a", "key": "b"}},
-                             {"addresses": ["x:1"], "bearerTokenSecret": {"name": "t", "key": "k"}}]},
-        "receive": {"ingestors": [{"name": "Upper"}, {"replicas": -1}]},
-        "defaultFields": {"logLevel": "loud"},
-    })
-    assert "spec.query.stores[0].addresses[1]: SRV discovery is not supported for stores behind the envoy " \
-           "proxy; use host:port or dns+host:port" in found
-    assert "spec.query.stores[1].caSecret: required when clientCertSecret, bearerTokenSecret or serverName " \
-           "is set" in found
+    found = problems(
+        {
+            "query": {
+                "stores": [
+                    {"addresses": ["a:1", "dnssrv+_grpc._tcp.x"], "caSecret": {"name": "a", "key": "b"}},
+                    {"addresses": ["x:1"], "bearerTokenSecret": {"name": "t", "key": "k"}},
+                ]
+            },
+            "receive": {"ingestors": [{"name": "Upper"}, {"replicas": -1}]},
+            "defaultFields": {"logLevel": "loud"},
+        }
+    )
+    assert (
+        "spec.query.stores[0].addresses[1]: SRV discovery is not supported for stores behind the envoy "
+        "proxy; use host:port or dns+host:port" in found
+    )
+    assert (
+        "spec.query.stores[1].caSecret: required when clientCertSecret, bearerTokenSecret or serverName "
+        "is set" in found
+    )
     assert "spec.receive.ingestors[0].name: must be a lowercase DNS label of at most 40 characters" in found
     assert "spec.receive.ingestors[1].name: Field required" in found
     assert "spec.receive.ingestors[1].replicas: Input should be greater than or equal to 0" in found

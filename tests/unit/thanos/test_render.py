@@ -16,8 +16,12 @@ from thanos_operator.render.common import canonical_json
 
 
 def cr(spec: dict[str, Any], name: str = "t") -> dict[str, Any]:
-    return {"apiVersion": "monitoring.paodin.io/v1alpha1", "kind": "Thanos",
-            "metadata": {"name": name, "namespace": "ns", "uid": "u-1"}, "spec": spec}
+    return {
+        "apiVersion": "monitoring.paodin.io/v1alpha1",
+        "kind": "Thanos",
+        "metadata": {"name": name, "namespace": "ns", "uid": "u-1"},
+        "spec": spec,
+    }
 
 
 def workload(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -55,27 +59,37 @@ def test_no_quoted_paths_and_every_statefulset_has_a_governing_service(raw: dict
 
 
 def test_compact_honours_replicas() -> None:
-    objects = render(parse_thanos(cr({"compact": {"replicas": 0, "objectStorageConfig": {"name": "b", "key": "k"}}})))
+    objects = render(
+        parse_thanos(cr({"compact": {"replicas": 0, "objectStorageConfig": {"name": "b", "key": "k"}}}))
+    )
     assert workload(objects, "StatefulSet", "t-compact")["spec"]["replicas"] == 0
 
 
 def test_removed_ingestor_group_is_no_longer_rendered() -> None:
     two = render(parse_thanos(cr({"receive": {"ingestors": [{"name": "a"}, {"name": "b"}]}})))
     one = render(parse_thanos(cr({"receive": {"ingestors": [{"name": "a"}]}})))
-    removed = {(o["kind"], o["metadata"]["name"]) for o in two} - {(o["kind"], o["metadata"]["name"]) for o in one}
+    removed = {(o["kind"], o["metadata"]["name"]) for o in two} - {
+        (o["kind"], o["metadata"]["name"]) for o in one
+    }
     assert removed == {("StatefulSet", "t-receive-ingestor-b"), ("Service", "t-receive-ingestor-b-operated")}
 
 
 def test_objstore_secret_version_rolls_pods_but_envoy_credentials_do_not() -> None:
-    thanos = parse_thanos(cr({
-        "query": {"stores": [{"addresses": ["x:1"], "caSecret": {"name": "ca", "key": "ca.crt"}}]},
-        "storeGateway": {"objectStorageConfig": {"name": "bucket", "key": "o.yaml"}},
-    }))
+    thanos = parse_thanos(
+        cr(
+            {
+                "query": {"stores": [{"addresses": ["x:1"], "caSecret": {"name": "ca", "key": "ca.crt"}}]},
+                "storeGateway": {"objectStorageConfig": {"name": "bucket", "key": "o.yaml"}},
+            }
+        )
+    )
     assert referenced_secrets(thanos) == {"bucket": True, "ca": False}
     before = render(thanos, secret_versions={"bucket": "1", "ca": "1"})
     after = render(thanos, secret_versions={"bucket": "2", "ca": "2"})
+
     def ann(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, str]:
         return dict(workload(objs, kind, name)["spec"]["template"]["metadata"].get("annotations", {}))
+
     assert ann(before, "StatefulSet", "t-storegateway") != ann(after, "StatefulSet", "t-storegateway")
     assert ann(before, "Deployment", "t-query") == ann(after, "Deployment", "t-query")
 
@@ -83,10 +97,16 @@ def test_objstore_secret_version_rolls_pods_but_envoy_credentials_do_not() -> No
 def test_hashring_change_rolls_routers_only() -> None:
     small = render(parse_thanos(cr({"receive": {"ingestors": [{"name": "a", "replicas": 1}]}})))
     big = render(parse_thanos(cr({"receive": {"ingestors": [{"name": "a", "replicas": 3}]}})))
+
     def template(objs: list[dict[str, Any]], kind: str, name: str) -> Any:
         return workload(objs, kind, name)["spec"]["template"]
-    assert template(small, "Deployment", "t-receive-router") != template(big, "Deployment", "t-receive-router")
-    assert template(small, "StatefulSet", "t-receive-ingestor-a") == template(big, "StatefulSet", "t-receive-ingestor-a")
+
+    assert template(small, "Deployment", "t-receive-router") != template(
+        big, "Deployment", "t-receive-router"
+    )
+    assert template(small, "StatefulSet", "t-receive-ingestor-a") == template(
+        big, "StatefulSet", "t-receive-ingestor-a"
+    )
 
 
 def test_selector_labels_become_selector_label_flags() -> None:
