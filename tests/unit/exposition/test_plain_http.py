@@ -4,14 +4,9 @@ real subprocess on a free port: negotiation, gzip, telemetry, health, reload, cl
 from __future__ import annotations
 
 import gzip
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -23,9 +18,16 @@ from exporter.offline import apply_snapshot, load_directory
 from exporter.store import MetricsStore
 from exporter.telemetry import Telemetry
 from tests.expo_checks import check_exposition
-from tests.offline_fixtures import deployment, make_source_dir, write_and_touch
+from tests.offline_fixtures import (
+    deployment,
+    free_port,
+    http_get,
+    make_source_dir,
+    serve,
+    wait_ready,
+    write_and_touch,
+)
 
-REPO = Path(__file__).resolve().parents[3]
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
     "application/openmetrics-text;version=0.0.1;q=0.4,"
@@ -90,54 +92,20 @@ async def test_health_endpoints(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- real process
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
-
-
-def _serve(*args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "apiserver.cli", "serve", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1].decode()
-        try:
-            if _get(base + "/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("serve did not become ready")
-
-
 def _replicas(base: str) -> dict[str, float]:
-    checked = check_exposition(_get(base + "/metrics")[2])
+    checked = check_exposition(http_get(base + "/metrics")[2])
     return {labels["deployment"]: v for labels, v in checked.samples("apps_deployment_status_replicas")}
 
 
 def test_serve_source_subprocess(tmp_path: Path) -> None:
     root = make_source_dir(tmp_path / "src")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _serve("--source", str(root), "--metrics-address", f"127.0.0.1:{port}")
+    proc = serve("--source", str(root), "--metrics-address", f"127.0.0.1:{port}")
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc)
         assert _replicas(base) == {"web": 4, "api": 2}
-        status, headers, body = _get(base + "/metrics",
+        status, headers, body = http_get(base + "/metrics",
                                      {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
         assert status == 200 and headers["Content-Encoding"] == "gzip"
         check_exposition(gzip.decompress(body), openmetrics=True)
@@ -163,7 +131,7 @@ def test_serve_source_subprocess(tmp_path: Path) -> None:
 def test_serve_exits_1_with_clear_errors(tmp_path: Path) -> None:
     root = make_source_dir(tmp_path / "src")
     (root / "objects" / "bad.yaml").write_text("a: [1,\n")
-    proc = _serve("--source", str(root), "--metrics-address", f"127.0.0.1:{_free_port()}")
+    proc = serve("--source", str(root), "--metrics-address", f"127.0.0.1:{free_port()}")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
     assert "bad.yaml" in err.decode() and "malformed YAML" in err.decode()
@@ -174,7 +142,7 @@ def test_serve_exits_1_with_clear_errors(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        proc = _serve("--source", str(root), "--metrics-address", f"127.0.0.1:{port}")
+        proc = serve("--source", str(root), "--metrics-address", f"127.0.0.1:{port}")
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in err.decode()
     assert "Traceback" not in err.decode()
@@ -183,6 +151,6 @@ def test_serve_exits_1_with_clear_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize("address", ["nonsense", "127.0.0.1:", ":80x"])
 def test_serve_rejects_bad_address(tmp_path: Path, address: str) -> None:
     root = make_source_dir(tmp_path / "src")
-    proc = _serve("--source", str(root), "--metrics-address", address)
+    proc = serve("--source", str(root), "--metrics-address", address)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1 and "expected HOST:PORT" in err.decode()
