@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from certs.generate import self_signed_serving
 from certs.reload import ReloadingServerTLS
 from exporter.exposition import parse_series
 from exporter.store import MetricsStore
+from exporter.types import TargetRef
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,20 @@ class ClusterClient(Protocol):
         timeout_seconds: int = 300,
         allow_bookmarks: bool = True,
     ) -> Any: ...
+
+
+def resolved_namer(resolved: Callable[[str], str | None]) -> ResourceNamer:
+    """A namer using the plural the exporter's discovery resolved for a configuration.
+
+    ``resolved(configuration)`` returns it (or ``None`` when unknown, then the plural is guessed
+    from the kind). The exporter installs a plan only after resolving it, so for objects in the
+    store the resolved plural is known.
+    """
+
+    def namer(configuration: str, target: TargetRef) -> str:
+        return resolved(configuration) or guess_resource(configuration, target)
+
+    return namer
 
 
 class ExtensionApiComponent:

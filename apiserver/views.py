@@ -34,12 +34,13 @@ from exporter.store import EventType, FamilyInfo, MetricsStore, ObjectEntry
 from exporter.types import TargetRef
 
 ResourceName = Literal["metricfamilies", "objectmetrics", "clusterobjectmetrics"]
-ResourceNamer = Callable[[TargetRef], str]
+# (configuration name, its target) -> the target's resource plural, e.g. from discovery.
+ResourceNamer = Callable[[str, TargetRef], str]
 CORE_GROUP_ALIAS = "core"
 UNKNOWN_TARGET = TargetRef("v1", "Unknown")
 
 
-def guess_resource(target: TargetRef) -> str:
+def guess_resource(configuration: str, target: TargetRef) -> str:
     """Lower-case plural of a kind, the way most resources are named (``Ingress`` -> ``ingresses``).
 
     Used when no discovery is available; cluster mode passes a namer backed by discovery.
@@ -268,7 +269,7 @@ class ApiViews:
         known = self._naming.get(configuration)
         if plan is not None and (known is None or known[0] is not plan):
             target = plan.target
-            resource = self._namer(target)
+            resource = self._namer(configuration, target)
             self._naming[configuration] = (plan, target, resource, object_metrics_name(resource, target, ""))
 
     def _snapshot(self, uid: str, *, previous: ObjectSnapshot | None = None) -> ObjectSnapshot | None:

@@ -210,11 +210,20 @@ class ExtensionApiServerComponent:
 
     name = "extension-apiserver"
 
-    def __init__(self, runtime: Runtime, *, client: object | None = None) -> None:
-        from apiserver.https import ExtensionApiComponent
+    def __init__(self, runtime: Runtime, *, client: object | None = None,
+                 exporter: ClusterExporterComponent | None = None) -> None:
+        from apiserver.https import ExtensionApiComponent, resolved_namer
+        from apiserver.views import guess_resource
+
+        def resolved(configuration: str) -> str | None:
+            # ObjectMetrics names use the plural the live exporter's discovery resolved.
+            live = exporter.exporter if exporter is not None else None
+            state = live.configs.get(configuration) if live is not None else None
+            return state.resource.resource if state is not None and state.resource is not None else None
 
         self.inner = ExtensionApiComponent(args=runtime.args, store=runtime.store,
-                                           exposition=runtime.exposition, client=client)  # type: ignore[arg-type]
+                                           exposition=runtime.exposition, client=client,  # type: ignore[arg-type]
+                                           namer=resolved_namer(resolved) if exporter else guess_resource)
         runtime.readiness.append(self.inner.ready)
 
     async def start(self) -> None:
@@ -263,7 +272,8 @@ def build_components(runtime: Runtime) -> list[Component]:
         if "thanos" in controllers_of(args):
             components.append(ThanosOperatorComponent(runtime))
     if args.secure_port:
-        components.append(ExtensionApiServerComponent(runtime, client=runtime.kube))
+        exporter = next((c for c in components if isinstance(c, ClusterExporterComponent)), None)
+        components.append(ExtensionApiServerComponent(runtime, client=runtime.kube, exporter=exporter))
     if args.metrics_address:
         components.append(PlainHTTPComponent(runtime, args.metrics_address,
                                              state_metrics=not args.no_state_metrics_on_plain))

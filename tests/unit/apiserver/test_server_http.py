@@ -274,3 +274,30 @@ async def test_s21_openapi_v2_and_v3_carry_gvk(served: Served) -> None:
     assert get_op["x-kubernetes-group-version-kind"]["kind"] == "MetricFamily"
     status, _, _ = await get(served, "/openapi/v3/apis/other.group/v1")
     assert status == 404
+
+
+def test_object_names_use_the_resolved_plural_and_core_alias() -> None:
+    from apiserver.https import resolved_namer
+    from apiserver.views import ApiViews, guess_resource
+    from exporter.types import TargetRef
+    from tests.unit.apiserver.conftest import FakePlan, populated_store
+
+    assert guess_resource("c", TargetRef("networking.k8s.io/v1", "Ingress")) == "ingresses"
+    assert guess_resource("c", TargetRef("policy/v1", "NetworkPolicy")) == "networkpolicies"
+    assert guess_resource("c", TargetRef("v1", "Node")) == "nodes"
+    store = populated_store()
+    thanos = TargetRef("monitoring.paodin.io/v1alpha1", "Thanos")
+    store.set_plan(FakePlan("thanos", thanos, "thanos"))
+    store.replace("thanos", [{"metadata": {"name": "t1", "namespace": "mon", "uid": "t1"}}])
+    views = ApiViews(store, namer=resolved_namer(lambda cfg: "thanos" if cfg == "thanos" else None))
+    names = {s.api_name for s in views.objects("objectmetrics")} | {
+        s.api_name for s in views.objects("clusterobjectmetrics")
+    }
+    # Resolved by discovery ("thanos", not the guessed "thanoses"); guessed otherwise; core is "core".
+    assert names == {
+        "thanos.monitoring.paodin.io.t1",
+        "deployments.apps.web",
+        "deployments.apps.api",
+        "nodes.core.n1",
+    }
+    views.close()
