@@ -587,31 +587,44 @@ def format_problem(*, source: str, name: str, problem: Problem) -> str:
     return f"{source}: {name or '(unnamed)'}: {problem.path}: {problem.message}"
 
 
-def compile_documents(configs: Sequence[Document]) -> tuple[list[Plan], list[str]]:
+Locate = Callable[[Document, str], str]
+
+
+def document_location(doc: Document, path: str) -> str:
+    """The default ``Locate``: the document's own ``FILE:LINE`` (pure; no file is re-read)."""
+    return doc.location
+
+
+def compile_documents(configs: Sequence[Document], *,
+                      locate: Locate = document_location) -> tuple[list[Plan], list[str]]:
     """Compile configuration documents and check conflicts between them.
 
-    Returns the plans that compiled and one readable line per problem (compile problems and
-    families produced twice); a caller that wants all-or-nothing treats any line as failure.
+    Returns the plans that compiled and one readable line per problem (compile problems,
+    configurations defined twice, families produced twice), each
+    ``FILE:LINE: NAME: field.path: message`` with ``FILE:LINE`` from ``locate(doc, path)``
+    (``exporter.sources.FieldLocator`` gives the field's own line). A caller that wants
+    all-or-nothing treats any line as failure.
     """
     plans: list[CompiledPlan] = []
-    sources: dict[str, str] = {}
+    defined_at: dict[str, Document] = {}
     problems: list[str] = []
     for doc in configs:
         try:
             plan = compile_config(doc.data)
         except CompileError as exc:
-            problems.extend(format_problem(source=doc.location, name=exc.name or doc.name, problem=p)
+            problems.extend(format_problem(source=locate(doc, p.path), name=exc.name or doc.name, problem=p)
                             for p in exc.problems)
             continue
-        if plan.name in sources:
-            problems.append(format_problem(source=doc.location, name=plan.name, problem=Problem(
-                path="metadata.name",
-                message=f"configuration {plan.name!r} is also defined at {sources[plan.name]}")))
+        if plan.name in defined_at:
+            twice = Problem(path="metadata.name", message=f"configuration {plan.name!r} is also defined "
+                            f"at {defined_at[plan.name].location}")
+            problems.append(format_problem(source=locate(doc, twice.path), name=plan.name, problem=twice))
             continue
-        sources[plan.name] = doc.location
+        defined_at[plan.name] = doc
         plans.append(plan)
     for name, problem in find_conflicts(plans):
-        problems.append(format_problem(source=sources[name], name=name, problem=problem))
+        where = locate(defined_at[name], problem.path)
+        problems.append(format_problem(source=where, name=name, problem=problem))
     return list(plans), problems
 
 

@@ -11,6 +11,7 @@ message. Nothing here interprets a document beyond telling configs from objects.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -154,6 +155,33 @@ def field_lines(text: str) -> dict[int, dict[str, int]]:
     finally:
         loader.dispose()
     return found
+
+
+class FieldLocator:
+    """``locate(doc, "spec.metrics[2].field.type")`` -> ``FILE:LINE`` of that field, or of the
+    nearest enclosing field that exists (a missing field), or of the document. Reads each file
+    once more, lazily, only when a problem has to be reported."""
+
+    _LAST_STEP = re.compile(r"(\.[^.\[]*|\[\d+\])$")
+
+    def __init__(self) -> None:
+        self._files: dict[str, dict[int, dict[str, int]]] = {}
+
+    def __call__(self, doc: Document, path: str) -> str:
+        if doc.source == "-":
+            return doc.location
+        if doc.source not in self._files:
+            try:
+                with open(doc.source, encoding="utf-8") as fh:
+                    self._files[doc.source] = field_lines(fh.read())
+            except (OSError, UnicodeDecodeError):
+                self._files[doc.source] = {}
+        lines = self._files[doc.source].get(doc.line, {})
+        while path:
+            if path in lines:
+                return f"{doc.source}:{lines[path]}"
+            path = self._LAST_STEP.sub("", path)
+        return doc.location
 
 
 def _item_nodes(node: yaml.Node) -> list[yaml.Node]:

@@ -14,16 +14,13 @@ too; they fail the check, except values that are simply absent from a sample (re
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from exporter.compiler import CompiledPlan, CompileError, compile_config, find_conflicts, format_problem
-from exporter.sources import CONFIG_KIND, Document, SourceError, field_lines, load_documents, split_documents
-from exporter.types import Problem, RenderErrors
-
-_LAST_STEP = re.compile(r"(\.[^.\[]*|\[\d+\])$")
+from exporter.compiler import CompiledPlan, compile_documents
+from exporter.sources import CONFIG_KIND, Document, FieldLocator, SourceError, load_documents, split_documents
+from exporter.types import RenderErrors
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,26 +45,9 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
             notes.append(f"{doc.location}: note: {kind!r} is not a MetricsConfiguration; ignored")
     if not configs and not problems:
         problems.append(f"{', '.join(config_paths)}: no MetricsConfiguration found")
-    locate = _Locator()
-    plans: list[CompiledPlan] = []
-    defined_at: dict[str, Document] = {}
-    for doc in configs:
-        try:
-            plan = compile_config(doc.data)
-        except CompileError as exc:
-            problems.extend(format_problem(source=locate(doc, p.path), name=exc.name or doc.name, problem=p)
-                            for p in exc.problems)
-            continue
-        if plan.name in defined_at:
-            twice = Problem(path="metadata.name", message=f"configuration {plan.name!r} is also defined "
-                            f"at {defined_at[plan.name].location}")
-            problems.append(format_problem(source=locate(doc, twice.path), name=plan.name, problem=twice))
-            continue
-        defined_at[plan.name] = doc
-        plans.append(plan)
-    for name, problem in find_conflicts(plans):
-        where = locate(defined_at[name], problem.path)
-        problems.append(format_problem(source=where, name=name, problem=problem))
+    plans, compile_problems = compile_documents(configs, locate=FieldLocator())
+    problems.extend(compile_problems)
+    compiled = [plan for plan in plans if isinstance(plan, CompiledPlan)]
 
     series = 0
     rendered = 0
@@ -77,12 +57,12 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         except SourceError as exc:
             problems.append(str(exc))
             objects = []
-        targets = {(plan.target.api_version, plan.target.kind) for plan in plans}
+        targets = {(plan.target.api_version, plan.target.kind) for plan in compiled}
         unmatched = sum((doc.data.get("apiVersion"), doc.data.get("kind")) not in targets for doc in objects)
         if unmatched:
             notes.append(f"note: {unmatched} sample object(s) match no configuration's targetRef")
         for doc in objects:
-            count, errors = _render_sample(doc, plans)
+            count, errors = _render_sample(doc, compiled)
             rendered += count > 0
             series += count
             for line, fatal in errors:
@@ -124,25 +104,3 @@ def _render_sample(doc: Document, plans: Sequence[CompiledPlan]) -> tuple[int, l
             lines.append((f"{where}: {label} ({reason}): {detail}", fatal))
     return count, lines
 
-
-class _Locator:
-    """``FILE:LINE`` of a field path inside a document (the nearest enclosing field that exists)."""
-
-    def __init__(self) -> None:
-        self._files: dict[str, dict[int, dict[str, int]]] = {}
-
-    def __call__(self, doc: Document, path: str) -> str:
-        if doc.source == "-":
-            return doc.location
-        if doc.source not in self._files:
-            try:
-                with open(doc.source, encoding="utf-8") as fh:
-                    self._files[doc.source] = field_lines(fh.read())
-            except (OSError, UnicodeDecodeError):
-                self._files[doc.source] = {}
-        lines = self._files[doc.source].get(doc.line, {})
-        while path:
-            if path in lines:
-                return f"{doc.source}:{lines[path]}"
-            path = _LAST_STEP.sub("", path)
-        return doc.location
