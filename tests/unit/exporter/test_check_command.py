@@ -142,3 +142,14 @@ def test_problems_point_at_the_line_of_the_field(tmp_path: Path) -> None:
     assert out.getvalue().splitlines()[0] == (
         f"{file}:13: broken: spec.metrics[0].field.type: must be one of 'Integer', 'DateTime', 'Array' or "
         "'String' (got 'Float')")
+
+
+def test_a_configuration_defined_twice_is_reported(tmp_path: Path) -> None:
+    body = HEADER + "  - {name: a, help: h, type: gauge, metricValue: {value: 1}}\n"
+    (tmp_path / "1.yaml").write_text(body)
+    (tmp_path / "2.yaml").write_text(body)
+    out = io.StringIO()
+    assert check(config_paths=[str(tmp_path)], object_paths=[], out=out) == 1
+    assert out.getvalue().splitlines()[0] == (
+        f"{tmp_path / '2.yaml'}:4: broken: metadata.name: configuration 'broken' is also defined at "
+        f"{tmp_path / '1.yaml'}:1")
