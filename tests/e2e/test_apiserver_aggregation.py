@@ -91,6 +91,11 @@ def test_ac1_kubectl_get_metricfamilies_table(kube_cluster: KubeCluster, workloa
     assert obj["kind"] == "MetricFamily" and obj["metadata"]["name"] == FAMILY
     assert obj["configuration"] == "e2e-deployment-replicas"
     assert obj["target"] == {"apiVersion": "apps/v1", "kind": "Deployment"}
+    described = kube_cluster.kubectl("describe", "mf", FAMILY).stdout
+    fields = dict(
+        line.split(":", 1) for line in described.splitlines() if ":" in line and not line[0].isspace()
+    )
+    assert fields["Name"].strip() == FAMILY and fields["Configuration"].strip() == "e2e-deployment-replicas"
 
 
 def test_ac1_kubectl_get_objectmetrics_all_namespaces(
