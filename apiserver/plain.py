@@ -25,7 +25,7 @@ def make_plain_app(*, exposition: Exposition | None, telemetry: Telemetry,
                    ready: Callable[[], bool] = lambda: True) -> web.Application:
     """``exposition=None`` serves only telemetry on ``/metrics``."""
 
-    async def metrics(request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.StreamResponse:
         fmt = negotiate(request.headers.get("Accept"))
         use_gzip = gzip_accepted(request.headers.get("Accept-Encoding"))
         om = fmt.kind == "openmetrics"
@@ -34,15 +34,20 @@ def make_plain_app(*, exposition: Exposition | None, telemetry: Telemetry,
         headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
         tail = own + OPENMETRICS_EOF if om else own
         if use_gzip:
-            if exposition is not None:
-                body = exposition.gzip_with_tail(fmt=fmt, tail=tail)
-            else:
-                body = gzip_member(tail)
             headers["Content-Encoding"] = "gzip"
-        else:
-            state = exposition.body(fmt=fmt, eof=False) if exposition is not None else b""
-            body = state + tail
-        return web.Response(body=body, headers=headers)
+            if exposition is not None:
+                return web.Response(body=exposition.gzip_with_tail(fmt=fmt, tail=tail), headers=headers)
+            return web.Response(body=gzip_member(tail), headers=headers)
+        state = exposition.body(fmt=fmt, eof=False) if exposition is not None else b""
+        # Two writes instead of ``state + tail``: the cached state body is never copied.
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(state) + len(tail)
+        await response.prepare(request)
+        if request.method != "HEAD":
+            await response.write(state)
+            await response.write(tail)
+        await response.write_eof()
+        return response
 
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

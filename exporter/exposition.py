@@ -156,8 +156,9 @@ def render_header(header: FamilyHeader, kind: FormatKind) -> bytes:
 
 
 def assemble(families: Iterable[tuple[FamilyHeader, Iterable[bytes]]], *, kind: FormatKind,
-             headers: dict[tuple[FamilyHeader, FormatKind], bytes] | None = None) -> bytes:
-    """Join headers and chunks into one body (no ``# EOF``). Pure: no store, no cache.
+             headers: dict[tuple[FamilyHeader, FormatKind], bytes] | None = None,
+             trailer: bytes = b"") -> bytes:
+    """Join headers, chunks and ``trailer`` (``# EOF``) into one body. Pure: no store, no cache.
 
     ``families`` yields each family's non-empty chunks; a family without any gets no header.
     """
@@ -176,6 +177,7 @@ def assemble(families: Iterable[tuple[FamilyHeader, Iterable[bytes]]], *, kind: 
         if head is None:
             head = cache[key] = render_header(header, kind)
         parts[start] = head
+    parts.append(trailer)
     return b"".join(parts)
 
 
@@ -229,18 +231,14 @@ class Exposition:
         if cached is not None:
             return cached
         kind, namespace, eof = key
-        base_key = (kind, namespace, False)
-        base = self._bodies.get(base_key)
-        if base is None:
-            started = time.perf_counter()
-            base = assemble(self._store.family_chunks(namespace=namespace), kind=kind, headers=self._headers)
-            telemetry = self._store.telemetry
-            telemetry.exposition_builds.labels(kind).inc()
-            telemetry.exposition_build_seconds.labels(kind).observe(time.perf_counter() - started)
-            self._bodies[base_key] = base
-        if not eof:
-            return base
-        body = self._bodies[key] = base + OPENMETRICS_EOF
+        started = time.perf_counter()
+        # With and without "# EOF" are separate builds rather than a copy of one another: the
+        # blocks are shared, so a build is just the final join, and neither pays a second copy.
+        body = self._bodies[key] = assemble(self._store.family_chunks(namespace=namespace), kind=kind,
+                                            headers=self._headers, trailer=OPENMETRICS_EOF if eof else b"")
+        telemetry = self._store.telemetry
+        telemetry.exposition_builds.labels(kind).inc()
+        telemetry.exposition_build_seconds.labels(kind).observe(time.perf_counter() - started)
         return body
 
 
