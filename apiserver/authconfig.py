@@ -13,7 +13,6 @@ authenticator and the TLS context, which needs the union of both CA bundles).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -212,14 +211,3 @@ class AuthConfigSource:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, backoff_max)
-
-
-@contextlib.asynccontextmanager
-async def running(source: AuthConfigSource, client: ConfigMapWatchClient) -> AsyncIterator[None]:
-    task = asyncio.create_task(source.run(client), name="auth-configmap-watch")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

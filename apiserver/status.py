@@ -77,7 +77,3 @@ def path_not_found() -> StatusError:
 
 def bad_request(message: str) -> StatusError:
     return StatusError(400, message)
-
-
-def unauthorized() -> StatusError:
-    return StatusError(401, "Unauthorized")
