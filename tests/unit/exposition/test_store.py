@@ -185,3 +185,78 @@ def test_objects_without_uid_are_keyed_by_namespace_and_name() -> None:
     del obj["metadata"]["uid"]
     store.upsert("widgets", obj)
     assert store.get("widgets", "x/a") is not None
+
+
+# --------------------------------------------------------------------------- blocks vs a model
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from exporter.exposition import Exposition  # noqa: E402
+from tests.expo_checks import check_structure  # noqa: E402
+
+_ops = st.lists(st.tuples(st.sampled_from(["upsert", "delete", "replace"]),
+                          st.integers(min_value=0, max_value=11),   # object
+                          st.integers(min_value=0, max_value=3)),   # value (0: no size series)
+                max_size=60)
+
+
+def _family_lines(body: bytes) -> dict[str, list[bytes]]:
+    check_structure(body, openmetrics=False)
+    out: dict[str, list[bytes]] = {}
+    for line in body.splitlines():
+        if line.startswith(b"# HELP "):
+            current = out.setdefault(line.split()[2].decode(), [])
+        elif not line.startswith(b"#"):
+            current.append(line)
+    return {name: sorted(lines) for name, lines in out.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_ops)
+def test_blocked_store_matches_a_plain_model(ops: list[tuple[str, int, int]]) -> None:
+    import exporter.store as store_module
+
+    saved = store_module.BLOCK_SIZE
+    store_module.BLOCK_SIZE = 3  # many blocks, holes, emptied blocks
+    try:
+        store, _ = make_store()
+        store.set_plan(SamplePlan.of("widgets", FAMS))
+        exposition = Exposition(store)
+        model: dict[str, dict] = {}
+
+        def obj(i: int, v: int) -> dict:
+            samples = {"widget_info": [({"v": str(v)}, 1)]}
+            if v:
+                samples["widget_size"] = [({}, v)]
+            return widget(f"w{i}", f"ns{i % 3}", samples=samples)
+
+        for op, i, v in ops:
+            uid = f"uid-ns{i % 3}-w{i}"
+            if op == "upsert":
+                store.upsert("widgets", obj(i, v))
+                model[uid] = obj(i, v)
+            elif op == "delete":
+                store.delete("widgets", uid)
+                model.pop(uid, None)
+            else:  # a relist that keeps every other object
+                model = {u: o for n, (u, o) in enumerate(model.items()) if n % 2 == 0}
+                store.replace("widgets", list(model.values()))
+            exposition.body(fmt="text")  # build and cache blocks between operations
+
+        plan = store.plan("widgets")
+        assert plan is not None
+        for namespace in (None, "ns1"):
+            chosen = [o for o in model.values() if namespace in (None, o["metadata"]["namespace"])]
+            rendered = [plan.render(o) for o in chosen]
+            expected = {header.name: sorted(line for chunks in rendered for line in chunks[i].splitlines())
+                        for i, header in enumerate(plan.families)}
+            assert _family_lines(exposition.body(fmt="text", namespace=namespace)) == {
+                name: lines for name, lines in expected.items() if lines}
+        all_rendered = [plan.render(o) for o in model.values()]
+        assert [(f.objects, f.series) for f in store.families()] == [
+            (sum(1 for c in all_rendered if c[i]), sum(c[i].count(b"\n") for c in all_rendered))
+            for i in range(len(FAMS))]
+        assert sorted(e.uid for e in store.objects()) == sorted(model)
+    finally:
+        store_module.BLOCK_SIZE = saved
