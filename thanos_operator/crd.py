@@ -1,7 +1,7 @@
 """The ``thanos.monitoring.paodin.io`` CustomResourceDefinition, generated from the pydantic models.
 
 Pydantic's JSON Schema is turned into a *structural* OpenAPI v3 schema as the kube-apiserver
-requires: ``$ref``s inlined, ``anyOf [X, null]`` collapsed to ``X`` (+ ``nullable``), no
+requires: ``$ref``s inlined, ``anyOf [X, null]`` collapsed to ``X``, no
 ``title``/``default``/``additionalProperties: false`` (defaults would be written into stored
 objects, changing users' CRs), and free-form Kubernetes types (affinity, resources, PVC
 templates) kept with ``x-kubernetes-preserve-unknown-fields``. Pure; no I/O.
@@ -24,15 +24,14 @@ def _structural(schema: JsonObject, defs: JsonObject) -> JsonObject:
         merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
         return _structural(merged, defs)
     if "anyOf" in schema:
+        # Optional fields: no `nullable: true`. The API server prunes nulls of non-nullable fields
+        # (so PaodinMonitoring's `stores:` with only comments still applies), and nullable
+        # subtrees are dropped from the OpenAPI v2 that `kubectl explain` reads.
         options = [o for o in schema["anyOf"] if o.get("type") != "null"]
-        nullable = len(options) < len(schema["anyOf"])
         rest = {k: v for k, v in schema.items() if k != "anyOf"}
         if len(options) != 1:
             raise ValueError(f"cannot express anyOf {schema['anyOf']} structurally")
-        result = _structural({**options[0], **rest}, defs)
-        if nullable:
-            result["nullable"] = True
-        return result
+        return _structural({**options[0], **rest}, defs)
     out: JsonObject = {}
     for key, value in schema.items():
         if key in _DROP:
@@ -79,29 +78,33 @@ def thanos_crd() -> JsonObject:
             "group": API_GROUP,
             "scope": "Namespaced",
             "names": {"kind": KIND, "listKind": f"{KIND}List", "plural": PLURAL, "singular": PLURAL},
-            "versions": [{
-                "name": API_VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    _condition_column("Ready"),
-                    _condition_column("Reconciled"),
-                    {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused", "priority": 1},
-                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                ],
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "Thanos Query, Receive (router + ingestors), Store Gateway and Compact, "
-                                   "reconciled by panopticon (PaodinMonitoring-compatible).",
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": openapi_schema(ThanosSpec),
-                        "status": openapi_schema(ThanosStatus),
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        _condition_column("Ready"),
+                        _condition_column("Reconciled"),
+                        {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused", "priority": 1},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "Thanos Query, Receive (router + ingestors), Store Gateway and Compact, "
+                            "reconciled by panopticon (PaodinMonitoring-compatible).",
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": openapi_schema(ThanosSpec),
+                                "status": openapi_schema(ThanosStatus),
+                            },
+                        }
                     },
-                }},
-            }],
+                }
+            ],
         },
     }
