@@ -26,23 +26,48 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kube.client import KubeClient  # noqa: E402
-from kube.config import load_config  # noqa: E402
-from tests.e2e.cluster import KubeCluster  # noqa: E402
-from thanos_operator.controller import ThanosController  # noqa: E402
-from thanos_operator.reconciler import Reconciler, thanos_path  # noqa: E402
+from kube.client import KubeClient
+from kube.config import load_config
+from tests.e2e.cluster import KubeCluster
+from thanos_operator.controller import ThanosController
+from thanos_operator.reconciler import Reconciler, thanos_path
 
 SPEC: dict[str, Any] = {
     "defaultFields": {"logLevel": "info"},
-    "query": {"replicas": 2, "stores": [
-        {"addresses": ["prometheus-operated:10901"]},
-        {"addresses": ["peer.example.com:443"], "caSecret": {"name": "ca", "key": "ca.crt"},
-         "bearerTokenSecret": {"name": "tok", "key": "token"}}]},
-    "receive": {"router": {"replicas": 2, "replicationFactor": 2}, "ingestors": [
-        {"name": "tenant-a", "tenants": ["a"], "replicas": 2, "objectStorageConfig": {"name": "bucket", "key": "o"}},
-        {"name": "tenant-b", "tenants": ["b"], "replicas": 2, "objectStorageConfig": {"name": "bucket", "key": "o"}},
-        {"name": "softs", "replicas": 3, "objectStorageConfig": {"name": "bucket", "key": "o"},
-         "dataVolume": {"pvc": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}}}]},
+    "query": {
+        "replicas": 2,
+        "stores": [
+            {"addresses": ["prometheus-operated:10901"]},
+            {
+                "addresses": ["peer.example.com:443"],
+                "caSecret": {"name": "ca", "key": "ca.crt"},
+                "bearerTokenSecret": {"name": "tok", "key": "token"},
+            },
+        ],
+    },
+    "receive": {
+        "router": {"replicas": 2, "replicationFactor": 2},
+        "ingestors": [
+            {
+                "name": "tenant-a",
+                "tenants": ["a"],
+                "replicas": 2,
+                "objectStorageConfig": {"name": "bucket", "key": "o"},
+            },
+            {
+                "name": "tenant-b",
+                "tenants": ["b"],
+                "replicas": 2,
+                "objectStorageConfig": {"name": "bucket", "key": "o"},
+            },
+            {
+                "name": "softs",
+                "replicas": 3,
+                "objectStorageConfig": {"name": "bucket", "key": "o"},
+                "dataVolume": {"pvc": {"spec": {"resources": {"requests": {"storage": "10Gi"}}}}},
+            },
+        ],
+    },
     "storeGateway": {"objectStorageConfig": {"name": "bucket", "key": "o"}},
     "compact": {"objectStorageConfig": {"name": "bucket", "key": "o"}},
 }
@@ -59,8 +84,9 @@ class Counting:
         self.counts["get"] += 1
         return await self.inner.get(path, params=params)
 
-    async def list(self, path: str, *, params: Mapping[str, Any] | None = None,
-                   limit: int = 500) -> tuple[list[dict[str, Any]], str]:
+    async def list(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
+    ) -> tuple[list[dict[str, Any]], str]:
         self.counts["list"] += 1
         return await self.inner.list(path, params=params, limit=limit)
 
@@ -68,8 +94,15 @@ class Counting:
         self.counts["create"] += 1
         return await self.inner.create(path, obj)
 
-    async def apply(self, path: str, obj: Mapping[str, Any], *, field_manager: str, force: bool = True,
-                    dry_run: bool = False) -> dict[str, Any]:
+    async def apply(
+        self,
+        path: str,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         self.counts["apply"] += 1
         return await self.inner.apply(path, obj, field_manager=field_manager, force=force, dry_run=dry_run)
 
@@ -77,10 +110,17 @@ class Counting:
         self.counts["patch"] += 1
         return await self.inner.patch(path, patch, patch_type=patch_type)
 
-    async def delete(self, path: str, *, propagation_policy: str | None = None,
-                     preconditions: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    async def delete(
+        self,
+        path: str,
+        *,
+        propagation_policy: str | None = None,
+        preconditions: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None:
         self.counts["delete"] += 1
-        return await self.inner.delete(path, propagation_policy=propagation_policy, preconditions=preconditions)
+        return await self.inner.delete(
+            path, propagation_policy=propagation_policy, preconditions=preconditions
+        )
 
     def watch(self, path: str, **kwargs: Any) -> Any:
         self.counts["watch"] += 1
@@ -92,8 +132,12 @@ class Counting:
 
 
 def cr(namespace: str, name: str) -> dict[str, Any]:
-    return {"apiVersion": "monitoring.paodin.io/v1alpha1", "kind": "Thanos",
-            "metadata": {"name": name, "namespace": namespace}, "spec": SPEC}
+    return {
+        "apiVersion": "monitoring.paodin.io/v1alpha1",
+        "kind": "Thanos",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": SPEC,
+    }
 
 
 async def converge_with_controller(cluster: KubeCluster, client: KubeClient, ns: str) -> dict[str, Any]:
@@ -114,9 +158,14 @@ async def converge_with_controller(cluster: KubeCluster, client: KubeClient, ns:
         converged = time.perf_counter() - started
         await controller.wait_idle(30)
         settled = time.perf_counter() - started
-        return {"seconds_to_reconciled": converged, "seconds_to_idle": settled, "requests": dict(counting.counts),
-                "reads": counting.counts["get"] + counting.counts["list"], "writes": counting.total(writes_only=True),
-                "passes": controller.passes}
+        return {
+            "seconds_to_reconciled": converged,
+            "seconds_to_idle": settled,
+            "requests": dict(counting.counts),
+            "reads": counting.counts["get"] + counting.counts["list"],
+            "writes": counting.total(writes_only=True),
+            "passes": controller.passes,
+        }
     finally:
         await controller.stop()
 
@@ -139,24 +188,37 @@ async def direct_passes(client: KubeClient, ns: str, passes: int) -> dict[str, A
         cpu.append(time.process_time() - c0)
         assert not outcome.applied and not outcome.status_written, outcome
     per_pass = {verb: n / passes for verb, n in counting.counts.items()}
-    return {"first_pass": first, "noop_passes": passes, "noop_wall_ms_median": 1000 * statistics.median(wall),
-            "noop_wall_ms_p90": 1000 * sorted(wall)[int(0.9 * len(wall)) - 1],
-            "noop_cpu_ms_median": 1000 * statistics.median(cpu), "noop_requests_per_pass": per_pass,
-            "noop_writes": counting.total(writes_only=True)}
+    return {
+        "first_pass": first,
+        "noop_passes": passes,
+        "noop_wall_ms_median": 1000 * statistics.median(wall),
+        "noop_wall_ms_p90": 1000 * sorted(wall)[int(0.9 * len(wall)) - 1],
+        "noop_cpu_ms_median": 1000 * statistics.median(cpu),
+        "noop_requests_per_pass": per_pass,
+        "noop_writes": counting.total(writes_only=True),
+    }
 
 
 async def main(passes: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cluster = KubeCluster.start(Path(tmp))
         try:
-            cluster.kubectl("apply", "-f", str(Path(__file__).resolve().parents[1] / "deploy/crds/thanos.yaml"))
-            cluster.kubectl("wait", "--for=condition=Established", "crd/thanos.monitoring.paodin.io", "--timeout=60s")
+            cluster.kubectl(
+                "apply", "-f", str(Path(__file__).resolve().parents[1] / "deploy/crds/thanos.yaml")
+            )
+            cluster.kubectl(
+                "wait", "--for=condition=Established", "crd/thanos.monitoring.paodin.io", "--timeout=60s"
+            )
             cluster.ensure_namespace("bench")
             cluster.ensure_namespace("bench-direct")
-            client = KubeClient(load_config(kubeconfig=str(cluster.kubeconfig)), user_agent="panopticon-thanos-bench")
+            client = KubeClient(
+                load_config(kubeconfig=str(cluster.kubeconfig)), user_agent="panopticon-thanos-bench"
+            )
             try:
                 result = {
-                    "controller_converge_from_empty": await converge_with_controller(cluster, client, "bench"),
+                    "controller_converge_from_empty": await converge_with_controller(
+                        cluster, client, "bench"
+                    ),
                     "direct": await direct_passes(client, "bench-direct", passes),
                 }
             finally:
@@ -167,6 +229,8 @@ async def main(passes: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--passes", type=int, default=50, help="no-op reconcile passes to time")
     asyncio.run(main(parser.parse_args().passes))

@@ -15,6 +15,10 @@ from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosS
 
 JsonObject = dict[str, Any]
 
+_DESCRIPTION = (
+    "Thanos Query, Receive (router + ingestors), Store Gateway and Compact, "
+    "reconciled by panopticon (PaodinMonitoring-compatible)."
+)
 _DROP = {"title", "default", "examples"}
 
 
@@ -93,8 +97,7 @@ def thanos_crd() -> JsonObject:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "Thanos Query, Receive (router + ingestors), Store Gateway and Compact, "
-                            "reconciled by panopticon (PaodinMonitoring-compatible).",
+                            "description": _DESCRIPTION,
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
