@@ -209,8 +209,9 @@ class Exposition:
         if gzip:
             cached = self._gzipped.get(key)
             if cached is None:
-                tail = OPENMETRICS_EOF if key[2] else b""
-                cached = self._gzipped[key] = self._gzip_prefix(kind, namespace).finish(tail)
+                # Not through a GzipPrefix: that keeps a compressor (~300 KB) alive per key, which
+                # only the per-request tail of the plain endpoint needs.
+                cached = self._gzipped[key] = gzip_member(self._plain(key))
             return cached
         return self._plain(key)
 
