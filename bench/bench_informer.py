@@ -1,11 +1,15 @@
 """Benchmarks of the live exporter's informer path (issue 3, criterion 5).
 
-    python bench/bench_informer.py stream [--events 100000]
-        A recorded NDJSON watch stream of ConfigMap events (recorded from the real kube-apiserver
-        with --record, else synthesized in the same shape, managedFields included) fed through
-        the real path: LineSplitter -> orjson -> Informer event handling -> Plan.render -> store,
-        for a 3-metric configuration. In the same run: orjson decoding alone, and decoding
-        through kubernetes_asyncio model objects (Watch.unmarshal_event -> V1ConfigMap).
+    python bench/bench_informer.py stream [--stream-file F | --synthesize --events 100000]
+        A recorded NDJSON watch stream of ConfigMap events (default: bench/data/watch-configmaps-
+        k8s-1.20.ndjson.gz, 20,000 events recorded from the real kube-apiserver v1.20.2 with
+        `record`: 1,000 ConfigMaps created then each patched 19 times) fed through the real path:
+        LineSplitter -> orjson -> Informer event handling -> Plan.render -> store, for a 3-metric
+        configuration; the recording is replayed --repeat times (default 5, later copies as
+        MODIFIED with higher resourceVersions). In the same run: orjson decoding alone, and
+        decoding through kubernetes_asyncio model objects (Watch.unmarshal_event -> V1ConfigMap).
+    python bench/bench_informer.py record --stream-file OUT [--kubeconfig K]
+        Record such a stream from a real kube-apiserver (a fresh test cluster when no kubeconfig).
     python bench/bench_informer.py sync [--objects 10000]
         A real kube-apiserver (tests/e2e/cluster.py) with 10,000 ConfigMaps: time from starting
         `panopticon serve` to a complete /metrics, and the process's peak RSS.
@@ -95,6 +99,30 @@ def synthesize_stream(events: int, *, objects: int = 2000) -> bytes:
         kind = "ADDED" if n < objects else "MODIFIED"
         lines.append(orjson.dumps({"type": kind, "object": configmap(i, rv=1000 + n)}))
     return b"\n".join(lines) + b"\n"
+
+
+RECORDED = ROOT / "bench" / "data" / "watch-configmaps-k8s-1.20.ndjson.gz"
+
+
+def replayed(path: Path, *, repeat: int) -> bytes:
+    """The recording, ``repeat`` times; later copies become MODIFIED events with newer versions."""
+    import gzip
+
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    events = [orjson.loads(line) for line in raw.splitlines() if line.strip()]
+    top = max(int(e["object"]["metadata"]["resourceVersion"]) for e in events)
+    out = []
+    for copy in range(repeat):
+        for e in events:
+            if copy:
+                e = {"type": "MODIFIED", "object": e["object"]}
+                meta = dict(e["object"]["metadata"])
+                meta["resourceVersion"] = str(int(meta["resourceVersion"]) + copy * top)
+                e["object"] = {**e["object"], "metadata": meta}
+            out.append(orjson.dumps(e))
+    return b"\n".join(out) + b"\n"
 
 
 class RecordedWatch:
@@ -314,6 +342,47 @@ def run_sync(kubeconfig: str, objects: int, scrapes: int) -> dict[str, Any]:
     return {"benchmark": name, "create_seconds": round(created, 1), **result}
 
 
+async def record_stream(kubeconfig: str, out: Path, *, objects: int, rounds: int) -> int:
+    """Watch ConfigMaps of namespace "record" on the real server while creating ``objects`` and
+    updating each ``rounds`` times; write the watch body (one event per line) to ``out``."""
+    ns = "record"
+    await create_all(kubeconfig, [("/api/v1/namespaces", {"metadata": {"name": ns}})])
+    path = resource_path(group="", version="v1", resource="configmaps", namespace=ns)
+    async with KubeClient(load_config(kubeconfig=kubeconfig), timeout=60) as client:
+        _, rv = await client.list(path)
+        expected = objects * (1 + rounds)
+        lines: list[bytes] = []
+
+        async def watch() -> None:
+            async for event_type, obj in client.watch(path, resource_version=rv, timeout_seconds=600,
+                                                      allow_bookmarks=False):
+                lines.append(orjson.dumps({"type": event_type, "object": obj}))
+                if len(lines) >= expected:
+                    return
+
+        watcher = asyncio.create_task(watch())
+        await asyncio.sleep(0.5)
+
+        def body(i: int, r: int) -> dict[str, Any]:
+            meta = {"name": f"cm-{i}", "namespace": ns, "labels": {"app": f"app-{i % 50}", "tier": "backend"},
+                    "annotations": {"owner": f"team-{i % 7}"} if i % 2 else {}}
+            return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                    "data": {"key": f"value-{r}", "other": "x" * 64}}
+
+        await create_all(kubeconfig, [(path, body(i, 0)) for i in range(objects)])
+        gate = asyncio.Semaphore(48)
+
+        async def update(i: int, r: int) -> None:
+            async with gate:
+                await client.patch(f"{path}/cm-{i}", {"data": {"key": f"value-{r}"}})
+
+        for r in range(1, rounds + 1):
+            await asyncio.gather(*(update(i, r) for i in range(objects)))
+        await asyncio.wait_for(watcher, 120)
+    out.write_bytes(b"\n".join(lines) + b"\n")
+    return len(lines)
+
+
 def widget_crd(group: str) -> dict[str, Any]:
     schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -376,21 +445,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("mode", choices=["stream", "sync", "e2e", "all"])
+    parser.add_argument("mode", choices=["stream", "record", "sync", "e2e", "all"])
+    parser.add_argument("--record-objects", type=int, default=1000)
+    parser.add_argument("--record-rounds", type=int, default=19)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--scrapes", type=int, default=20)
     parser.add_argument("--kubeconfig", help="use this running cluster instead of starting one")
-    parser.add_argument("--stream-file", help="replay this recorded NDJSON watch body (else synthesize)")
+    parser.add_argument("--stream-file", default=str(RECORDED),
+                        help="recorded NDJSON watch body (.gz allowed) to replay / to write with record")
+    parser.add_argument("--synthesize", action="store_true", help="synthesize --events events instead")
+    parser.add_argument("--repeat", type=int, default=5, help="replay the recording this many times")
     args = parser.parse_args()
     os.environ.pop("KUBECONFIG", None)
+    if args.mode == "record":
+        if not args.stream_file:
+            raise SystemExit("record needs --stream-file FILE to write")
+        with cluster(args.kubeconfig) as kubeconfig:
+            n = asyncio.run(record_stream(kubeconfig, Path(args.stream_file), objects=args.record_objects,
+                                          rounds=args.record_rounds))
+        print(json.dumps({"recorded_events": n, "file": args.stream_file}))
+        return
     if args.mode in ("stream", "all"):
-        if args.stream_file:
-            body = Path(args.stream_file).read_bytes()
-            events = body.count(b"\n")
-        else:
+        if args.synthesize:
             body, events = synthesize_stream(args.events), args.events
+        else:
+            body = replayed(Path(args.stream_file), repeat=args.repeat)
+            events = body.count(b"\n")
         result = asyncio.run(run_stream(body, events))
         result["load_average_1m"] = round(os.getloadavg()[0], 2)
         print(json.dumps(result), flush=True)
