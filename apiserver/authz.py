@@ -104,6 +104,7 @@ class Authorizer:
         self._cache: OrderedDict[bytes, tuple[float, Decision]] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Future[Decision]] = {}
         self.reviews_sent = 0
+        self.cache_hits = 0
 
     def always_allowed(self, info: RequestInfo) -> bool:
         return not info.is_resource and self._always(info.path)
@@ -120,6 +121,7 @@ class Authorizer:
         now = self._clock()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
+            self.cache_hits += 1
             return hit[1]
         pending = self._inflight.get(key)
         if pending is not None:

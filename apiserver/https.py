@@ -25,6 +25,7 @@ from apiserver.authz import Authorizer
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
 from apiserver.server import Health, HttpsServer, build_app
+from apiserver.telemetry import ApiTelemetry
 from apiserver.views import ApiViews, ResourceNamer, guess_resource
 from certs.generate import self_signed_serving
 from certs.reload import ReloadingServerTLS
@@ -144,6 +145,7 @@ class ExtensionApiComponent:
             authenticator=authenticator,
             authorizer=authorizer,
             health=Health(ready=self.ready),
+            telemetry=ApiTelemetry(self.store.telemetry.registry),
         )
         self.server = HttpsServer(app, tls, host=args.bind_address, port=args.secure_port)
         try:

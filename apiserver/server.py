@@ -18,6 +18,7 @@ runs it on a port with the reloading TLS context of ``certs.reload``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from apiserver.prometheus import ExpositionSource, PrometheusApi
 from apiserver.requestinfo import RequestInfo, parse_request_info
 from apiserver.resources import ResourceApi
 from apiserver.status import StatusError, path_not_found, status_body, status_response
+from apiserver.telemetry import ApiTelemetry
 from apiserver.views import ApiViews
 from certs.reload import ReloadingServerTLS
 
@@ -75,6 +77,31 @@ async def status_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path_qs)
         return StatusError(500, "Internal error occurred: see the server log").response()
+
+
+_RESOURCE_LABELS = frozenset({"metricfamilies", "objectmetrics", "clusterobjectmetrics", "prometheus"})
+
+
+def telemetry_middleware(telemetry: ApiTelemetry) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Outermost: counts every answer with its final code (labels from a fixed set only)."""
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        code = 500
+        try:
+            response = await handler(request)
+            code = response.status
+            return response
+        finally:
+            info = request.get(REQUEST_INFO)
+            if info is None or not info.is_resource:
+                verb, resource = request.method.lower(), ""
+            else:
+                verb, resource = info.verb, info.resource if info.resource in _RESOURCE_LABELS else "other"
+            telemetry.observe(verb=verb, resource=resource, code=code, seconds=time.perf_counter() - started)
+
+    return observe
 
 
 def _peer_certificate(request: web.Request) -> bytes | None:
@@ -135,10 +162,14 @@ def build_app(
     health: Health | None = None,
     bookmark_interval: float = 60.0,
     default_watch_timeout: Callable[[], float] | None = None,
+    telemetry: ApiTelemetry | None = None,
 ) -> web.Application:
     health = health or Health()
+    outer = [telemetry_middleware(telemetry)] if telemetry is not None else []
+    if telemetry is not None:
+        telemetry.watch_reviews(authenticator, authorizer)
     app = web.Application(
-        middlewares=[status_middleware, *auth_middlewares(authenticator, authorizer)],
+        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer)],
         client_max_size=1024 * 1024,
     )
     resources = ResourceApi(

@@ -101,3 +101,34 @@ async def test_concurrent_identical_reviews_share_one_request() -> None:
     decisions = await asyncio.gather(*tasks)
     assert all(d.allowed for d in decisions)
     assert calls == 1 and authz.reviews_sent == 1
+
+
+async def test_own_telemetry_counts_requests_and_reviews(pki: Pki) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from apiserver.telemetry import ApiTelemetry
+
+    registry = CollectorRegistry()
+    result, server = await serve(pki, telemetry=ApiTelemetry(registry))
+    result.reviewer.allow = lambda spec: True
+    try:
+        async with result.proxy_session() as s:
+            for _ in range(3):
+                async with s.get(result.url + f"{GV}/prometheus", headers={"X-Remote-User": "p"}) as resp:
+                    assert resp.status == 200
+            async with s.get(result.url + f"{GV}/no-such-thing/x", headers=MASTERS_HEADERS) as resp:
+                assert resp.status == 404
+    finally:
+        await server.stop()
+        result.views.close()
+
+    def value(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, labels)
+
+    assert value("panopticon_apiserver_requests_total", verb="list", resource="prometheus", code="200") == 3
+    assert value("panopticon_apiserver_requests_total", verb="get", resource="other", code="404") == 1
+    assert value("panopticon_apiserver_subjectaccessreviews_total") == 1
+    assert value("panopticon_apiserver_authorization_cache_hits_total") == 2
+    assert (
+        value("panopticon_apiserver_request_duration_seconds_count", verb="list", resource="prometheus") == 3
+    )
