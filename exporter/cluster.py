@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -288,8 +288,15 @@ class ClusterExporter:
         self._queued: set[str] = set()
         self._reconciling = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
         self._resolve_all_scheduled = False
         self._watch_crds = True
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background (from synchronous handlers), keeping a reference."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _make_registry(self, shard: int, total: int) -> InformerRegistry:
         return InformerRegistry(
@@ -334,6 +341,8 @@ class ClusterExporter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         for informer in (self._config_informer, self._crd_informer, self._ns_informer):
             if informer is not None:
                 await informer.stop()
@@ -474,7 +483,7 @@ class ClusterExporter:
         if current is not None and current.key == key:
             return
         if state.next_binding is not None:
-            asyncio.get_running_loop().create_task(state.next_binding.stop(self.registry))
+            self._spawn(state.next_binding.stop(self.registry))
         binding = Binding(
             self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
             namespace_ok=self._namespace_ok(),
@@ -507,7 +516,7 @@ class ClusterExporter:
         except DuplicateFamilyError as err:
             state.next_binding = None
             state.error_reason, state.error_message = COMPILE_ERROR, str(err)
-            asyncio.get_running_loop().create_task(self._teardown_binding(binding, state))
+            self._spawn(self._teardown_binding(binding, state))
             return
         binding.live = True
         for event_type, obj in buffered:
@@ -516,7 +525,7 @@ class ClusterExporter:
                  binding.resource.resource, time.perf_counter() - started)
         old, state.binding, state.next_binding = state.binding, binding, None
         if old is not None:
-            asyncio.get_running_loop().create_task(old.stop(self.registry))
+            self._spawn(old.stop(self.registry))
 
     async def _teardown_binding(self, binding: Binding, state: ConfigState) -> None:
         await binding.stop(self.registry)

@@ -42,6 +42,7 @@ class FakeApiServer:
         self.watch_count = 0
         self.fail_next: list[int] = []  # HTTP statuses to answer the next requests with
         self.discovery: dict[str, dict[str, Any]] = {}  # path -> APIResourceList / APIGroup
+        self.forbidden: set[str] = set()  # collection paths answered with 403
         self.site: web.TCPSite | None = None
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -121,6 +122,8 @@ class FakeApiServer:
         if self.fail_next:
             code = self.fail_next.pop(0)
             return self._json(code, status(code, "InternalError", "injected failure"))
+        if request.path in self.forbidden:
+            return self._json(403, status(403, "Forbidden", f"cannot list {request.path}"))
         if request.method == "GET" and request.path in self.discovery:
             return self._json(200, self.discovery[request.path])
         m = PATH.match(request.path)

@@ -264,3 +264,21 @@ async def test_shards_partition_the_unsharded_exposition(
     parts = [run.samples() for run in shards]
     assert all(parts) and sum(len(p) for p in parts) == len(full.samples()) == 60
     assert set().union(*parts) == full.samples()
+
+
+async def test_forbidden_target_is_list_error_and_recovers(
+    fake: FakeApiServer, start: Callable[..., Any]
+) -> None:
+    widget_discovery(fake)
+    fake.forbidden.add(WIDGETS)
+    await fake.put(WIDGETS, widget("a", "w1", 1))
+    await fake.put(CONFIGS, config())
+    run = await start()
+    await eventually(lambda: ready_condition(fake, "widgets").get("reason") == "ListError")
+    cond = ready_condition(fake, "widgets")
+    assert cond["status"] == "False" and "403" in cond["message"]
+    assert not run.exporter.ready()
+    fake.forbidden.clear()  # RBAC fixed: the informer's back-off retries and succeeds
+    await eventually(lambda: len(run.samples()) == 1, timeout=40)
+    await eventually(lambda: ready_condition(fake, "widgets").get("reason") == "Compiled")
+    assert run.exporter.ready()
