@@ -36,7 +36,8 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
                    help="MetricsConfiguration file (repeatable; directories are read recursively)")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
-                   help="file with target objects (repeatable; directories are read recursively; - for stdin)")
+                   help="file with target objects (repeatable; directories are read recursively; "
+                        "- for stdin)")
     p.add_argument("--format", choices=["text", "openmetrics"], default="text",
                    help="exposition format (default: Prometheus text 0.0.4)")
     p.add_argument("-n", "--namespace", help="only series of objects in this namespace")
@@ -79,11 +80,13 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--shard", type=int, default=0, help="this instance's shard (0-based)")
     g.add_argument("--total-shards", type=int, default=1, help="number of shards")
     g.add_argument("--pod", default="", help="StatefulSet pod name: derive --shard from its ordinal")
-    g.add_argument("--pod-namespace", default="", help="namespace of --pod (to read the StatefulSet replicas)")
+    g.add_argument("--pod-namespace", default="",
+                   help="namespace of --pod (to read the StatefulSet replicas)")
 
     h = p.add_argument_group("plain HTTP")
     h.add_argument("--metrics-address", default="127.0.0.1:8080", metavar="HOST:PORT",
-                   help="plain HTTP /metrics, /healthz, /livez, /readyz (default 127.0.0.1:8080; '' to disable)")
+                   help="plain HTTP /metrics, /healthz, /livez, /readyz "
+                        "(default 127.0.0.1:8080; '' to disable)")
     h.add_argument("--no-state-metrics-on-plain", action="store_true",
                    help="serve only own telemetry on the plain /metrics (state metrics only via the API)")
 
