@@ -19,6 +19,7 @@ StatefulSet adopts the orphaned pods by their labels.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ RESOURCES = {
     "Deployment": ("apps", "v1", "deployments"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
 
 
 class KubeApi(Protocol):
@@ -247,39 +249,23 @@ class Reconciler:
         live = await self._list_children(namespace, thanos_name)
 
         wanted = {_key(o) for o in desired}
-        for obj in desired:
-            current = live.get(_key(obj))
-            if (
-                current is not None
-                and not is_ours(current, thanos_name)
-                and controller_of(current) is not None
-            ):
-                raise RuntimeError(f"{_label(obj)} exists and is controlled by {controller_of(current)}")
-            if current is not None and current["metadata"].get("deletionTimestamp"):
-                outcome.recreating.append(_label(obj))
-                continue
-            if current is not None and _applied_hash(current) == _applied_hash(obj):
-                outcome.unchanged.append(_label(obj))
-                continue
-            path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
-            try:
-                live[_key(obj)] = await self.client.apply(
-                    path, obj, field_manager=self.field_manager, force=True
-                )
-                outcome.applied.append(_label(obj))
-            except ApiError as err:
-                if not (err.status == 422 and obj["kind"] == "StatefulSet" and current is not None):
-                    raise
-                log.info(
-                    "%s/%s: immutable field changed (%s); orphan delete and re-create",
-                    namespace,
-                    _label(obj),
-                    err.message,
-                )
-                await self.client.delete(
-                    path, propagation_policy="Orphan", preconditions={"uid": current["metadata"]["uid"]}
-                )
-                outcome.recreating.append(_label(obj))
+        # Config first, then Services, then workloads; within a stage the writes run concurrently.
+        for stage in _STAGES:
+            batch = [o for o in desired if o["kind"] in stage]
+            results = await asyncio.gather(
+                *(self._sync_one(obj, live.get(_key(obj)), namespace, thanos_name) for obj in batch),
+                return_exceptions=True,
+            )
+            failures = [r for r in results if isinstance(r, BaseException)]
+            for obj, result in zip(batch, results, strict=True):
+                if isinstance(result, BaseException):
+                    continue
+                action, applied = result
+                getattr(outcome, action).append(_label(obj))
+                if applied is not None:
+                    live[_key(obj)] = applied
+            if failures:
+                raise failures[0]
         for key, current in sorted(live.items()):
             if (
                 key in wanted
@@ -333,13 +319,44 @@ class Reconciler:
         if outcome.recreating:
             raise RetryLater(", ".join(outcome.recreating))
 
+    async def _sync_one(
+        self, obj: JsonObject, current: JsonObject | None, namespace: str, thanos_name: str
+    ) -> tuple[str, JsonObject | None]:
+        """Bring one object in line; returns the Outcome list it belongs to and the applied object."""
+        if current is not None and not is_ours(current, thanos_name) and controller_of(current) is not None:
+            raise RuntimeError(f"{_label(obj)} exists and is controlled by {controller_of(current)}")
+        if current is not None and current["metadata"].get("deletionTimestamp"):
+            return "recreating", None
+        if current is not None and _applied_hash(current) == _applied_hash(obj):
+            return "unchanged", None
+        path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
+        try:
+            applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)
+        except ApiError as err:
+            if not (err.status == 422 and obj["kind"] == "StatefulSet" and current is not None):
+                raise
+            log.info(
+                "%s/%s: immutable field changed (%s); orphan delete and re-create",
+                namespace,
+                _label(obj),
+                err.message,
+            )
+            await self.client.delete(
+                path, propagation_policy="Orphan", preconditions={"uid": current["metadata"]["uid"]}
+            )
+            return "recreating", None
+        return "applied", applied
+
     async def _list_children(self, namespace: str, thanos_name: str) -> dict[tuple[str, str], JsonObject]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(names.owner_labels(thanos_name).items()))
         live: dict[tuple[str, str], JsonObject] = {}
-        for api_version, kind in OWNED_KINDS:
-            items, _ = await self.client.list(
-                object_path(kind, namespace), params={"labelSelector": selector}
+        lists = await asyncio.gather(
+            *(
+                self.client.list(object_path(kind, namespace), params={"labelSelector": selector})
+                for _, kind in OWNED_KINDS
             )
+        )
+        for (api_version, kind), (items, _) in zip(OWNED_KINDS, lists, strict=True):
             for item in items:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", api_version)
