@@ -8,8 +8,9 @@ children the CR no longer wants (controller-owned by this CR, found by label) ->
 through ``/status`` only when it differs.
 
 That comparison is what makes a steady state write-free: an SSA of identical content still
-costs a request (and an audit entry), so it is skipped entirely. The price: a field that
-somebody else changes on a child is corrected only at the next change of the desired object.
+costs a request (and an audit entry), so it is skipped entirely. Edits by others to the fields
+that matter (replicas, images, args, data, ports, labels: ``thanos_operator.drift``) are still
+seen and re-applied; other fields are corrected at the next change of the desired object.
 
 Immutable StatefulSet fields (volumeClaimTemplates, serviceName, selector): the apply fails with
 422; the StatefulSet is then deleted with ``propagationPolicy: Orphan`` (its pods and PVCs stay)
@@ -30,6 +31,7 @@ from kube.client import ApiError
 from kube.conditions import get_condition, now_rfc3339, set_condition
 from kube.paths import resource_path
 from thanos_operator import names
+from thanos_operator.drift import drift
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
 from thanos_operator.render import OWNED_KINDS, referenced_secrets, render
 
@@ -328,7 +330,15 @@ class Reconciler:
         if current is not None and current["metadata"].get("deletionTimestamp"):
             return "recreating", None
         if current is not None and _applied_hash(current) == _applied_hash(obj):
-            return "unchanged", None
+            drifted = drift(obj, current)
+            if not drifted:
+                return "unchanged", None
+            log.info(
+                "%s/%s was changed by someone else (%s); re-applying",
+                namespace,
+                _label(obj),
+                ", ".join(drifted),
+            )
         path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
         try:
             applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)

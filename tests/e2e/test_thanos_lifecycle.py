@@ -212,6 +212,27 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
 
         await eventually(restored, what="re-created Service")
 
+        # 3b. edits by others to fields we own are reverted (the applied-hash annotation still matches).
+        await kubectl(kube_cluster, "scale", "deployment", "t-query", "-n", ns, "--replicas=5")
+        await kubectl(
+            kube_cluster,
+            "patch",
+            "configmap",
+            "t-receive-router-hashrings-config",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            '{"data":{"hashrings.json":"[]"}}',
+        )
+
+        async def reverted() -> bool:
+            dep = await get_json(kube_cluster, "deployment", "t-query", "-n", ns)
+            cm = await get_json(kube_cluster, "configmap", "t-receive-router-hashrings-config", "-n", ns)
+            return dep["spec"]["replicas"] == 3 and json.loads(cm["data"]["hashrings.json"]) != []
+
+        await eventually(reverted, what="drift reverted")
+
         # 4. an invalid spec -> Reconciled=False with the field path; children untouched.
         await kubectl(
             kube_cluster,
