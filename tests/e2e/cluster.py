@@ -68,11 +68,23 @@ def tool(name: str, *, install_hint: str) -> str:
 
 
 def free_port() -> int:
-    # The port is free now; another process could take it before the server binds it. Startup
-    # failures are reported with the server's log, which names the bind error if that happens.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that are free now.
+
+    All sockets stay bound until every port is picked, so the kernel cannot hand out one twice.
+    Another process could still take a port before the server binds it; startup failures are
+    reported with the server's log, which then names the bind error.
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def audit_policy() -> dict[str, Any]:
@@ -194,9 +206,7 @@ class KubeCluster:
         self.kubectl_path = tool(
             "kubectl", install_hint="install kubectl (https://kubernetes.io/docs/tasks/tools/)"
         )
-        self.port = free_port()
-        self.etcd_port = free_port()
-        self.etcd_peer_port = free_port()
+        self.port, self.etcd_port, self.etcd_peer_port = free_ports(3)
         self.server = f"https://127.0.0.1:{self.port}"
         self.etcd_endpoint = f"http://127.0.0.1:{self.etcd_port}"
         self.kubeconfig = state_dir / "admin.kubeconfig"
