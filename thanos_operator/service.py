@@ -1,7 +1,7 @@
 """The Thanos operator as a ``panopticon serve`` component: own API clients, leader election, controller.
 
-The operator uses its own ``KubeClient`` with the user agent ``panopticon-thanos`` (and the
-Lease another one, ``panopticon-leader-election``), so its requests can be told apart in the
+The operator uses its own ``KubeClient`` with the user agent ``panopticon-thanos/<identity>``
+(and the Lease another one, ``panopticon-leader-election/<identity>``), so its requests can be told apart in the
 kube-apiserver's audit log from the exporter's and from the Lease renewals, which are the only
 writes a converged operator makes.
 """
@@ -48,8 +48,9 @@ class ThanosOperator:
     def __init__(self, config: ClientConfig, options: OperatorOptions) -> None:
         self.options = options
         self.identity = options.identity or default_identity()
-        self.client = KubeClient(config, user_agent=USER_AGENT)
-        self.lease_client = KubeClient(config, user_agent=LEASE_USER_AGENT, timeout=10.0)
+        # The identity in the user agent tells replicas apart in the audit log.
+        self.client = KubeClient(config, user_agent=f"{USER_AGENT}/{self.identity}")
+        self.lease_client = KubeClient(config, user_agent=f"{LEASE_USER_AGENT}/{self.identity}", timeout=10.0)
         self.controller = ThanosController(
             self.client,
             namespace=options.watch_namespace or None,

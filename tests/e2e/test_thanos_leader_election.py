@@ -26,6 +26,7 @@ from tests.e2e.thanos_support import (
     install_thanos_crd,
     kubectl,
     thanos_cr,
+    writes_by,
 )
 
 LEASE_DURATION = 4.0
@@ -125,6 +126,8 @@ async def test_one_leader_reconciles_and_hands_over_on_kill(
         await asyncio.sleep(2 * RETRY_PERIOD)
         instances = await event_instances(kube_cluster, ns)
         assert instances and set(instances) == {first}, instances  # only the leader acted
+        writers = {w["userAgent"] for w in writes_by(kube_cluster, "panopticon-thanos/", namespace=ns)}
+        assert writers == {f"panopticon-thanos/{first}"}, writers  # ... and only the leader wrote
 
         procs[leader_name].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
@@ -167,6 +170,8 @@ async def test_one_leader_reconciles_and_hands_over_on_kill(
         )
         await eventually(lambda: query_replicas(2), what="the new leader's reconcile")
         assert second in await event_instances(kube_cluster, ns)
+        writers = {w["userAgent"] for w in writes_by(kube_cluster, "panopticon-thanos/", namespace=ns)}
+        assert writers == {f"panopticon-thanos/{first}", f"panopticon-thanos/{second}"}, writers
     finally:
         for proc in procs.values():
             if proc.poll() is None:
