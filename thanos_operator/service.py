@@ -1,9 +1,9 @@
 """The Thanos operator as a ``panopticon serve`` component: own API clients, leader election, controller.
 
 The operator uses its own ``KubeClient`` with the user agent ``panopticon-thanos/<identity>``
-(and the Lease another one, ``panopticon-leader-election/<identity>``), so its requests can be told apart in the
-kube-apiserver's audit log from the exporter's and from the Lease renewals, which are the only
-writes a converged operator makes.
+(and the Lease another one, ``panopticon-leader-election/<identity>``), so its requests can be
+told apart in the kube-apiserver's audit log: from the exporter's, between replicas, and from
+the Lease renewals, which are the only writes a converged operator makes.
 """
 
 from __future__ import annotations
