@@ -139,6 +139,14 @@ def test_config_before_its_crd_becomes_ready_without_restart(
         wait_for(lambda: ready_condition(kube_cluster, config_name).get("reason") == "Compiled",
                  timeout=STATUS_SECONDS, what=lambda: dump(config_status(kube_cluster, config_name)))
         assert proc.process.poll() is None
+
+        # and the CRD going away takes the series with it; the config is pending again
+        kube_cluster.kubectl("delete", "crd", f"widgets.{group}", "--timeout=60s")
+        wait_for(lambda: proc.samples(prefix) == set(), timeout=20, what=proc.log_tail)
+        wait_for(lambda: ready_condition(kube_cluster, config_name).get("reason") == "TargetNotFound",
+                 timeout=STATUS_SECONDS, what=lambda: dump(config_status(kube_cluster, config_name)))
+        assert "resolvedResource" not in config_status(kube_cluster, config_name)
+        assert proc.process.poll() is None
         kube_cluster.kubectl("delete", "metricsconfigurations.metrics.appscode.com", config_name)
 
 

@@ -282,3 +282,27 @@ async def test_forbidden_target_is_list_error_and_recovers(
     await eventually(lambda: len(run.samples()) == 1, timeout=40)
     await eventually(lambda: ready_condition(fake, "widgets").get("reason") == "Compiled")
     assert run.exporter.ready()
+
+
+async def test_status_writes_are_rate_limited_per_config(
+    fake: FakeApiServer, client: KubeClient
+) -> None:
+    widget_discovery(fake)
+    await fake.put(CONFIGS, config())
+    exporter = ClusterExporter(client, MetricsStore(), options=ExporterOptions(status_interval=1.0))
+    await exporter.start()
+    try:
+        await eventually(exporter.ready)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        i = 0
+        while loop.time() - start < 3.0:  # a busy collection: the counts change all the time
+            await fake.put(WIDGETS, widget("a", f"w{i}", i))
+            i += 1
+            await asyncio.sleep(0.02)
+        writes = [p for (m, p, _) in fake.requests if m == "PATCH" and p.endswith("/widgets/status")]
+        assert 2 <= len(writes) <= 5, len(writes)  # ~1 per second, never one per event
+        status = lambda: fake.objects[CONFIGS][("", "widgets")]["status"]  # noqa: E731
+        await eventually(lambda: status()["objects"] == i, timeout=3)
+    finally:
+        await exporter.stop()
