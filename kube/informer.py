@@ -304,7 +304,10 @@ class Informer:
             try:
                 return await self._client.list(self.target.path, params=params, limit=0)
             except ApiError as err:
-                if err.status != 410:
+                # 410: older than the cache holds; 504: "too large resource version" (a cache
+                # behind what we saw, e.g. another API server instance). A consistent LIST
+                # answers both; 401/403/404 would fail the same way, so they are raised.
+                if err.status in (401, 403, 404):
                     raise
         self._gone = False
         return await self._client.list(self.target.path, params=self.target.params, limit=self._page_size)
