@@ -291,6 +291,7 @@ class ClusterExporter:
         self._background: set[asyncio.Task[None]] = set()
         self._resolve_all_scheduled = False
         self._watch_crds = True
+        self._synced_once = False
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` in the background (from synchronous handlers), keeping a reference."""
@@ -349,16 +350,22 @@ class ClusterExporter:
         await self.registry.stop()
 
     def ready(self) -> bool:
-        """Configs listed, and every exporting config's informers have replayed to the store."""
-        if not self.options.static_configs and (
-            self._config_informer is None or not self._config_informer.has_synced
-        ):
-            return False
-        if self._queued or self._reconciling:
-            return False
-        return all(
-            s.binding is not None and s.next_binding is None for s in self.configs.values() if s.active
-        )
+        """Every exporting configuration's informers have replayed into the store.
+
+        Before the first time that holds, also: the configurations are listed and processed.
+        Afterwards, a configuration being re-bound (spec update) keeps serving its previous
+        binding and does not make the process unready; a new one does until it has synced.
+        """
+        if not self._synced_once:
+            if not self.options.static_configs and (
+                self._config_informer is None or not self._config_informer.has_synced
+            ):
+                return False
+            if self._queued or self._reconciling:
+                return False
+        ready = all(s.binding is not None for s in self.configs.values() if s.active)
+        self._synced_once = self._synced_once or ready
+        return ready
 
     # ---- informer handlers (synchronous, on the loop) ----------------------------------------
     def _on_config(self, event_type: str, obj: dict[str, Any]) -> None:
