@@ -28,7 +28,9 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _builder(subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+def _builder(
+    subject: str, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
@@ -47,21 +49,30 @@ def make_ca(name: str) -> tuple[Pem, ec.EllipticCurvePrivateKey, x509.Certificat
     cert = (
         _builder(name, subject, key.public_key())
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
+        )
         .sign(key, hashes.SHA256())
     )
     return Pem(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)), key, cert
 
 
 def make_leaf(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, *, name: str, dns: list[str],
-    ips: list[str], client: bool,
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    name: str,
+    dns: list[str],
+    ips: list[str],
+    client: bool,
 ) -> Pem:
     key = _key()
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
     sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
     builder = _builder(name, ca_cert.subject, key.public_key()).add_extension(
-        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
+        x509.ExtendedKeyUsage(
+            [ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]
+        ),
         critical=False,
     )
     if sans:

@@ -79,7 +79,9 @@ class TokenCheckingStore:
 def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
     server_ca, server_ca_key, server_ca_cert = make_ca("store-ca")
     client_ca, client_ca_key, client_ca_cert = make_ca("client-ca")
-    store_cert = make_leaf(server_ca_key, server_ca_cert, name="store", dns=["store.test"], ips=[], client=False)
+    store_cert = make_leaf(
+        server_ca_key, server_ca_cert, name="store", dns=["store.test"], ips=[], client=False
+    )
     client_cert = make_leaf(client_ca_key, client_ca_cert, name="query", dns=[], ips=[], client=True)
 
     store = TokenCheckingStore(
@@ -88,10 +90,15 @@ def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
     store.server.start()
 
     full = tmp_path / "stores" / "0"
-    write_secret_volume(full, {
-        envoy.CA_FILE: server_ca.cert, envoy.CERT_FILE: client_cert.cert, envoy.KEY_FILE: client_cert.key,
-        envoy.TOKEN_FILE: b"token-one",
-    })
+    write_secret_volume(
+        full,
+        {
+            envoy.CA_FILE: server_ca.cert,
+            envoy.CERT_FILE: client_cert.cert,
+            envoy.KEY_FILE: client_cert.key,
+            envoy.TOKEN_FILE: b"token-one",
+        },
+    )
     no_client_cert = tmp_path / "stores" / "1"
     write_secret_volume(no_client_cert, {envoy.CA_FILE: server_ca.cert, envoy.TOKEN_FILE: b"token-one"})
 
@@ -101,25 +108,45 @@ def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
     common = {"host": "127.0.0.1", "port": store.port}
     endpoints = [
         # 0: everything right (SNI/SAN store.test, mTLS, token).
-        envoy.ProxiedEndpoint(index=0, server_name="store.test", credentials_dir=str(full),
-                              client_cert=True, bearer_token=True, **common),  # type: ignore[arg-type]
+        envoy.ProxiedEndpoint(
+            index=0,
+            server_name="store.test",
+            credentials_dir=str(full),
+            client_cert=True,
+            bearer_token=True,
+            **common,
+        ),  # type: ignore[arg-type]
         # 1: no client certificate.
-        envoy.ProxiedEndpoint(index=1, server_name="store.test", credentials_dir=str(no_client_cert),
-                              client_cert=False, bearer_token=True, **common),  # type: ignore[arg-type]
+        envoy.ProxiedEndpoint(
+            index=1,
+            server_name="store.test",
+            credentials_dir=str(no_client_cert),
+            client_cert=False,
+            bearer_token=True,
+            **common,
+        ),  # type: ignore[arg-type]
         # 2: certificate name mismatch (the store's certificate is for store.test only).
-        envoy.ProxiedEndpoint(index=2, server_name="other.test", credentials_dir=str(full),
-                              client_cert=True, bearer_token=True, **common),  # type: ignore[arg-type]
+        envoy.ProxiedEndpoint(
+            index=2,
+            server_name="other.test",
+            credentials_dir=str(full),
+            client_cert=True,
+            bearer_token=True,
+            **common,
+        ),  # type: ignore[arg-type]
     ]
     config_dir = tmp_path / "config"
     config_dir.mkdir()
-    files = envoy.envoy_files(endpoints, config_dir=str(config_dir), node_id="test/t",
-                              admin_port=free_port(), base_port=base)
+    files = envoy.envoy_files(
+        endpoints, config_dir=str(config_dir), node_id="test/t", admin_port=free_port(), base_port=base
+    )
     for name, text in files.items():
         (config_dir / name).write_text(text)
     log = (tmp_path / "envoy.log").open("wb")
     proc = subprocess.Popen(
         [envoy_bin, "-c", str(config_dir / envoy.BOOTSTRAP_FILE), "--disable-hot-restart", "-l", "info"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -127,8 +154,15 @@ def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
             assert proc.poll() is None, (tmp_path / "envoy.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "envoy listeners did not come up"
             time.sleep(0.1)
-        yield {"store": store, "base": base, "full": full, "proc": proc, "log": tmp_path / "envoy.log",
-               "server_ca": server_ca.cert, "client_cert": client_cert}
+        yield {
+            "store": store,
+            "base": base,
+            "full": full,
+            "proc": proc,
+            "log": tmp_path / "envoy.log",
+            "server_ca": server_ca.cert,
+            "client_cert": client_cert,
+        }
     finally:
         proc.terminate()
         proc.wait(10)
@@ -175,7 +209,9 @@ def test_certificate_name_mismatch_fails(setup: dict[str, object]) -> None:
     assert call_code(base + 2) == grpc.StatusCode.UNAVAILABLE
 
 
-def test_wrong_token_fails_and_rotating_the_file_is_picked_up_without_restart(setup: dict[str, object]) -> None:
+def test_wrong_token_fails_and_rotating_the_file_is_picked_up_without_restart(
+    setup: dict[str, object],
+) -> None:
     base = int(setup["base"])  # type: ignore[call-overload]
     store = setup["store"]
     proc = setup["proc"]
@@ -188,10 +224,15 @@ def test_wrong_token_fails_and_rotating_the_file_is_picked_up_without_restart(se
     full = setup["full"]
     assert isinstance(full, Path)
     client_cert = setup["client_cert"]
-    write_secret_volume(full, {
-        envoy.CA_FILE: setup["server_ca"], envoy.CERT_FILE: client_cert.cert,  # type: ignore[attr-defined, dict-item]
-        envoy.KEY_FILE: client_cert.key, envoy.TOKEN_FILE: b"token-two",  # type: ignore[attr-defined]
-    })
+    write_secret_volume(
+        full,
+        {
+            envoy.CA_FILE: setup["server_ca"],
+            envoy.CERT_FILE: client_cert.cert,  # type: ignore[attr-defined, dict-item]
+            envoy.KEY_FILE: client_cert.key,
+            envoy.TOKEN_FILE: b"token-two",  # type: ignore[attr-defined]
+        },
+    )
     deadline = time.monotonic() + 20
     while call_code(base) != grpc.StatusCode.OK:
         assert time.monotonic() < deadline, "envoy did not pick up the rotated token within 20s"

@@ -33,8 +33,12 @@ def proxy_files(objects: list[dict[str, Any]]) -> dict[str, str] | None:
 
 
 def validate(envoy_bin: str, path: Path) -> None:
-    result = subprocess.run([envoy_bin, "--mode", "validate", "-c", str(path), "-l", "warn"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [envoy_bin, "--mode", "validate", "-c", str(path), "-l", "warn"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, f"{path.name}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "OK" in result.stdout + result.stderr
 
@@ -65,7 +69,9 @@ def validate_rendered(envoy_bin: str, files: dict[str, str]) -> None:
 
 
 def test_usage_3_proxy_config_validates(envoy_bin: str) -> None:
-    raw = yaml.safe_load((Path(__file__).parents[1] / "golden/thanos/cases/usage-3-central.input.yaml").read_text())
+    raw = yaml.safe_load(
+        (Path(__file__).parents[1] / "golden/thanos/cases/usage-3-central.input.yaml").read_text()
+    )
     files = proxy_files(render(parse_thanos(raw)))
     assert files is not None and {"envoy.yaml", "lds.yaml", "cds.yaml"} <= set(files)
     validate_rendered(envoy_bin, files)
@@ -73,7 +79,9 @@ def test_usage_3_proxy_config_validates(envoy_bin: str) -> None:
 
 def test_a_broken_config_is_rejected(envoy_bin: str, tmp_path: Path) -> None:
     """The validator really validates: a bad enum value fails (guards against a vacuous check)."""
-    raw = yaml.safe_load((Path(__file__).parents[1] / "golden/thanos/cases/usage-3-central.input.yaml").read_text())
+    raw = yaml.safe_load(
+        (Path(__file__).parents[1] / "golden/thanos/cases/usage-3-central.input.yaml").read_text()
+    )
     files = proxy_files(render(parse_thanos(raw)))
     assert files is not None
     files["cds.yaml"] = files["cds.yaml"].replace("LOGICAL_DNS", "NOT_A_TYPE")
@@ -82,8 +90,12 @@ def test_a_broken_config_is_rejected(envoy_bin: str, tmp_path: Path) -> None:
 
 
 # No shrinking: every example runs envoy twice, and a failure prints its input anyway.
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(thanos_objects())
 def test_every_generated_envoy_config_validates(envoy_bin: str, raw: dict[str, Any]) -> None:
     files = proxy_files(render(parse_thanos(raw)))

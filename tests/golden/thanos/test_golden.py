@@ -36,7 +36,9 @@ def container(obj: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in obj["spec"]["template"]["spec"]["containers"] if c["name"] == name)
 
 
-@pytest.mark.parametrize("case", sorted(p.name.removesuffix(".input.yaml") for p in CASES.glob("*.input.yaml")))
+@pytest.mark.parametrize(
+    "case", sorted(p.name.removesuffix(".input.yaml") for p in CASES.glob("*.input.yaml"))
+)
 def test_matches_golden_file(case: str) -> None:
     rendered = yaml.safe_dump_all(load(case), sort_keys=True)
     golden = CASES / f"{case}.golden.yaml"
@@ -51,10 +53,16 @@ def test_every_object_is_owned_by_the_cr_and_labelled() -> None:
         raw = yaml.safe_load((CASES / f"{case}.input.yaml").read_text())
         for obj in load(case):
             meta = obj["metadata"]
-            assert meta["ownerReferences"] == [{
-                "apiVersion": "monitoring.paodin.io/v1alpha1", "kind": "Thanos", "name": raw["metadata"]["name"],
-                "uid": raw["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True,
-            }]
+            assert meta["ownerReferences"] == [
+                {
+                    "apiVersion": "monitoring.paodin.io/v1alpha1",
+                    "kind": "Thanos",
+                    "name": raw["metadata"]["name"],
+                    "uid": raw["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ]
             assert meta["labels"]["app.kubernetes.io/managed-by"] == raw["metadata"]["name"]
             assert meta["labels"]["app.kubernetes.io/part-of"] == "thanos"
             assert meta["namespace"] == raw["metadata"].get("namespace", "default")
@@ -84,7 +92,9 @@ def test_sample_cr() -> None:
         "--query.replica-label=prometheus_replica",
         "--query.replica-label=receive_replica",
     ]
-    assert [c["name"] for c in query["spec"]["template"]["spec"]["containers"]] == ["query"]  # no secured store
+    assert [c["name"] for c in query["spec"]["template"]["spec"]["containers"]] == [
+        "query"
+    ]  # no secured store
     router = objs[("Deployment", f"{t}-receive-router")]
     router_container = container(router, "receive")
     assert router_container["args"] == [
@@ -99,11 +109,15 @@ def test_sample_cr() -> None:
     ]
     assert router_container["env"][0]["name"] == "NAME"  # PaodinMonitoring referenced $(NAME) without it
     assert {p["containerPort"] for p in router_container["ports"]} == {10901, 10902, 19291}
-    hashrings = json.loads(objs[("ConfigMap", f"{t}-receive-router-hashrings-config")]["data"]["hashrings.json"])
-    assert hashrings == [{
-        "hashring": "soft-tenants",
-        "endpoints": [f"{ing}-0.{ing}-operated:10901", f"{ing}-1.{ing}-operated:10901"],
-    }]
+    hashrings = json.loads(
+        objs[("ConfigMap", f"{t}-receive-router-hashrings-config")]["data"]["hashrings.json"]
+    )
+    assert hashrings == [
+        {
+            "hashring": "soft-tenants",
+            "endpoints": [f"{ing}-0.{ing}-operated:10901", f"{ing}-1.{ing}-operated:10901"],
+        }
+    ]
     sts = objs[("StatefulSet", ing)]
     assert sts["spec"]["serviceName"] == f"{ing}-operated"
     assert sts["spec"]["replicas"] == 2
@@ -141,13 +155,17 @@ def test_usage_2_push_with_pvc() -> None:
     assert objs[("Deployment", "t2-receive-router")]["spec"]["replicas"] == 2
     sts = objs[("StatefulSet", "t2-receive-ingestor-softs")]
     assert sts["metadata"]["namespace"] == "default"
-    assert sts["spec"]["volumeClaimTemplates"] == [{
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "t2-receive-ingestor-softs-tsdb"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}},
-    }]
-    assert container(sts, "receive")["volumeMounts"] == [{"name": "t2-receive-ingestor-softs-tsdb", "mountPath": "/thanos"}]
+    assert sts["spec"]["volumeClaimTemplates"] == [
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "t2-receive-ingestor-softs-tsdb"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}},
+        }
+    ]
+    assert container(sts, "receive")["volumeMounts"] == [
+        {"name": "t2-receive-ingestor-softs-tsdb", "mountPath": "/thanos"}
+    ]
     assert "volumes" not in sts["spec"]["template"]["spec"]
     router_args = container(objs[("Deployment", "t2-receive-router")], "receive")["args"]
     assert not any(a.startswith("--receive.replication-factor") for a in router_args)  # unset: Thanos default
@@ -156,23 +174,50 @@ def test_usage_2_push_with_pvc() -> None:
 def test_usage_3_central_host() -> None:
     objs = by_name(load("usage-3-central"))
     ing = "t3-receive-ingestor"
-    hashrings = json.loads(objs[("ConfigMap", "t3-receive-router-hashrings-config")]["data"]["hashrings.json"])
+    hashrings = json.loads(
+        objs[("ConfigMap", "t3-receive-router-hashrings-config")]["data"]["hashrings.json"]
+    )
     # Hard tenants first in spec order; every soft ingestor in ONE catch-all ring, last.
     assert hashrings == [
-        {"hashring": "member-a", "tenants": ["member-a"],
-         "endpoints": [f"{ing}-member-a-0.{ing}-member-a-operated:10901", f"{ing}-member-a-1.{ing}-member-a-operated:10901"]},
-        {"hashring": "member-b", "tenants": ["member-b"],
-         "endpoints": [f"{ing}-member-b-0.{ing}-member-b-operated:10901", f"{ing}-member-b-1.{ing}-member-b-operated:10901"]},
-        {"hashring": "softs",
-         "endpoints": [f"{ing}-softs-a-0.{ing}-softs-a-operated:10901", f"{ing}-softs-b-0.{ing}-softs-b-operated:10901"]},
+        {
+            "hashring": "member-a",
+            "tenants": ["member-a"],
+            "endpoints": [
+                f"{ing}-member-a-0.{ing}-member-a-operated:10901",
+                f"{ing}-member-a-1.{ing}-member-a-operated:10901",
+            ],
+        },
+        {
+            "hashring": "member-b",
+            "tenants": ["member-b"],
+            "endpoints": [
+                f"{ing}-member-b-0.{ing}-member-b-operated:10901",
+                f"{ing}-member-b-1.{ing}-member-b-operated:10901",
+            ],
+        },
+        {
+            "hashring": "softs",
+            "endpoints": [
+                f"{ing}-softs-a-0.{ing}-softs-a-operated:10901",
+                f"{ing}-softs-b-0.{ing}-softs-b-operated:10901",
+            ],
+        },
     ]
     router_args = container(objs[("Deployment", "t3-receive-router")], "receive")["args"]
-    for flag in ("--receive.tenant-header=X-Scope-OrgID", "--receive.default-tenant-id=unknown",
-                 "--receive.tenant-label-name=tenant_id", "--log.format=json", "--receive.replication-factor=2"):
+    for flag in (
+        "--receive.tenant-header=X-Scope-OrgID",
+        "--receive.default-tenant-id=unknown",
+        "--receive.tenant-label-name=tenant_id",
+        "--log.format=json",
+        "--receive.replication-factor=2",
+    ):
         assert flag in router_args
     member_a = objs[("StatefulSet", f"{ing}-member-a")]
     assert "--tsdb.retention=1d" in container(member_a, "receive")["args"]
-    assert "--objstore.config-file=/etc/thanos/secrets/bucket/objstore.yaml" in container(member_a, "receive")["args"]
+    assert (
+        "--objstore.config-file=/etc/thanos/secrets/bucket/objstore.yaml"
+        in container(member_a, "receive")["args"]
+    )
     assert container(member_a, "receive")["image"] == "quay.io/thanos/thanos:v0.36.1"
     assert "monitoring.paodin.io/secrets-hash" in member_a["spec"]["template"]["metadata"]["annotations"]
 
@@ -207,11 +252,18 @@ def test_usage_3_central_host() -> None:
     proxy = container(query, "proxy")
     assert proxy["args"] == ["-c", "/etc/envoy/config/envoy.yaml"]
     volumes = {v["name"]: v for v in query["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["proxy-config"] == {"name": "proxy-config", "secret": {"secretName": "t3-query-proxy-config"}}
+    assert volumes["proxy-config"] == {
+        "name": "proxy-config",
+        "secret": {"secretName": "t3-query-proxy-config"},
+    }
     assert volumes["store-0-credentials"]["projected"]["sources"] == [
         {"secret": {"name": "host-b-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {"secret": {"name": "host-b-client", "items": [{"key": "tls.crt", "path": "tls.crt"},
-                                                        {"key": "tls.key", "path": "tls.key"}]}},
+        {
+            "secret": {
+                "name": "host-b-client",
+                "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}],
+            }
+        },
         {"secret": {"name": "host-b-token", "items": [{"key": "token", "path": "token"}]}},
     ]
     assert not any("subPath" in m for m in proxy["volumeMounts"])  # subPath mounts never see updates
@@ -222,8 +274,9 @@ def test_usage_3_central_host() -> None:
     cds = yaml.safe_load(files["cds.yaml"])["resources"][0]
     tls = cds["transport_socket"]["typed_config"]
     assert tls["sni"] == "query.host-b.example.com"
-    assert cds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] == {
-        "address": "thanos-query.host-b.example.com", "port_value": 443}
+    assert cds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
+        "socket_address"
+    ] == {"address": "thanos-query.host-b.example.com", "port_value": 443}
     assert "tls_certificate_sds_secret_configs" in tls["common_tls_context"]
     token_sds = yaml.safe_load(files["sds-store-0-token.yaml"])["resources"][0]
     assert token_sds["generic_secret"] == {"secret": {"filename": "/etc/envoy/stores/0/token"}}
