@@ -306,3 +306,33 @@ async def test_status_writes_are_rate_limited_per_config(
         await eventually(lambda: status()["objects"] == i, timeout=3)
     finally:
         await exporter.stop()
+
+
+def test_config_status_is_pure_and_keeps_transition_time() -> None:
+    from exporter.cluster import compile_message, config_status
+    from exporter.types import Problem
+    from kube.discovery import ResolvedResource
+
+    res = ResolvedResource("example.com", "v1", "widgets", "Widget", True)
+    first = config_status(previous=None, generation=3, ready="True", reason="Compiled", message="1 family",
+                          resource=res, objects=2, series=5, now="T1")
+    assert first == {
+        "observedGeneration": 3,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Compiled", "message": "1 family",
+                        "observedGeneration": 3, "lastTransitionTime": "T1"}],
+        "resolvedResource": {"group": "example.com", "version": "v1", "resource": "widgets", "kind": "Widget",
+                             "namespaced": True},
+        "objects": 2, "series": 5,
+    }
+    again = config_status(previous=first["conditions"], generation=4, ready="True", reason="VersionFallback",
+                          message="m", resource=res, objects=2, series=5, now="T2")
+    assert again["conditions"][0]["lastTransitionTime"] == "T1"
+    down = config_status(previous=again["conditions"], generation=4, ready="False", reason="TargetNotFound",
+                         message="m", resource=None, objects=0, series=0, now="T3")
+    assert down["conditions"][0]["lastTransitionTime"] == "T3" and down["resolvedResource"] is None
+
+    class WithProblems(Exception):
+        problems = [Problem("spec.metrics[0].name", "bad"), Problem("spec.targetRef.kind", "missing")]
+
+    assert compile_message(WithProblems()) == "spec.metrics[0].name: bad; spec.targetRef.kind: missing"
+    assert compile_message(ValueError("x")) == "ValueError: x"
