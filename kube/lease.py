@@ -178,14 +178,21 @@ class LeaderElector:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-                log.warning(
-                    "lease %s/%s lost by %s", self.config.namespace, self.config.name, self.config.identity
-                )
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    # The leader's work crashed while we still hold the Lease: start it again,
+                    # but not in a tight loop.
+                    log.error("leader task failed: %r; restarting it", task.exception())
+                    await asyncio.sleep(self.config.retry_period)
+                else:
+                    log.warning(
+                        "lease %s/%s lost by %s",
+                        self.config.namespace,
+                        self.config.name,
+                        self.config.identity,
+                    )
         except asyncio.CancelledError:
-            if (
-                self.is_leader
-                or (self._observed_spec
-                and self._observed_spec.get("holderIdentity") == self.config.identity)
+            if self.is_leader or (
+                self._observed_spec and self._observed_spec.get("holderIdentity") == self.config.identity
             ):
                 await asyncio.shield(self.release())
             raise

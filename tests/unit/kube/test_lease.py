@@ -121,3 +121,28 @@ async def test_run_leads_and_cancels_lead_when_stopped() -> None:
     await asyncio.gather(task, return_exceptions=True)
     assert cancelled.is_set()
     assert api.lease is not None and api.lease["spec"]["holderIdentity"] == ""  # released on stop
+
+
+async def test_a_crashing_leader_task_is_restarted_while_the_lease_is_held() -> None:
+    api = FakeLeases()
+    a = LeaderElector(
+        api,
+        LeaseConfig(
+            namespace="ns", name="l", identity="a", lease_duration=2, renew_deadline=1, retry_period=0.01
+        ),
+    )
+    runs: list[int] = []
+    again = asyncio.Event()
+
+    async def lead() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("boom")
+        again.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(a.run(lead))
+    await asyncio.wait_for(again.wait(), 5)
+    assert len(runs) == 2 and a.transitions == 2
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
