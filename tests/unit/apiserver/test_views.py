@@ -1,0 +1,67 @@
+"""ApiViews: object-level events across configurations, resourceVersions, the lazy read index."""
+
+from __future__ import annotations
+
+from apiserver.views import ApiViews
+from tests.unit.apiserver.conftest import DEPLOYMENTS, FakePlan, deployment, populated_store
+
+
+def _events(views: ApiViews, rv: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    events = views.events_after(rv)
+    assert events is not None
+    return [
+        (e.type, e.payload.api_name, tuple(x.configuration for x in e.payload.entries))  # type: ignore[union-attr]
+        for e in events
+    ]
+
+
+def test_two_configurations_one_object_merge_and_split() -> None:
+    store = populated_store()
+    views = ApiViews(store)
+    start = views.rv
+    store.set_plan(FakePlan("deployments-extra", DEPLOYMENTS, "extra_deployment"))
+    store.upsert("deployments-extra", deployment("web", "team-a", 3))
+    snap = views.object("objectmetrics", namespace="team-a", name="deployments.apps.web")
+    assert snap is not None and [e.configuration for e in snap.entries] == [
+        "deployments",
+        "deployments-extra",
+    ]
+    assert snap.series == 4 and int(snap.rv) > start
+    # The second configuration's entry made it a MODIFIED of the same object, with both entries.
+    assert _events(views, start)[-1] == (
+        "MODIFIED",
+        "deployments.apps.web",
+        ("deployments", "deployments-extra"),
+    )
+    mark = views.rv
+    store.delete("deployments-extra", "uid-team-a-web")
+    assert _events(views, mark) == [("MODIFIED", "deployments.apps.web", ("deployments",))]
+    mark = views.rv
+    store.delete("deployments", "uid-team-a-web")
+    assert _events(views, mark) == [("DELETED", "deployments.apps.web", ("deployments",))]
+    assert views.object("objectmetrics", namespace="team-a", name="deployments.apps.web") is None
+    views.close()
+
+
+def test_every_event_has_its_own_increasing_rv_and_lists_see_the_latest() -> None:
+    store = populated_store()
+    views = ApiViews(store)
+    start = views.rv
+    store.replace("deployments", [deployment("web", "team-a", 9, rv="5")])  # modify web, delete api
+    events = views.events_after(start)
+    assert events is not None
+    got = [(e.rv, e.type, e.payload.api_name) for e in events]  # type: ignore[union-attr]
+    assert [t for _rv, t, _n in got] == ["MODIFIED", "DELETED"]
+    assert got[0][0] < got[1][0] == views.rv  # one RV per event, even within one relist
+    listed = {s.api_name: s.rv for s in views.objects("objectmetrics")}
+    assert listed == {"deployments.apps.web": got[0][0]}
+    views.close()
+
+
+def test_unchanged_relist_emits_nothing() -> None:
+    store = populated_store()
+    views = ApiViews(store)
+    start = views.rv
+    store.replace("deployments", [deployment("web", "team-a", 3), deployment("api", "team-b", 2)])
+    assert list(views.events_after(start) or ["missing"]) == []
+    views.close()
