@@ -21,7 +21,7 @@ Cost on the exporter's hot path: the store calls ``_on_store_event`` for every c
 does bookkeeping (entries per UID, the RV, one log record holding the store entry, a dirty mark).
 API names, snapshots and the read index are built when somebody reads: ``objects``/``object``
 refresh the index for the UIDs changed since the last read, ``events_after`` materialises the
-snapshots of the events it returns. A cluster nobody queries through the API pays ~3 us per event.
+snapshots of the events it returns (overhead measured in bench/README.md).
 
 Single-threaded like the store: the store calls ``_on_store_event`` synchronously on its loop.
 """
