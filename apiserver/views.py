@@ -141,7 +141,9 @@ class ApiViews:
         self.rv = int(clock() * 1_000_000)
         self._log: deque[Event] = deque(maxlen=history)
         self.floor = self.rv  # oldest RV a watch may start from
-        self._entries: dict[str, dict[str, ObjectEntry]] = {}  # uid -> configuration -> entry
+        # uid -> its entry, or configuration -> entry when several configurations render it (a dict
+        # per object would be the largest allocation on the hot path; most objects have one).
+        self._entries: dict[str, ObjectEntry | dict[str, ObjectEntry]] = {}
         self._created: dict[str, float] = {}
         self._dirty: dict[str, int] = {}  # uid -> RV of its last change, not yet in the read index
         self._by_name: dict[tuple[str, str], str] = {}
@@ -154,7 +156,7 @@ class ApiViews:
         self._naming: dict[str, tuple[object, TargetRef, str, str]] = {}
         now = clock()
         for entry in store.objects():
-            self._entries.setdefault(entry.uid, {})[entry.configuration] = entry
+            self._put(entry)
             self._learn_naming(entry.configuration)
             self._created.setdefault(entry.uid, now)
             self._dirty[entry.uid] = self.rv
@@ -252,23 +254,28 @@ class ApiViews:
         # ``events_after``).
         self._families_dirty = True
         uid = entry.uid
-        per_config = self._entries.get(uid)
+        configuration = entry.configuration
         if event is EventType.DELETED:
-            if per_config is None or per_config.pop(entry.configuration, None) is None:
+            current = self._entries.get(uid)
+            if current is None:
                 return
-            count = len(per_config)
-            if not count:
+            if isinstance(current, dict):
+                if current.pop(configuration, None) is None:
+                    return
+                count = len(current)
+                if count == 1:
+                    self._entries[uid] = next(iter(current.values()))
+            else:
+                if current.configuration != configuration:
+                    return
                 del self._entries[uid]
+                count = 0
             kind = "MODIFIED" if count else "DELETED"
         else:
-            if per_config is None:
-                per_config = self._entries[uid] = {}
-            known = entry.configuration in per_config
-            per_config[entry.configuration] = entry
-            count = len(per_config)
-            kind = "ADDED" if count == 1 and not known else "MODIFIED"
-            if entry.configuration not in self._naming or kind == "ADDED":
-                self._learn_naming(entry.configuration)
+            count, added = self._put(entry)
+            kind = "ADDED" if added else "MODIFIED"
+            if added or configuration not in self._naming:
+                self._learn_naming(configuration)
         created = self._created.get(uid)
         if created is None:
             created = self._created[uid] = self._clock()
@@ -292,6 +299,22 @@ class ApiViews:
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
 
+    def _put(self, entry: ObjectEntry) -> tuple[int, bool]:
+        """Record ``entry``; (number of configurations holding the object, whether it is new)."""
+        uid, configuration = entry.uid, entry.configuration
+        current = self._entries.get(uid)
+        if current is None:
+            self._entries[uid] = entry
+            return 1, True
+        if isinstance(current, dict):
+            current[configuration] = entry
+            return len(current), False
+        if current.configuration == configuration:
+            self._entries[uid] = entry
+            return 1, False
+        self._entries[uid] = {current.configuration: current, configuration: entry}
+        return 2, False
+
     def _learn_naming(self, configuration: str) -> None:
         plan = self._store.plan(configuration)
         known = self._naming.get(configuration)
@@ -314,20 +337,25 @@ class ApiViews:
         )
 
     def _current_entries(self, uid: str) -> tuple[ObjectEntry, ...] | None:
-        per_config = self._entries.get(uid)
-        if not per_config:
+        current = self._entries.get(uid)
+        if current is None:
             return None
-        if len(per_config) == 1:
-            return tuple(per_config.values())
-        return tuple(per_config[c] for c in sorted(per_config))
+        if isinstance(current, dict):
+            return tuple(current[c] for c in sorted(current))
+        return (current,)
 
     def _event_snapshot(self, event: Event) -> ObjectSnapshot:
         entry = event.entry
         assert entry is not None
         entries: tuple[ObjectEntry, ...] = (entry,)  # the exact state of the change
         if event.type != "DELETED":
-            current = self._entries.get(entry.uid, {})
-            if event.configurations > 1 or entry.configuration not in current:
+            current = self._entries.get(entry.uid)
+            held = (
+                (entry.configuration in current)
+                if isinstance(current, dict)
+                else (current is not None and current.configuration == entry.configuration)
+            )
+            if event.configurations > 1 or not held:
                 # Several configurations render this object (or one of them just dropped it):
                 # show the entries as they are now, at least as new as the event.
                 entries = self._current_entries(entry.uid) or entries
