@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -84,6 +85,10 @@ class ExporterOptions:
     # Configurations from local files instead of the CRD (sidecar with a namespaced Role: it may
     # not list cluster-scoped MetricsConfigurations). They have no status to write.
     static_configs: tuple[Mapping[str, Any], ...] = ()
+    # Automatic sharding (--pod): this pod's ordinal is the shard; the StatefulSet's replicas,
+    # watched, the number of shards. Scaling the StatefulSet re-shards without a restart.
+    statefulset: str = ""
+    statefulset_namespace: str = ""
 
 
 def compile_message(err: Exception) -> str:
@@ -140,7 +145,8 @@ class Binding:
         self.resource = resource
         self.targets = targets
         self.namespace_ok = namespace_ok
-        self.key = (id(plan), resource, targets, owner.namespace_filter_key())
+        self.key = owner.binding_key(plan, resource, targets)
+        self.registry: InformerRegistry | None = None
         self.live = False
         self.closed = False
         self._pending = set(targets)
@@ -149,19 +155,23 @@ class Binding:
         self._handlers: dict[WatchTarget, Callable[[str, dict[str, Any]], None]] = {}
 
     def start(self, registry: InformerRegistry) -> None:
+        self.registry = registry
         for target in self.targets:
             handler = self._handler_for(target)
             self._handlers[target] = handler
             registry.acquire(target, handler, replay=self._replay_for(target))
 
-    async def stop(self, registry: InformerRegistry) -> None:
+    async def stop(self) -> None:
         self.closed = True
         for target, handler in self._handlers.items():
-            await registry.release(target, handler)
+            if self.registry is not None:
+                await self.registry.release(target, handler)
         self._handlers.clear()
 
-    def informers(self, registry: InformerRegistry) -> list[Informer]:
-        return [i for t in self.targets if (i := registry.get(t)) is not None]
+    def informers(self) -> list[Informer]:
+        if self.registry is None:
+            return []
+        return [i for t in self.targets if (i := self.registry.get(t)) is not None]
 
     def _handler_for(self, target: WatchTarget) -> Callable[[str, dict[str, Any]], None]:
         def handle(event_type: str, obj: dict[str, Any]) -> None:
@@ -277,6 +287,13 @@ class ClusterExporter:
         registry = store.telemetry.registry
         self._informer_telemetry = PrometheusInformerTelemetry(registry)
         self.telemetry = ConfigTelemetry(registry)
+        self._shard_ordinal = Gauge("panopticon_shard_ordinal", "This instance's shard (0-based).",
+                                    registry=registry)
+        self._total_shards = Gauge("panopticon_total_shards", "Number of shards objects are spread over.",
+                                   registry=registry)
+        self._shard_ordinal.set(self.options.shard)
+        self._total_shards.set(self.options.total_shards)
+        self._sts_informer: Informer | None = None
         self.discovery = Discovery(client)
         self.registry = self._make_registry(self.options.shard, self.options.total_shards)
         self.configs: dict[str, ConfigState] = {}
@@ -320,6 +337,16 @@ class ClusterExporter:
             self._ns_informer.add_handler(self._on_namespace)
             self._ns_informer.start()
             await self._ns_informer.wait_synced()
+        if self.options.statefulset:
+            self._sts_informer = Informer(
+                self.client,
+                WatchTarget(group="apps", version="v1", resource="statefulsets",
+                            namespace=self.options.statefulset_namespace,
+                            field_selector=f"metadata.name={self.options.statefulset}"),
+                telemetry=self._informer_telemetry,
+            )
+            self._sts_informer.add_handler(self._on_statefulset)
+            self._sts_informer.start()
         self._crd_informer = Informer(self.client, CRDS, telemetry=self._informer_telemetry)
         self._crd_informer.add_handler(self._on_crd)
         self._crd_informer.start()
@@ -344,7 +371,7 @@ class ClusterExporter:
         self._tasks = []
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        for informer in (self._config_informer, self._crd_informer, self._ns_informer):
+        for informer in (self._config_informer, self._crd_informer, self._ns_informer, self._sts_informer):
             if informer is not None:
                 await informer.stop()
         await self.registry.stop()
@@ -397,6 +424,42 @@ class ClusterExporter:
             for config in self.configs:
                 self._enqueue(config)
 
+    def _on_statefulset(self, event_type: str, obj: dict[str, Any]) -> None:
+        if event_type == "DELETED":
+            return
+        replicas = (obj.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 1:
+            return
+        if self.options.shard >= replicas:
+            log.warning("StatefulSet scaled to %d replicas: shard %d is going away; keeping %d of %d",
+                        replicas, self.options.shard, self.options.shard, self.options.total_shards)
+            return
+        self.reshard(self.options.shard, replicas)
+
+    def reshard(self, shard: int, total_shards: int) -> None:
+        """Switch to another shard assignment; every configuration re-binds (atomic swaps)."""
+        if (shard, total_shards) == (self.options.shard, self.options.total_shards):
+            return
+        log.info("re-sharding: shard %d of %d (was %d of %d)", shard, total_shards,
+                 self.options.shard, self.options.total_shards)
+        shard_filter(shard, total_shards)  # validates before anything changes
+        self.options = dataclasses.replace(self.options, shard=shard, total_shards=total_shards)
+        old = self.registry
+        self.registry = self._make_registry(shard, total_shards)
+        self._shard_ordinal.set(shard)
+        self._total_shards.set(total_shards)
+        for name in self.configs:
+            self._enqueue(name)
+        # The old registry's informers stop when the last old binding is released; stop it for
+        # good once nothing refers to it any more.
+        self._spawn(self._retire(old))
+
+    async def _retire(self, registry: InformerRegistry) -> None:
+        while any(b is not None and b.registry is registry
+                  for s in self.configs.values() for b in (s.binding, s.next_binding)):
+            await asyncio.sleep(0.5)
+        await registry.stop()
+
     def _resolve_all(self) -> None:
         self._resolve_all_scheduled = False
         self.discovery.invalidate()
@@ -423,6 +486,12 @@ class ClusterExporter:
                 asyncio.get_running_loop().call_later(2.0, self._enqueue, name)
             finally:
                 self._reconciling = False
+
+    def binding_key(
+        self, plan: Plan, resource: ResolvedResource, targets: tuple[WatchTarget, ...]
+    ) -> tuple[Any, ...]:
+        """What a binding depends on; a different key means re-binding (and an atomic swap)."""
+        return (id(plan), resource, targets, self.namespace_filter_key(), id(self.registry))
 
     def namespace_filter_key(self) -> tuple[str, ...] | None:
         if not self.options.namespace_selector:
@@ -485,12 +554,12 @@ class ClusterExporter:
     def _bind(self, state: ConfigState) -> None:
         assert state.plan is not None and state.resource is not None
         targets = self._targets(state.resource)
-        key = (id(state.plan), state.resource, targets, self.namespace_filter_key())
+        key = self.binding_key(state.plan, state.resource, targets)
         current = state.next_binding or state.binding
         if current is not None and current.key == key:
             return
         if state.next_binding is not None:
-            self._spawn(state.next_binding.stop(self.registry))
+            self._spawn(state.next_binding.stop())
         binding = Binding(
             self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
             namespace_ok=self._namespace_ok(),
@@ -506,7 +575,7 @@ class ClusterExporter:
     async def _teardown(self, state: ConfigState) -> None:
         for binding in (state.next_binding, state.binding):
             if binding is not None:
-                await binding.stop(self.registry)
+                await binding.stop()
         state.binding = state.next_binding = None
         self.store.remove_plan(state.name)
 
@@ -532,12 +601,12 @@ class ClusterExporter:
                  binding.resource.resource, time.perf_counter() - started)
         old, state.binding, state.next_binding = state.binding, binding, None
         if old is not None:
-            self._spawn(old.stop(self.registry))
+            self._spawn(old.stop())
 
     async def _teardown_binding(self, binding: Binding, state: ConfigState) -> None:
-        await binding.stop(self.registry)
+        await binding.stop()
         if state.binding is not None:
-            await state.binding.stop(self.registry)
+            await state.binding.stop()
             state.binding = None
             self.store.remove_plan(state.name)
 
@@ -556,7 +625,7 @@ class ClusterExporter:
         if state.error_reason:
             ready, reason, message = "False", state.error_reason, state.error_message
         elif state.binding is None:
-            informers = state.next_binding.informers(self.registry) if state.next_binding else []
+            informers = state.next_binding.informers() if state.next_binding else []
             errors = [f"{i.target}: {i.last_error}" for i in informers if i.last_error]
             if errors:
                 ready, reason, message = "False", LIST_ERROR, "; ".join(errors)
@@ -637,6 +706,12 @@ class ClusterExporter:
 
 async def shard_from_pod(client: KubeClient, *, pod: str, namespace: str) -> tuple[int, int]:
     """(shard, total shards) from a StatefulSet pod: its ordinal and the set's replicas."""
+    shard, total, _ = await statefulset_of_pod(client, pod=pod, namespace=namespace)
+    return shard, total
+
+
+async def statefulset_of_pod(client: KubeClient, *, pod: str, namespace: str) -> tuple[int, int, str]:
+    """(ordinal, replicas, StatefulSet name) of a StatefulSet pod."""
     ordinal = pod_ordinal(pod)
     pod_obj = await client.get(
         resource_path(group="", version="v1", resource="pods", namespace=namespace, name=pod)
@@ -651,7 +726,7 @@ async def shard_from_pod(client: KubeClient, *, pod: str, namespace: str) -> tup
     replicas = int((sts.get("spec") or {}).get("replicas", 1))
     if ordinal >= replicas:
         raise ValueError(f"pod ordinal {ordinal} >= StatefulSet replicas {replicas}")
-    return ordinal, replicas
+    return ordinal, replicas, str(owners[0]["name"])
 
 
 __all__ = [
@@ -659,4 +734,5 @@ __all__ = [
     "ExporterOptions",
     "config_status",
     "shard_from_pod",
+    "statefulset_of_pod",
 ]

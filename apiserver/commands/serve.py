@@ -167,16 +167,18 @@ class ClusterExporterComponent:
         runtime.readiness.append(lambda: self.exporter is not None and self.exporter.ready())
 
     async def start(self) -> None:
-        from exporter.cluster import ClusterExporter, ExporterOptions, shard_from_pod
+        from exporter.cluster import ClusterExporter, ExporterOptions, statefulset_of_pod
         from kube.client import ApiError
 
         args, client = self.runtime.args, self.runtime.kube
         assert client is not None
         shard, total = args.shard, args.total_shards
+        statefulset = ""
+        pod_namespace = args.pod_namespace or client.config.namespace
         if args.pod:
             try:
-                shard, total = await shard_from_pod(client, pod=args.pod,
-                                                    namespace=args.pod_namespace or client.config.namespace)
+                shard, total, statefulset = await statefulset_of_pod(client, pod=args.pod,
+                                                                     namespace=pod_namespace)
             except (ValueError, ApiError) as exc:
                 raise StartupError(f"--pod {args.pod}: {exc}") from None
         if total < 1 or not 0 <= shard < total:
@@ -195,6 +197,7 @@ class ClusterExporterComponent:
             namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
             namespace_selector=args.namespace_selector, shard=shard, total_shards=total,
             static_configs=tuple(static),
+            statefulset=statefulset, statefulset_namespace=pod_namespace if statefulset else "",
         )
         self.exporter = ClusterExporter(client, self.runtime.store, options=options)
         await self.exporter.start()

@@ -85,3 +85,12 @@ def test_three_shards_equal_the_unsharded_exposition(
             body = proc.metrics()
             for family in ("replicas", "info", "status_phase"):
                 assert body.count(f"# TYPE {prefix}{family} gauge\n") == 1
+
+        # scaling the StatefulSet to 2 re-shards the pod's process: it becomes shard 1 of 2
+        with serve(kube_cluster, tmp_path, args, "--shard=1", "--total-shards=2") as half:
+            wait_for(lambda: half.get("/readyz")[0] == 200, timeout=60, what=half.log_tail)
+            expected = bodies([half])[0]
+            assert 2000 < len(expected) < 3000
+            kube_cluster.kubectl("scale", "statefulset", "panopticon", "-n", kube_namespace, "--replicas=2")
+            wait_for(lambda: sorted(bodies([auto])[0]) == sorted(expected), timeout=10, what=auto.log_tail)
+            assert "panopticon_total_shards 2.0" in auto.metrics()

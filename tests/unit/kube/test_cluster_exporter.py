@@ -336,3 +336,25 @@ def test_config_status_is_pure_and_keeps_transition_time() -> None:
 
     assert compile_message(WithProblems()) == "spec.metrics[0].name: bad; spec.targetRef.kind: missing"
     assert compile_message(ValueError("x")) == "ValueError: x"
+
+
+async def test_reshard_swaps_the_object_set(fake: FakeApiServer, start: Callable[..., Any]) -> None:
+    widget_discovery(fake)
+    for i in range(40):
+        await fake.put(WIDGETS, widget("a", f"w{i}", i))
+    await fake.put(CONFIGS, config())
+    full = await start(write_status=False)
+    await eventually(full.exporter.ready)
+    everything = full.samples()
+    shard1 = await start(write_status=False, shard=1, total_shards=3)
+    await eventually(shard1.exporter.ready)
+    expected = shard1.samples()
+    assert 0 < len(expected) < len(everything)
+
+    full.exporter.reshard(1, 3)
+    await eventually(lambda: full.samples() == expected, what="re-shard to 1 of 3")
+    registry = full.exporter.store.telemetry.registry
+    assert registry.get_sample_value("panopticon_total_shards") == 3
+    full.exporter.reshard(0, 1)
+    await eventually(lambda: full.samples() == everything, what="back to one shard")
+    await eventually(lambda: len(full.exporter.registry.targets()) == 1)
