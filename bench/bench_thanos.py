@@ -5,9 +5,12 @@ Measures, for a CR with 3 ingestor groups (+ query with a secured store, store g
    creation until every child exists and Reconciled=True, and the API requests it took;
 2. one direct reconcile pass from empty (requests by verb, time);
 3. a no-op reconcile pass on the converged object: time and requests (reads only, zero writes),
-   and the CPU the pass costs in this process.
+   and the CPU the pass costs in this process;
+4. optionally (``--steady-seconds 300``) a real 5-minute window of a controller resyncing the
+   converged object every ``--steady-resync`` seconds: its writes, counted in the process and
+   in the kube-apiserver's audit log by user agent.
 
-    ~/.cache/panopticon/venv/bin/python bench/bench_thanos.py [--passes 50]
+    ~/.cache/panopticon/venv/bin/python bench/bench_thanos.py [--passes 50] [--steady-seconds 300]
 """
 
 from __future__ import annotations
@@ -199,7 +202,41 @@ async def direct_passes(client: KubeClient, ns: str, passes: int) -> dict[str, A
     }
 
 
-async def main(passes: int) -> None:
+async def steady_window(
+    cluster: KubeCluster, config_path: str, ns: str, *, seconds: float, resync: float
+) -> dict[str, Any]:
+    """Run a controller with its own user agent over the converged namespace; count its writes."""
+    agent = "panopticon-thanos-steady"
+    client = KubeClient(load_config(kubeconfig=config_path), user_agent=agent)
+    counting = Counting(client)
+    controller = ThanosController(counting, namespace=ns, resync_period=resync)  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await controller.wait_idle(30)
+        await asyncio.sleep(2)
+        counting.counts.clear()
+        passes_before = controller.passes
+        await asyncio.sleep(seconds)
+        passes = controller.passes - passes_before
+    finally:
+        await controller.stop()
+        await client.close()
+    writes = [
+        e
+        for e in cluster.audit_events(verbs={"create", "update", "patch", "delete"})
+        if str(e.get("userAgent", "")).startswith(agent)
+    ]
+    return {
+        "window_seconds": seconds,
+        "resync_period": resync,
+        "passes": passes,
+        "reads": counting.total(),
+        "writes_counted_in_process": counting.total(writes_only=True),
+        "writes_in_audit_log_by_user_agent": len(writes),
+    }
+
+
+async def main(passes: int, steady_seconds: float, steady_resync: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cluster = KubeCluster.start(Path(tmp))
         try:
@@ -221,6 +258,14 @@ async def main(passes: int) -> None:
                     ),
                     "direct": await direct_passes(client, "bench-direct", passes),
                 }
+                if steady_seconds > 0:
+                    result["steady_state"] = await steady_window(
+                        cluster,
+                        str(cluster.kubeconfig),
+                        "bench",
+                        seconds=steady_seconds,
+                        resync=steady_resync,
+                    )
             finally:
                 await client.close()
         finally:
@@ -233,4 +278,12 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--passes", type=int, default=50, help="no-op reconcile passes to time")
-    asyncio.run(main(parser.parse_args().passes))
+    parser.add_argument(
+        "--steady-seconds",
+        type=float,
+        default=0.0,
+        help="also run a converged controller this long and count its writes (e.g. 300)",
+    )
+    parser.add_argument("--steady-resync", type=float, default=10.0, help="resync period of that window")
+    options = parser.parse_args()
+    asyncio.run(main(options.passes, options.steady_seconds, options.steady_resync))
