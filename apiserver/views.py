@@ -44,6 +44,7 @@ ResourceName = Literal["metricfamilies", "objectmetrics", "clusterobjectmetrics"
 ResourceNamer = Callable[[str, TargetRef], str]
 CORE_GROUP_ALIAS = "core"
 UNKNOWN_TARGET = TargetRef("v1", "Unknown")
+DIRTY_LIMIT = 65536  # changed objects kept unindexed before the index is refreshed anyway
 
 
 def guess_resource(configuration: str, target: TargetRef) -> str:
@@ -280,7 +281,12 @@ class ApiViews:
         if created is None:
             created = self._created[uid] = self._clock()
         rv = self.rv = self.rv + 1
-        self._dirty[uid] = rv
+        dirty = self._dirty
+        dirty[uid] = rv
+        if len(dirty) > DIRTY_LIMIT:
+            # Nobody has read for a long time: fold the changes in now, so deleted objects'
+            # bookkeeping does not pile up (amortised O(1) per event).
+            self._refresh_index()
         log = self._log
         if len(log) == log.maxlen:
             self.floor = log[0].rv

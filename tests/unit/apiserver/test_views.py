@@ -65,3 +65,20 @@ def test_unchanged_relist_emits_nothing() -> None:
     store.replace("deployments", [deployment("web", "team-a", 3), deployment("api", "team-b", 2)])
     assert list(views.events_after(start) or ["missing"]) == []
     views.close()
+
+
+def test_bookkeeping_of_deleted_objects_does_not_pile_up_without_readers(monkeypatch: object) -> None:
+    import apiserver.views as views_module
+
+    monkeypatch.setattr(views_module, "DIRTY_LIMIT", 100)  # type: ignore[attr-defined]
+    store = populated_store()
+    views = ApiViews(store)
+    for i in range(1000):  # churn: objects come and go, nobody reads the API
+        store.upsert("deployments", deployment(f"tmp{i}", "churn", 1))
+        store.delete("deployments", f"uid-churn-tmp{i}")
+    assert len(views._dirty) <= 101 and len(views._created) <= 110
+    assert {s.api_name for s in views.objects("objectmetrics")} == {
+        "deployments.apps.web",
+        "deployments.apps.api",
+    }
+    views.close()
