@@ -1,10 +1,11 @@
 """A raw list/watch informer for one resource collection, and a registry that shares them.
 
-Flow: paginated LIST -> WATCH from the list's resourceVersion (bookmarks on) -> on the server's
-timeout WATCH again from the last seen resourceVersion -> on a broken connection back off and
-WATCH again -> on 410 Gone (HTTP status or ERROR event) LIST again and hand the handlers the
-exact difference to what they were told before: ``ADDED`` for new objects, ``MODIFIED`` for a
-changed resourceVersion, ``DELETED`` for objects that vanished while we were not watching.
+Flow: LIST (the first from the API server's watch cache, see ``_list_request``) -> WATCH from
+the list's resourceVersion (bookmarks on) -> on the server's timeout WATCH again from the last
+seen resourceVersion -> on a broken connection back off and WATCH again -> on 410 Gone (HTTP
+status or ERROR event) a consistent paginated LIST and hand the handlers the exact difference
+to what they were told before: ``ADDED`` for new objects, ``MODIFIED`` for a changed
+resourceVersion, ``DELETED`` for objects that vanished while we were not watching.
 
 The informer never keeps objects: per UID it remembers namespace, name and resourceVersion,
 which is all the difference needs. ``DELETED`` events from a re-list carry a stub object with
