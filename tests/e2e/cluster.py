@@ -501,10 +501,17 @@ class KubeCluster:
         events: list[dict[str, Any]] = []
         if not self.audit_log.exists():
             return events
-        for line in self.audit_log.read_text().splitlines():
+        lines = self.audit_log.read_text().splitlines()
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            event = json.loads(line)
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                # kube-apiserver may be writing the last line right now; it is read next time.
+                if number == len(lines):
+                    break
+                raise
             if wanted is None or event.get("verb") in wanted:
                 events.append(event)
         return events
