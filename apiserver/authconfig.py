@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from cryptography import x509
 
 from certs.verify import load_bundle
+from kube.api import Getter, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -129,20 +130,8 @@ class AuthOverrides:
         return with_roots(changed)
 
 
-class ConfigMapWatchClient(Protocol):
+class ConfigMapWatchClient(Getter, Watcher, Protocol):
     """What the watcher needs from ``kube.client.KubeClient``."""
-
-    def watch(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        resource_version: str,
-        timeout_seconds: int = 300,
-        allow_bookmarks: bool = True,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]: ...
-
-    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
 
 
 Subscriber = Callable[[AuthSettings], None]

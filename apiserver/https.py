@@ -32,6 +32,7 @@ from certs.reload import ReloadingServerTLS
 from exporter.exposition import parse_series
 from exporter.store import MetricsStore
 from exporter.types import TargetRef
+from kube.api import Creator, Getter, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +41,8 @@ class StartupFailure(Exception):
     """A problem the user can fix (bad certificate files, port in use)."""
 
 
-class ClusterClient(Protocol):
-    async def create(self, path: str, obj: Any) -> dict[str, Any]: ...
-
-    async def get(self, path: str, *, params: Any = None) -> dict[str, Any]: ...
-
-    def watch(
-        self,
-        path: str,
-        *,
-        params: Any = None,
-        resource_version: str,
-        timeout_seconds: int = 300,
-        allow_bookmarks: bool = True,
-    ) -> Any: ...
+class ClusterClient(Creator, Getter, Watcher, Protocol):
+    """What the API server component needs: reviews, the auth ConfigMap get + watch."""
 
 
 def resolved_namer(resolved: Callable[[str], str | None]) -> ResourceNamer:

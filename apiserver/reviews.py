@@ -8,17 +8,17 @@ process's own ServiceAccount needs ``system:auth-delegator`` for both (deploy/rb
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 from apiserver.authn import UserInfo
 from apiserver.authz import Decision
+from kube.api import Creator
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 
 
-class CreatingClient(Protocol):
-    async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
+CreatingClient = Creator
 
 
 def user_from_token_review(review: Mapping[str, Any]) -> UserInfo | None:

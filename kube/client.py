@@ -16,7 +16,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -318,7 +318,7 @@ class KubeClient:
         resource_version: str,
         timeout_seconds: int = 300,
         allow_bookmarks: bool = True,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """Raw ``(type, object)`` events of one watch request, until the server ends it.
 
         ``timeoutSeconds`` asks the server to end the watch; the client's read timeout is a

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from kube.api import Getter
 from kube.client import ApiError
 from kube.paths import group_version_path
 
@@ -23,8 +24,7 @@ VERSION_FALLBACK = "VersionFallback"
 TARGET_NOT_FOUND = "TargetNotFound"
 
 
-class DiscoveryClient(Protocol):
-    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
+DiscoveryClient = Getter
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,9 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
+from kube.api import ListWatcher
 from kube.backoff import Backoff
 from kube.client import ApiError
 from kube.paths import resource_path
@@ -45,20 +46,7 @@ Handler = Callable[[str, dict[str, Any]], None]
 Replay = Callable[[list[dict[str, Any]]], None]
 
 
-class ListWatchClient(Protocol):
-    async def list(
-        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
-    ) -> tuple[list[dict[str, Any]], str]: ...
-
-    def watch(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        resource_version: str,
-        timeout_seconds: int = 300,
-        allow_bookmarks: bool = True,
-    ) -> Any: ...  # AsyncIterator[tuple[str, dict[str, Any]]] (an async generator)
+ListWatchClient = ListWatcher
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,17 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from kube.api import Creator, Getter
 from kube.client import ApiError
 from kube.paths import resource_path
 
 log = logging.getLogger(__name__)
 
 
-class LeaseApi(Protocol):
-    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
-
-    async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
-
+class LeaseApi(Getter, Creator, Protocol):
     async def request(self, method: str, path: str, *, json: Any = None) -> Any: ...
 
 

@@ -21,11 +21,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from kube.api import KubeApi
 from kube.backoff import Backoff
 from kube.informer import Informer, ListWatchClient, WatchTarget
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.reconciler import RESOURCES, KubeApi, Reconciler, RetryLater, controller_of
+from thanos_operator.reconciler import RESOURCES, Reconciler, RetryLater, controller_of
 from thanos_operator.render import referenced_secrets
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,9 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
+from kube.api import KubeApi
 from kube.client import ApiError
 from kube.conditions import get_condition, now_rfc3339, set_condition
 from kube.paths import resource_path
@@ -51,34 +52,6 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 _STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
 
 
-class KubeApi(Protocol):
-    async def get(self, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
-
-    async def list(
-        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
-    ) -> tuple[list[dict[str, Any]], str]: ...
-
-    async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]: ...
-
-    async def apply(
-        self,
-        path: str,
-        obj: Mapping[str, Any],
-        *,
-        field_manager: str,
-        force: bool = True,
-        dry_run: bool = False,
-    ) -> dict[str, Any]: ...
-
-    async def patch(self, path: str, patch: Any, *, patch_type: str = "merge") -> dict[str, Any]: ...
-
-    async def delete(
-        self,
-        path: str,
-        *,
-        propagation_policy: str | None = None,
-        preconditions: Mapping[str, str] | None = None,
-    ) -> dict[str, Any] | None: ...
 
 
 class RetryLater(Exception):
