@@ -11,7 +11,9 @@ from __future__ import annotations
 from thanos_operator import names
 from thanos_operator.models import Compact, StoreGateway
 from thanos_operator.render.common import (
+    DataVolume,
     JsonObject,
+    ObjectStorage,
     RenderContext,
     command_args,
     component_labels,
@@ -47,35 +49,17 @@ def render_store_gateway(ctx: RenderContext, store: StoreGateway) -> list[JsonOb
         flags.append(f"--min-time={store.min_time}")
     if store.max_time:
         flags.append(f"--max-time={store.max_time}")
-    container = thanos_container(
-        name="store",
-        image=resolved_image(store, defaults),
-        args=command_args("store", flags),
-        ports=[container_port("grpc", names.GRPC_PORT), container_port("http", names.HTTP_PORT)],
-        resources=store.resources,
-        volume_mounts=[data.mount, objstore.mount],
-    )
-    template = pod_template(
-        labels=labels,
-        annotations=secrets_hash_annotation(ctx, [objstore.secret_name]),
+    return _bucket_stateful_set(
+        ctx,
         fields=store,
-        containers=[container],
-        volumes=[*data.volumes, objstore.volume],
+        subcommand="store",
+        flags=flags,
+        names_=(sts, svc),
+        labels=labels,
+        data=data,
+        objstore=objstore,
+        ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
     )
-    return [
-        stateful_set(
-            ctx,
-            name=sts,
-            service_name=svc,
-            labels=labels,
-            replica_count=replicas(store),
-            template=template,
-            claims=data.claims,
-        ),
-        headless_service(
-            ctx, name=svc, labels=labels, ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)]
-        ),
-    ]
 
 
 def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
@@ -104,18 +88,46 @@ def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
         ):
             if value:
                 flags.append(f"--retention.resolution-{flag}={value}")
+    return _bucket_stateful_set(
+        ctx,
+        fields=compact,
+        subcommand="compact",
+        flags=flags,
+        names_=(sts, svc),
+        labels=labels,
+        data=data,
+        objstore=objstore,
+        ports=[("http", names.HTTP_PORT)],
+    )
+
+
+def _bucket_stateful_set(
+    ctx: RenderContext,
+    *,
+    fields: StoreGateway | Compact,
+    subcommand: str,
+    flags: list[str],
+    names_: tuple[str, str],
+    labels: dict[str, str],
+    data: DataVolume,
+    objstore: ObjectStorage,
+    ports: list[tuple[str, int]],
+) -> list[JsonObject]:
+    """The shape both components share: one container reading the bucket, a StatefulSet whose
+    pod template hashes the objstore Secret, and the headless Service that governs it."""
+    sts, svc = names_
     container = thanos_container(
-        name="compact",
-        image=resolved_image(compact, defaults),
-        args=command_args("compact", flags),
-        ports=[container_port("http", names.HTTP_PORT)],
-        resources=compact.resources,
+        name=subcommand,
+        image=resolved_image(fields, ctx.thanos.spec.default_fields),
+        args=command_args(subcommand, flags),
+        ports=[container_port(name, port) for name, port in ports],
+        resources=fields.resources,
         volume_mounts=[data.mount, objstore.mount],
     )
     template = pod_template(
         labels=labels,
         annotations=secrets_hash_annotation(ctx, [objstore.secret_name]),
-        fields=compact,
+        fields=fields,
         containers=[container],
         volumes=[*data.volumes, objstore.volume],
     )
@@ -125,9 +137,9 @@ def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
             name=sts,
             service_name=svc,
             labels=labels,
-            replica_count=replicas(compact),
+            replica_count=replicas(fields),
             template=template,
             claims=data.claims,
         ),
-        headless_service(ctx, name=svc, labels=labels, ports=[("http", names.HTTP_PORT)]),
+        headless_service(ctx, name=svc, labels=labels, ports=ports),
     ]
