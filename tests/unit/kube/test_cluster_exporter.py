@@ -15,7 +15,6 @@ from exporter.cluster import ClusterExporter, ExporterOptions
 from exporter.exposition import Exposition
 from exporter.store import MetricsStore
 from kube.client import KubeClient
-from kube.config import ClientConfig
 
 CONFIGS = "/apis/metrics.appscode.com/v1alpha1/metricsconfigurations"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -49,20 +48,6 @@ def config(name: str = "widgets", *, version: str = "v1", metrics: list[dict[str
 def widget(ns: str, name: str, replicas: Any) -> dict[str, Any]:
     return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"namespace": ns, "name": name},
             "spec": {"replicas": replicas}}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeApiServer]:
-    server = FakeApiServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def client(fake: FakeApiServer) -> AsyncIterator[KubeClient]:
-    async with KubeClient(ClientConfig(server=fake.url), timeout=5) as c:
-        yield c
 
 
 class Running:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,25 +11,10 @@ from fake_apiserver import FakeApiServer
 
 from kube.backoff import Backoff
 from kube.client import KubeClient
-from kube.config import ClientConfig
 from kube.informer import Informer, InformerRegistry, WatchTarget, list_difference
 
 CM = "/api/v1/configmaps"
 TARGET = WatchTarget(group="", version="v1", resource="configmaps")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeApiServer]:
-    server = FakeApiServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
-async def client(fake: FakeApiServer) -> AsyncIterator[KubeClient]:
-    async with KubeClient(ClientConfig(server=fake.url), timeout=5) as c:
-        yield c
 
 
 def cm(ns: str, name: str, **data: str) -> dict[str, Any]:

@@ -16,14 +16,6 @@ CM = "/api/v1/configmaps"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeApiServer]:
-    server = FakeApiServer()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def client(fake: FakeApiServer) -> AsyncIterator[KubeClient]:
     async with KubeClient(ClientConfig(server=fake.url, token="t0k3n"), timeout=5) as c:
         yield c
