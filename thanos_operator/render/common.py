@@ -302,3 +302,55 @@ def secrets_hash_annotation(ctx: RenderContext, secret_names: Iterable[str]) -> 
 def config_hash_annotation(*objects: JsonObject) -> dict[str, str]:
     """Pod-template annotation that changes when rendered, mounted config changes."""
     return {names.ANNOTATION_CONFIG_HASH: content_hash([o.get("data") for o in objects])[:16]}
+
+
+def data_stateful_set(
+    ctx: RenderContext,
+    *,
+    fields: PodFields,
+    subcommand: str,
+    flags: list[str],
+    names_: tuple[str, str],
+    labels: dict[str, str],
+    data: DataVolume,
+    objstore: ObjectStorage | None,
+    ports: list[tuple[str, int]],
+    env: list[JsonObject] | None = None,
+) -> list[JsonObject]:
+    """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
+    container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
+    (when there is one), and the headless Service that governs it."""
+    sts, svc = names_
+    mounts, volumes, secret_names = [data.mount], list(data.volumes), []
+    if objstore is not None:
+        mounts.append(objstore.mount)
+        volumes.append(objstore.volume)
+        secret_names.append(objstore.secret_name)
+    container = thanos_container(
+        name=subcommand,
+        image=resolved_image(fields, ctx.thanos.spec.default_fields),
+        args=command_args(subcommand, flags),
+        env=env,
+        ports=[container_port(name, port) for name, port in ports],
+        resources=fields.resources,
+        volume_mounts=mounts,
+    )
+    template = pod_template(
+        labels=labels,
+        annotations=secrets_hash_annotation(ctx, secret_names),
+        fields=fields,
+        containers=[container],
+        volumes=volumes,
+    )
+    return [
+        stateful_set(
+            ctx,
+            name=sts,
+            service_name=svc,
+            labels=labels,
+            replica_count=replicas(fields),
+            template=template,
+            claims=data.claims,
+        ),
+        headless_service(ctx, name=svc, labels=labels, ports=ports),
+    ]

@@ -23,6 +23,7 @@ from thanos_operator.render.common import (
     config_hash_annotation,
     config_map,
     container_port,
+    data_stateful_set,
     data_volume,
     deployment,
     headless_service,
@@ -31,8 +32,6 @@ from thanos_operator.render.common import (
     pod_template,
     replicas,
     resolved_image,
-    secrets_hash_annotation,
-    stateful_set,
     thanos_container,
 )
 
@@ -142,7 +141,6 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
         ctx, "receive", **{names.LABEL_RECEIVE_TYPE: "ingestor", names.LABEL_INGESTOR_NAME: ingestor.name}
     )
     data = data_volume(sts, ingestor.data_volume)
-    mounts, volumes, secret_names = [data.mount], list(data.volumes), []
     flags = [
         *_common_flags(),
         f"--receive.local-endpoint=$(NAME).{svc}:{names.GRPC_PORT}",
@@ -152,40 +150,22 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
     ]
     if ingestor.local_tsdb_retention:
         flags.append(f"--tsdb.retention={ingestor.local_tsdb_retention}")
+    objstore = None
     if ingestor.object_storage_config is not None:
         objstore = object_storage(ingestor.object_storage_config)
         flags.append(objstore.flag)
-        mounts.append(objstore.mount)
-        volumes.append(objstore.volume)
-        secret_names.append(objstore.secret_name)
-    container = thanos_container(
-        name="receive",
-        image=resolved_image(ingestor, defaults),
-        args=command_args("receive", flags),
-        env=[POD_NAME_ENV],
-        ports=_container_ports(),
-        resources=ingestor.resources,
-        volume_mounts=mounts,
-    )
-    template = pod_template(
-        labels=labels,
-        annotations=secrets_hash_annotation(ctx, secret_names),
+    return data_stateful_set(
+        ctx,
         fields=ingestor,
-        containers=[container],
-        volumes=volumes,
+        subcommand="receive",
+        flags=flags,
+        names_=(sts, svc),
+        labels=labels,
+        data=data,
+        objstore=objstore,
+        ports=_PORTS,
+        env=[POD_NAME_ENV],
     )
-    return [
-        stateful_set(
-            ctx,
-            name=sts,
-            service_name=svc,
-            labels=labels,
-            replica_count=replicas(ingestor),
-            template=template,
-            claims=data.claims,
-        ),
-        headless_service(ctx, name=svc, labels=labels, ports=_PORTS),
-    ]
 
 
 def render_receive(ctx: RenderContext, receive: Receive) -> list[JsonObject]:

@@ -11,23 +11,13 @@ from __future__ import annotations
 from thanos_operator import names
 from thanos_operator.models import Compact, StoreGateway
 from thanos_operator.render.common import (
-    DataVolume,
     JsonObject,
-    ObjectStorage,
     RenderContext,
-    command_args,
     component_labels,
-    container_port,
+    data_stateful_set,
     data_volume,
-    headless_service,
     log_args,
     object_storage,
-    pod_template,
-    replicas,
-    resolved_image,
-    secrets_hash_annotation,
-    stateful_set,
-    thanos_container,
 )
 
 
@@ -49,7 +39,7 @@ def render_store_gateway(ctx: RenderContext, store: StoreGateway) -> list[JsonOb
         flags.append(f"--min-time={store.min_time}")
     if store.max_time:
         flags.append(f"--max-time={store.max_time}")
-    return _bucket_stateful_set(
+    return data_stateful_set(
         ctx,
         fields=store,
         subcommand="store",
@@ -88,7 +78,7 @@ def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
         ):
             if value:
                 flags.append(f"--retention.resolution-{flag}={value}")
-    return _bucket_stateful_set(
+    return data_stateful_set(
         ctx,
         fields=compact,
         subcommand="compact",
@@ -99,47 +89,3 @@ def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
         objstore=objstore,
         ports=[("http", names.HTTP_PORT)],
     )
-
-
-def _bucket_stateful_set(
-    ctx: RenderContext,
-    *,
-    fields: StoreGateway | Compact,
-    subcommand: str,
-    flags: list[str],
-    names_: tuple[str, str],
-    labels: dict[str, str],
-    data: DataVolume,
-    objstore: ObjectStorage,
-    ports: list[tuple[str, int]],
-) -> list[JsonObject]:
-    """The shape both components share: one container reading the bucket, a StatefulSet whose
-    pod template hashes the objstore Secret, and the headless Service that governs it."""
-    sts, svc = names_
-    container = thanos_container(
-        name=subcommand,
-        image=resolved_image(fields, ctx.thanos.spec.default_fields),
-        args=command_args(subcommand, flags),
-        ports=[container_port(name, port) for name, port in ports],
-        resources=fields.resources,
-        volume_mounts=[data.mount, objstore.mount],
-    )
-    template = pod_template(
-        labels=labels,
-        annotations=secrets_hash_annotation(ctx, [objstore.secret_name]),
-        fields=fields,
-        containers=[container],
-        volumes=[*data.volumes, objstore.volume],
-    )
-    return [
-        stateful_set(
-            ctx,
-            name=sts,
-            service_name=svc,
-            labels=labels,
-            replica_count=replicas(fields),
-            template=template,
-            claims=data.claims,
-        ),
-        headless_service(ctx, name=svc, labels=labels, ports=ports),
-    ]
