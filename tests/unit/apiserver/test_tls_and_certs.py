@@ -27,26 +27,16 @@ GV = "/apis/metrics.panopticon.io/v1alpha1"
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def _run_certs_command(out: Path) -> subprocess.CompletedProcess[str]:
+    argv = ["certs", "--service", "panopticon", "--namespace", "monitoring", "--out", str(out)]
+    return subprocess.run(
+        [sys.executable, "-m", "apiserver.cli", *argv], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+
+
 def test_certs_command_writes_ca_serving_cert_and_prints_ca_bundle(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "apiserver.cli",
-            "certs",
-            "--service",
-            "panopticon",
-            "--namespace",
-            "monitoring",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
+    proc = _run_certs_command(out)
     bundle = base64.b64decode(proc.stdout.strip())
     ca = x509.load_pem_x509_certificate(bundle)
     assert ca.subject == x509.load_pem_x509_certificate((out / "ca.crt").read_bytes()).subject
@@ -68,24 +58,7 @@ def test_certs_command_writes_ca_serving_cert_and_prints_ca_bundle(tmp_path: Pat
     for key in ("tls.key", "ca.key"):
         assert stat.S_IMODE(os.stat(out / key).st_mode) == 0o600, key
     # Re-running keeps the CA (same caBundle) and renews the serving certificate.
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "apiserver.cli",
-            "certs",
-            "--service",
-            "panopticon",
-            "--namespace",
-            "monitoring",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
+    again = _run_certs_command(out)
     assert again.stdout == proc.stdout
     assert x509.load_pem_x509_certificate((out / "tls.crt").read_bytes()).serial_number != leaf.serial_number
 
