@@ -215,7 +215,9 @@ async def test_namespaces_option_watches_per_namespace(
     assert {s.split("namespace=")[1][1] for s in run.samples()} == {"a", "c"}
     # Only the target resource's requests: the config is also named "widgets" and its status
     # write (timing-dependent) must not count.
-    paths = {p for (_, p, q) in fake.requests if p.startswith("/apis/example.com/") and p.endswith("/widgets")}
+    paths = {
+        p for (_, p, q) in fake.requests if p.startswith("/apis/example.com/") and p.endswith("/widgets")
+    }
     assert paths == {"/apis/example.com/v1/namespaces/a/widgets", "/apis/example.com/v1/namespaces/c/widgets"}
 
 
