@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.store import DuplicateFamilyError, MetricsStore
 from exporter.types import Plan
-from kube.client import ApiError, KubeClient
+from kube.client import ApiError, Forbidden, KubeClient, NotFound
 from kube.conditions import now_rfc3339, set_condition
 from kube.discovery import TARGET_NOT_FOUND, VERSION_FALLBACK, Discovery, ResolvedResource
 from kube.informer import Informer, InformerRegistry, WatchTarget
@@ -666,12 +666,13 @@ class ClusterExporter:
             state.written_at = now
             try:
                 await self.client.patch(path, {"status": desired})
+            except NotFound as err:
+                self.telemetry.wrote(state.name, ok=False)
+                log.debug("configuration %s: no status subresource (%s)", state.name, err)
+                continue
             except ApiError as err:
                 self.telemetry.wrote(state.name, ok=False)
-                if err.status == 404 and state.raw is not None:
-                    log.debug("configuration %s: no status subresource (%s)", state.name, err)
-                else:
-                    log.warning("configuration %s: status write failed: %s", state.name, err)
+                log.warning("configuration %s: status write failed: %s", state.name, err)
                 continue
             except (OSError, TimeoutError) as err:
                 self.telemetry.wrote(state.name, ok=False)
@@ -689,7 +690,7 @@ class ClusterExporter:
             except Exception:
                 log.exception("status writer failed")
             crds = self._crd_informer
-            if crds is not None and not crds.has_synced and "403" in crds.last_error:
+            if crds is not None and not crds.has_synced and isinstance(crds.last_exception, Forbidden):
                 log.warning("cannot watch CustomResourceDefinitions (%s); re-resolving pending kinds "
                             "every %.0fs instead", crds.last_error, self.options.resolve_interval)
                 self._watch_crds = False
