@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from fake_apiserver import FakeApiServer
 
 from exporter.cluster import ClusterExporter, ExporterOptions
 from exporter.exposition import Exposition
 from exporter.store import MetricsStore
 from kube.client import KubeClient
+from tests.unit.kube.fake_apiserver import FakeApiServer
 
 CONFIGS = "/apis/metrics.appscode.com/v1alpha1/metricsconfigurations"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"

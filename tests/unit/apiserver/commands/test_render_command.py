@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.expo_checks import check_exposition
 from tests.offline_fixtures import make_source_dir
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def render(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

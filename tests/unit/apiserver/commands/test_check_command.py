@@ -11,7 +11,7 @@ import pytest
 
 from apiserver.commands.check import check
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 HEADER = """\
 apiVersion: metrics.appscode.com/v1alpha1
 kind: MetricsConfiguration
