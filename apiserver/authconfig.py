@@ -1,7 +1,7 @@
 """Authentication settings: the CAs and header names that decide who a request comes from.
 
 They come from the ``kube-system/extension-apiserver-authentication`` ConfigMap that the
-kube-apiserver maintains (research/apiserver.md §2.1), watched with
+kube-apiserver maintains (docs/design.md, "The authentication ConfigMap"), watched with
 ``fieldSelector=metadata.name=extension-apiserver-authentication`` (the only form the
 ``extension-apiserver-authentication-reader`` Role allows), so CA rotation and allowed-name
 changes apply without a restart. Explicit flags override the ConfigMap per field.

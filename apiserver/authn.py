@@ -1,7 +1,7 @@
 """Authentication: who sent a request (front proxy, x509 client certificate, bearer token).
 
 The order and semantics follow the k8s.io/apiserver delegating authenticator
-(research/apiserver.md §2.2):
+(kubernetes/apiserver ``pkg/authentication/request/headerrequest``; docs/design.md):
 
 1. front proxy: the TLS peer certificate verifies against the *requestheader* CA with clientAuth
    usage and its CN is in the allowed names (any CN when the list is empty). Only then are the

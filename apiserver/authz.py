@@ -1,9 +1,10 @@
 """Authorization: may this user do this verb on this resource (or path)? Asked via SubjectAccessReview.
 
 The kube-apiserver already authorized a proxied request with its RBAC; our SubjectAccessReview
-must carry exactly the same attributes (research/apiserver.md §2.4), built from ``RequestInfo``:
-resource requests send ``resourceAttributes`` (group, version, resource, subresource, name,
-namespace, verb get/list/watch), everything else ``nonResourceAttributes`` (path, verb).
+must carry exactly the same attributes (docs/design.md, "Sources, by topic": authorization),
+built from ``RequestInfo``: resource requests send ``resourceAttributes`` (group, version,
+resource, subresource, name, namespace, verb get/list/watch), everything else
+``nonResourceAttributes`` (path, verb).
 
 Short-circuits before any review: paths in ``always_allow_paths`` (exact, or prefix when the
 entry ends in ``*``) and members of ``system:masters``. Allow *and* deny decisions are cached

@@ -1,10 +1,11 @@
 """Discovery documents: ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``, ``/version``.
 
 These are constants: they never look at the store, so the aggregator's availability probe and
-discovery refresh (5 s budget, research/apiserver.md §1.4-1.5) are answered at once whatever the
-data is doing. ``/apis`` answers the legacy ``APIGroupList`` with ``application/json`` for every
-Accept, including the aggregated-discovery v2 media type: the aggregator then falls back to
-``/apis/<group>/<version>`` (§8.6), which is how v1.20 to current kube-apiservers all work.
+discovery refresh (5 s budget: kube-aggregator's availability probe; docs/design.md) are
+answered at once whatever the data is doing. ``/apis`` answers the legacy ``APIGroupList``
+with ``application/json`` for every Accept, including the aggregated-discovery v2 media type:
+the aggregator then falls back to ``/apis/<group>/<version>`` (§8.6), which is how v1.20 to
+current kube-apiservers all work.
 
 The Prometheus endpoints (``.../prometheus``) are deliberately *not* listed as a resource: they
 answer text, not objects, so listing them would make ``kubectl get prometheus`` (and any

@@ -3,9 +3,9 @@
 ``MetricFamily`` (cluster-scoped, one per family) and ``ObjectMetrics`` /
 ``ClusterObjectMetrics`` (one per target object) as Kubernetes objects with ``metadata``
 (name, namespace, uid, resourceVersion, creationTimestamp, labels), their ``<Kind>List``, and
-the ``meta.k8s.io/v1`` ``Table`` kubectl prints (research/apiserver.md §3.2-3.3). Series values
-are strings because Prometheus values include ``NaN`` and ``±Inf``, which JSON numbers cannot
-carry.
+the ``meta.k8s.io/v1`` ``Table`` kubectl prints (apimachinery ``pkg/apis/meta/v1/types.go``;
+docs/design.md). Series values are strings because Prometheus values include ``NaN`` and
+``±Inf``, which JSON numbers cannot carry.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """OpenAPI documents (``/openapi/v2``, ``/openapi/v3``, ``/openapi/v3/apis/<group>/<version>``). Pure.
 
 The kube-apiserver's aggregator downloads them and merges them into the cluster's own
-(research/apiserver.md §1.6); ``kubectl explain metricfamilies`` then finds our schemas through
-``x-kubernetes-group-version-kind``: on every schema of a served kind and on every path
-operation. Schema names live in our own ``io.panopticon.metrics.v1alpha1`` namespace so merging
-never collides with (or gets renamed against) the cluster's ``io.k8s.*`` definitions. The v3
-root points at the group-version document with a content hash, as the aggregator expects.
+(docs/design.md, "Sources, by topic": OpenAPI); ``kubectl explain metricfamilies`` then
+finds our schemas through ``x-kubernetes-group-version-kind``: on every schema of a served
+kind and on every path operation. Schema names live in our own
+``io.panopticon.metrics.v1alpha1`` namespace so merging never collides with (or gets
+renamed against) the cluster's ``io.k8s.*`` definitions. The v3 root points at the
+group-version document with a content hash, as the aggregator expects.
 """
 
 from __future__ import annotations

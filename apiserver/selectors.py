@@ -3,7 +3,7 @@
 Label selectors use the Kubernetes grammar (``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``,
 ``a notin (x)``, ``a``, ``!a``, comma = AND). Field selectors support only ``metadata.name`` and
 ``metadata.namespace`` with ``=``, ``==`` and ``!=`` (what ``kubectl get NAME -w`` and ``-A``
-need); any other field is a 400, as the generic apiserver answers (research/apiserver.md §3.4).
+need); any other field is a 400, as the generic apiserver answers (docs/design.md, statement 17).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The extension API server: an aiohttp application behind TLS, with the k8s.io/apiserver filter chain.
 
-Middlewares, outermost first (research/apiserver.md §2, §8):
+Middlewares, outermost first (docs/design.md, "The contract"):
 
 1. ``status`` - every error leaves as a ``metav1.Status`` (router 404/405 included), never a
    redirect (aiohttp's path normalisation is not installed) and never a traceback;

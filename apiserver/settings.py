@@ -5,8 +5,9 @@ Each part of the process keeps its own frozen options type beside the code that 
 holds one of each plus the process-wide numbers, and ``Settings.from_args`` is the only place
 that reads the exporter's and the operator's flags (the extension API server's own flags, TLS
 and authentication, are read by ``apiserver.https``). The defaults live on the dataclass
-fields, each with a comment; ``docs/settings.md`` lists every setting, its default and its
-flag (not every number needs a flag: those without one are tuning for tests and benchmarks).
+fields, each with a comment; ``docs/live-exporter.md`` and ``docs/thanos.md`` ("Settings",
+operator flags) list them with their flags (not every number needs a flag: those without one
+are tuning for tests and benchmarks).
 """
 
 from __future__ import annotations

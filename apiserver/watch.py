@@ -1,6 +1,6 @@
 """The watch stream: newline-delimited ``{"type","object"}`` events with resourceVersion semantics.
 
-Where a watch starts (research/apiserver.md §3.5):
+Where a watch starts (Kubernetes API concepts, "Efficient detection of changes"; docs/design.md):
 - ``resourceVersion`` ``""``/``"0"``: synthetic ``ADDED`` for every current matching object,
   then changes (what kubectl does for a single object).
 - ``resourceVersion=R`` (e.g. a list's RV): only events after ``R`` (no replay); ``R`` older than

@@ -9,7 +9,8 @@ escaped, ``name{`` prefixes and literal label fragments are built and paths/expr
 compiled here, and a value that cannot be converted only drops its series (recorded in
 ``RenderErrors``), it never raises.
 
-Semantics (Panopticon's, research/exporter.md §1.2-1.3; details in docs/metrics-configuration.md):
+Semantics (Panopticon's, docs/design.md "MetricsConfiguration compatibility"; details in
+docs/metrics-configuration.md):
 - labels, in order: ``namespace`` (when the object has one), ``<lowercase kind>`` = object name,
   ``commonLabels``, the metric's ``labels``, the ``states`` label; a label's ``value`` wins over
   its ``valuePath``; a ``valuePath`` that resolves to nothing (or null) omits the label;

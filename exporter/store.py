@@ -1,6 +1,7 @@
 """The metrics store: pre-rendered series per configuration and object, never whole objects.
 
-This is the kube-state-metrics design (research/exporter.md §4.1). When an object is added or
+This is the kube-state-metrics design (kubernetes/kube-state-metrics
+``docs/design/metrics-store-performance-optimization.md``). When an object is added or
 updated, its configuration's ``Plan`` renders it once into one chunk of sample lines per family;
 the store keeps those chunks under the object's UID together with its namespace, name and
 resourceVersion, and forgets the object. A scrape (``exporter.exposition``) only concatenates.
