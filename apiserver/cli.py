@@ -127,7 +127,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                    help="use a coordination.k8s.io Lease so only one replica reconciles")
     t.add_argument("--leader-elect-namespace", default="", help="namespace of the Lease (default: own)")
-    t.add_argument("--leader-elect-lease-duration", type=float, default=15.0, metavar="SECONDS",
+    t.add_argument("--leader-elect-lease-duration", type=float, default=None, metavar="SECONDS",
                    help="Lease duration; renewals every duration/7.5, given up after 2/3 of it (default 15)")
     t.add_argument("--resync-period", type=float, default=None, metavar="SECONDS",
                    help="reconcile every Thanos object again this often (reads only when converged; "
