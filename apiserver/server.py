@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
 
-from apiserver import discovery, openapi
+from apiserver import discovery
 from apiserver.authn import AuthenticationFailed, Authenticator, UserInfo
 from apiserver.authz import Authorizer, forbidden_message
-from apiserver.objects import GROUP, GROUP_VERSION, VERSION, SeriesParser
+from apiserver.metrics_api import metrics_group
+from apiserver.objects import VERSION, SeriesParser
+from apiserver.openapi import OpenApi
 from apiserver.prometheus import ExpositionSource, PrometheusApi
+from apiserver.registry import ApiGroupVersion, ApiRegistry
 from apiserver.requestinfo import RequestInfo, parse_request_info
 from apiserver.resources import ResourceApi
 from apiserver.status import StatusError, path_not_found, status_body, status_response
@@ -42,6 +45,14 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
 REQUEST_USER = web.RequestKey("request_user", UserInfo)
+REGISTRY = web.AppKey("registry", ApiRegistry)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingLimits:
+    """Connection and response limits of the HTTPS server (documented in docs/apiserver.md)."""
+
+    write_timeout: float = 60.0  # a response (or one watch event) not taken within this: disconnect
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +90,9 @@ async def status_middleware(request: web.Request, handler: Handler) -> web.Strea
         return StatusError(500, "Internal error occurred: see the server log").response()
 
 
-_RESOURCE_LABELS = frozenset({"metricfamilies", "objectmetrics", "clusterobjectmetrics", "prometheus"})
-
-
-def telemetry_middleware(telemetry: ApiTelemetry) -> Callable[..., Awaitable[web.StreamResponse]]:
+def telemetry_middleware(
+    telemetry: ApiTelemetry, registry: ApiRegistry
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Outermost: counts every answer with its final code (labels from a fixed set only)."""
 
     @web.middleware
@@ -98,7 +108,8 @@ def telemetry_middleware(telemetry: ApiTelemetry) -> Callable[..., Awaitable[web
             if info is None or not info.is_resource:
                 verb, resource = request.method.lower(), ""
             else:
-                verb, resource = info.verb, info.resource if info.resource in _RESOURCE_LABELS else "other"
+                verb = info.verb
+                resource = registry.telemetry_label(info.api_group, info.api_version, info.resource)
             telemetry.observe(verb=verb, resource=resource, code=code, seconds=time.perf_counter() - started)
 
     return observe
@@ -163,22 +174,24 @@ def build_app(
     bookmark_interval: float = 60.0,
     default_watch_timeout: Callable[[], float] | None = None,
     telemetry: ApiTelemetry | None = None,
+    limits: ServingLimits | None = None,
+    groups: Sequence[ApiGroupVersion] = (),
 ) -> web.Application:
+    """The application: the metrics group-version, then ``groups`` (more registry entries)."""
     health = health or Health()
-    outer = [telemetry_middleware(telemetry)] if telemetry is not None else []
+    limits = limits or ServingLimits()
+    prometheus = PrometheusApi(exposition, write_timeout=limits.write_timeout)
+    metrics = metrics_group(views, parse_series=parse_series, prometheus=prometheus.scrape)
+    registry = ApiRegistry([metrics, *groups])
+    outer = [telemetry_middleware(telemetry, registry)] if telemetry is not None else []
     if telemetry is not None:
         telemetry.watch_reviews(authenticator, authorizer)
     app = web.Application(
         middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer)],
         client_max_size=1024 * 1024,
     )
-    resources = ResourceApi(
-        views,
-        parse_series=parse_series,
-        bookmark_interval=bookmark_interval,
-        default_watch_timeout=default_watch_timeout,
-    )
-    prometheus = PrometheusApi(exposition)
+    app[REGISTRY] = registry
+    docs = OpenApi(registry, title="Panopticon metrics API", version=VERSION)
 
     async def ok(_request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -189,33 +202,35 @@ def build_app(
         return web.Response(text="ok")
 
     async def apis(_request: web.Request) -> web.Response:
-        return _json(discovery.api_group_list())
+        return _json(discovery.api_group_list(registry))
 
     async def group(request: web.Request) -> web.Response:
-        if request.match_info["group"] != GROUP:
+        body = discovery.api_group(registry, request.match_info["group"])
+        if body is None:
             raise path_not_found()
-        return _json(discovery.api_group())
+        return _json(body)
 
     async def group_version(request: web.Request) -> web.Response:
-        if request.match_info["group"] != GROUP or request.match_info["version"] != VERSION:
+        entry = registry.group_version(request.match_info["group"], request.match_info["version"])
+        if entry is None:
             raise path_not_found()
-        return _json(discovery.api_resource_list())
+        return _json(discovery.api_resource_list(entry))
 
     async def version(_request: web.Request) -> web.Response:
         return _json(discovery.version_info())
 
     async def openapi_v2(_request: web.Request) -> web.Response:
-        return _json(openapi.openapi_v2())
+        return _json(docs.v2)
 
     async def openapi_v3(_request: web.Request) -> web.Response:
-        return _json(openapi.openapi_v3_root())
+        return _json(docs.v3_root)
 
     async def openapi_v3_gv(request: web.Request) -> web.Response:
-        if f"{request.match_info['group']}/{request.match_info['version']}" != GROUP_VERSION:
+        body = docs.v3(f"{request.match_info['group']}/{request.match_info['version']}")
+        if body is None:
             raise path_not_found()
-        return _json(openapi.openapi_v3_group_version())
+        return _json(body)
 
-    base = f"/apis/{GROUP_VERSION}"
     r = app.router
     for path in ("/healthz", "/livez"):
         r.add_get(path, ok)
@@ -225,15 +240,41 @@ def build_app(
     r.add_get("/openapi/v2", openapi_v2)
     r.add_get("/openapi/v3", openapi_v3)
     r.add_get("/openapi/v3/apis/{group}/{version}", openapi_v3_gv)
-    r.add_get(f"{base}/prometheus", prometheus.scrape)
-    r.add_get(f"{base}/namespaces/{{namespace}}/prometheus", prometheus.scrape)
-    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}", resources.get_collection)
-    r.add_get(f"{base}/namespaces/{{namespace}}/{{resource}}/{{name}}", resources.get_object)
-    r.add_get(f"{base}/{{resource}}", resources.get_collection)
-    r.add_get(f"{base}/{{resource}}/{{name}}", resources.get_object)
+    for entry in registry.entries:
+        _add_routes(r, entry, bookmark_interval, default_watch_timeout, limits.write_timeout)
     r.add_get("/apis/{group}", group)
     r.add_get("/apis/{group}/{version}", group_version)
     return app
+
+
+def _add_routes(
+    router: web.UrlDispatcher,
+    entry: ApiGroupVersion,
+    bookmark_interval: float,
+    default_watch_timeout: Callable[[], float] | None,
+    write_timeout: float,
+) -> None:
+    """Every resource of ``entry`` at its paths (a namespaced resource also lists across namespaces)."""
+    base = entry.base
+    for suffix, handler in entry.routes:
+        router.add_get(f"{base}/{suffix}", handler)
+    for resource in entry.resources:
+        collections = [f"{base}/namespaces/{{namespace}}/{resource.plural}"] if resource.namespaced else []
+        collections.append(f"{base}/{resource.plural}")
+        if resource.handler is not None:
+            for path in collections:
+                router.add_get(path, resource.handler)
+            continue
+        api = ResourceApi(
+            entry,
+            resource,
+            bookmark_interval=bookmark_interval,
+            default_watch_timeout=default_watch_timeout,
+            write_timeout=write_timeout,
+        )
+        for path in collections:
+            router.add_get(path, api.get_collection)
+        router.add_get(f"{collections[0]}/{{name}}", api.get_object)
 
 
 class HttpsServer:
