@@ -17,6 +17,7 @@ runs it on a port with the reloading TLS context of ``certs.reload``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,11 +28,13 @@ from aiohttp import web
 
 from apiserver import discovery
 from apiserver.authn import AuthenticationFailed, Authenticator, UserInfo
-from apiserver.authz import Authorizer, forbidden_message
+from apiserver.authz import AuthorizationUnavailable, Authorizer, forbidden_message
+from apiserver.connections import ApiAppRunner, ConnectionLimiter, OnReject, ServingLimits, listen
 from apiserver.metrics_api import metrics_group
 from apiserver.objects import VERSION, SeriesParser
 from apiserver.openapi import OpenApi
 from apiserver.prometheus import ExpositionSource, PrometheusApi
+from apiserver.ratelimit import RateLimitedLog
 from apiserver.registry import ApiGroupVersion, ApiRegistry
 from apiserver.requestinfo import RequestInfo, parse_request_info
 from apiserver.resources import ResourceApi
@@ -41,18 +44,12 @@ from apiserver.views import ApiViews
 from certs.reload import ReloadingServerTLS
 
 log = logging.getLogger(__name__)
+_errors = RateLimitedLog(log)  # lines clients can cause: rate-limited, never a traceback per request
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_INFO = web.RequestKey("request_info", RequestInfo)
 REQUEST_USER = web.RequestKey("request_user", UserInfo)
 REGISTRY = web.AppKey("registry", ApiRegistry)
-
-
-@dataclass(frozen=True, slots=True)
-class ServingLimits:
-    """Connection and response limits of the HTTPS server (documented in docs/apiserver.md)."""
-
-    write_timeout: float = 60.0  # a response (or one watch event) not taken within this: disconnect
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +83,8 @@ async def status_middleware(request: web.Request, handler: Handler) -> web.Strea
             ).response()
         return status_response(status_body(exc.status, exc.reason or "error"))
     except Exception:
-        log.exception("internal error serving %s %s", request.method, request.path_qs)
+        _errors.log(logging.ERROR, "internal error serving %s %s", request.method, request.path,
+                    exc_info=True)
         return StatusError(500, "Internal error occurred: see the server log").response()
 
 
@@ -139,7 +137,7 @@ def auth_middlewares(
         try:
             user = await authenticator.authenticate(request.headers, _peer_certificate(request))
         except AuthenticationFailed as exc:
-            log.info("401 %s %s: %s", request.method, request.path, exc)
+            _errors.log(logging.INFO, "401 %s %s: %s", request.method, request.path, exc)
             raise StatusError(401, "Unauthorized") from exc
         request[REQUEST_USER] = user
         return await handler(request)
@@ -150,9 +148,9 @@ def auth_middlewares(
         user = request[REQUEST_USER]
         try:
             decision = await authorizer.authorize(user, info)
-        except Exception as exc:
-            log.warning("authorization of %s %s for %s failed: %s", info.verb, info.path, user.name, exc)
-            raise StatusError(500, f"Internal error occurred: authorization failed: {exc}") from exc
+        except AuthorizationUnavailable as exc:
+            _errors.log(logging.WARNING, "%s %s for %s: %s", info.verb, info.path, user.name, exc)
+            raise StatusError(500, f"Internal error occurred: {exc}") from exc
         if not decision.allowed:
             details = {"group": info.api_group, "kind": info.resource} if info.is_resource else None
             if details is not None and info.name:
@@ -278,31 +276,50 @@ def _add_routes(
 
 
 class HttpsServer:
-    """Runs an application on ``host:port`` with TLS; ``port`` 0 picks a free port (see ``.port``)."""
+    """Runs an application on ``host:port`` with TLS; ``port`` 0 picks a free port (see ``.port``).
 
-    def __init__(self, app: web.Application, tls: ReloadingServerTLS, *, host: str, port: int) -> None:
+    Connections are bounded and timed out as ``limits`` says (``apiserver.connections``);
+    ``on_reject`` is told the reason of every connection or request refused before the app saw it.
+    """
+
+    def __init__(
+        self,
+        app: web.Application,
+        tls: ReloadingServerTLS,
+        *,
+        host: str,
+        port: int,
+        limits: ServingLimits | None = None,
+        on_reject: OnReject | None = None,
+    ) -> None:
         self._app, self._tls, self._host, self._port = app, tls, host, port
-        self._runner: web.AppRunner | None = None
+        self.limits = limits or ServingLimits()
+        self._on_reject: OnReject = on_reject or (lambda _reason: None)
+        self._runner: ApiAppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self.limiter = ConnectionLimiter(self.limits, self._on_reject)
         self.port = port
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        self._runner = ApiAppRunner(self._app, limits=self.limits, on_reject=self._on_reject)
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner,
-            self._host,
-            self._port,
-            ssl_context=self._tls.front,
-            backlog=1024,
-            reuse_address=True,
-        )
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
+        try:
+            self._listener = await listen(
+                self._runner, self.limiter, self._tls.front, host=self._host, port=self._port
+            )
+        except OSError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        sockets = self._listener.sockets or ()
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("extension API server listening on https://%s:%d", self._host, self.port)
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
