@@ -7,6 +7,8 @@ aiohttp's defaults do not fit an aggregated API server (issue 9 items 2, 4, 8, 9
   connections of the loop one receive buffer: the transport reads into it and the protocol
   copies the bytes into the connection's TLS input BIO at once, synchronously, so it is never
   shared by two reads. Per-connection cost is measured in bench/README.md.
+- **Handshake bursts**: TLS handshakes run on the event loop; ``HandshakeBudget`` gives them at
+  most 30% of it while a burst lasts, so probes and requests on open connections still answer.
 - **Timeouts** (``ServingLimits``): the TLS handshake must finish within ``handshake_timeout``;
   a connection with no request in flight is closed ``idle_timeout`` after it connected or its
   last response (aiohttp's keep-alive timer); the headers of a request must arrive within
@@ -30,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from asyncio import sslproto
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -230,6 +233,34 @@ class ApiAppRunner(web.AppRunner):
         )
 
 
+class HandshakeBudget:
+    """Caps the loop time TLS handshakes take during a burst (``spend`` seconds per ``window``).
+
+    A server-side handshake with client-certificate verification costs 3-10 ms of CPU on the
+    event loop (OpenSSL 3.0); a burst of hundreds would hold requests already connected (the
+    kubelet's probes) for seconds. Handshake steps beyond the budget wait for the next window,
+    so established connections keep being served in between.
+    """
+
+    def __init__(self, *, window: float = 0.05, spend: float = 0.015) -> None:
+        self.window, self.spend = window, spend
+        self._start, self._spent = 0.0, 0.0
+        self.deferred = 0
+
+    def wait(self) -> float:
+        """0 when a handshake step may run now, else the seconds until the next window."""
+        now = time.perf_counter()
+        if now - self._start >= self.window:
+            self._start, self._spent = now, 0.0
+        if self._spent < self.spend:
+            return 0.0
+        return self._start + self.window - now
+
+    def charge(self, seconds: float) -> None:
+        self._spent += seconds
+
+
+HANDSHAKES = HandshakeBudget()
 _SHARED_BUFFER = bytearray(256 * 1024)
 _SHARED_VIEW = memoryview(_SHARED_BUFFER)
 
@@ -245,6 +276,7 @@ class SharedBufferSSLProtocol(sslproto.SSLProtocol):
         self._ssl_buffer_view = _SHARED_VIEW
         self._on_lost = on_lost
         self._send_buffer = send_buffer
+        self._handshake_waiting = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._send_buffer:
@@ -255,6 +287,27 @@ class SharedBufferSSLProtocol(sslproto.SSLProtocol):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
         super().connection_made(transport)
+
+    def _do_handshake(self) -> None:
+        # _state and _do_handshake are CPython's (3.11+) SSLProtocol internals, not in typeshed.
+        if self._state is not sslproto.SSLProtocolState.DO_HANDSHAKE:  # type: ignore[attr-defined]
+            return  # closed while the step was waiting for the budget
+        wait = HANDSHAKES.wait()
+        if wait > 0:
+            if not self._handshake_waiting:
+                self._handshake_waiting = True
+                HANDSHAKES.deferred += 1
+                self._loop.call_later(wait, self._resume_handshake)
+            return
+        started = time.perf_counter()
+        try:
+            super()._do_handshake()  # type: ignore[misc]
+        finally:
+            HANDSHAKES.charge(time.perf_counter() - started)
+
+    def _resume_handshake(self) -> None:
+        self._handshake_waiting = False
+        self._do_handshake()
 
     def get_buffer(self, n: int) -> memoryview:
         # The transport fills this, then calls buffer_updated(), which copies it into the
