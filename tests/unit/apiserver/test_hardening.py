@@ -18,7 +18,7 @@ import ssl
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -227,7 +227,7 @@ async def test_item3_stalled_prometheus_readers_pin_no_copy_and_are_cut_off(pki:
             stalled = []
             for _ in range(4):
                 reader, writer = await raw_tls(served, rcvbuf=4096)
-                transport = writer.transport
+                transport = cast(asyncio.Transport, writer.transport)
                 transport.set_write_buffer_limits(0)
                 transport.pause_reading()  # never read: the server's writes must stall
                 writer.write(f"GET {GV}/prometheus HTTP/1.1\r\nHost: x\r\n".encode()
@@ -242,7 +242,7 @@ async def test_item3_stalled_prometheus_readers_pin_no_copy_and_are_cut_off(pki:
         await asyncio.sleep(1.5)  # past the write timeout: the server must have cut them off
         assert rejected.count("write_timeout") == 4
         for reader, writer in stalled:
-            writer.transport.resume_reading()
+            cast(asyncio.Transport, writer.transport).resume_reading()
             received = 0
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 async with asyncio.timeout(5):
