@@ -57,6 +57,8 @@ MASTERS = "X-Remote-User: bench\r\nX-Remote-Group: system:masters\r\n"
 async def serve(args: argparse.Namespace) -> None:
     import logging
 
+    from aiohttp import web
+
     from apiserver.authconfig import AuthSettings, with_roots
     from apiserver.authn import Authenticator
     from apiserver.authz import Authorizer
@@ -91,6 +93,26 @@ async def serve(args: argparse.Namespace) -> None:
         authorizer=Authorizer(None, always_allow_paths=["/healthz", "/livez", "/readyz"]),
         limits=limits,
     )
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        """Event-loop lag inside the server: how late a 5 ms timer fires."""
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(0.005)
+            gaps.append(1000 * (time.perf_counter() - started - 0.005))
+
+    async def lag(_request: web.Request) -> web.Response:
+        values = sorted(gaps)
+        gaps.clear()
+        n = len(values)
+        return web.json_response(
+            {"ticks": n, "p50": values[n // 2], "p99": values[min(n - 1, int(n * 0.99))], "max": values[-1]}
+            if n else {"ticks": 0}
+        )
+
+    app.router.add_get("/bench-lag", lag)
+    tick = asyncio.create_task(ticker())
     tls = ReloadingServerTLS(
         cert_file=pki / "serving.crt", key_file=pki / "serving.key", client_ca_pem=settings.tls_client_ca_pem
     )
@@ -101,6 +123,7 @@ async def serve(args: argparse.Namespace) -> None:
     size = len(exposition.body(fmt=negotiate(None)))
     print(f"READY {size}", flush=True)
     await asyncio.Event().wait()
+    tick.cancel()
 
 
 def spawn_server(*argv: str) -> tuple[subprocess.Popen[str], int]:
@@ -130,48 +153,68 @@ def client_context(pki: Path) -> ssl.SSLContext:
     return ctx
 
 
+async def probe_loop(port: int, pki: Path, interval: float, stop: asyncio.Event) -> list[float]:
+    """GET /livez every ``interval`` s on one keep-alive connection until ``stop``; latencies (ms)."""
+    import aiohttp
+
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(ssl=client_context(pki), limit=1)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                async with session.get(
+                    f"https://127.0.0.1:{port}/livez", timeout=aiohttp.ClientTimeout(total=5)
+                ) as resp:
+                    await resp.read()
+                    ok = resp.status == 200
+            except (aiohttp.ClientError, TimeoutError):
+                ok = False
+            latencies.append(1000 * (time.perf_counter() - started) if ok else -1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    return latencies
+
+
+def probe_main(args: argparse.Namespace) -> None:
+    """``probe`` mode: a process of its own (no GIL or loop shared with the load), until SIGTERM."""
+    import json
+    import signal
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        print("READY 0", flush=True)
+        latencies = await probe_loop(args.port, Path(args.pki), 0.02, stop)
+        print(json.dumps(latencies), flush=True)
+
+    asyncio.run(run())
+
+
 class Prober:
-    """GET /livez every ``interval`` seconds on one keep-alive connection; latencies in ms."""
+    """/livez latency from a separate process: ``start()``, then ``stop()`` -> p50/p99/max (ms)."""
 
-    def __init__(self, port: int, ctx: ssl.SSLContext, interval: float = 0.02) -> None:
-        self.port, self.ctx, self.interval = port, ctx, interval
-        self.latencies: list[float] = []
-        self.failures = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        import aiohttp
-
-        connector = aiohttp.TCPConnector(ssl=self.ctx, limit=1)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            while True:
-                started = time.perf_counter()
-                try:
-                    async with session.get(
-                        f"https://127.0.0.1:{self.port}/livez", timeout=aiohttp.ClientTimeout(total=5)
-                    ) as resp:
-                        await resp.read()
-                        if resp.status != 200:
-                            self.failures += 1
-                except (aiohttp.ClientError, TimeoutError):
-                    self.failures += 1
-                self.latencies.append(1000 * (time.perf_counter() - started))
-                await asyncio.sleep(self.interval)
+    def __init__(self, port: int, pki: Path) -> None:
+        self.port, self.pki = port, pki
+        self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        self.latencies.clear()
-        self._task = asyncio.create_task(self._run())
+        self._proc, _ = spawn_server("probe", "--port", str(self.port), "--pki", str(self.pki))
 
     async def stop(self) -> dict[str, float]:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        values = sorted(self.latencies)
+        import json
+        import signal
+
+        assert self._proc is not None and self._proc.stdout is not None
+        self._proc.send_signal(signal.SIGTERM)
+        out = await asyncio.to_thread(self._proc.stdout.read)
+        self._proc.wait(10)
+        raw = json.loads(out.strip().splitlines()[-1])
+        values = sorted(v for v in raw if v >= 0)
         n = len(values)
         return {
-            "probes": n,
-            "failures": self.failures,
+            "probes": len(raw),
+            "failures": len(raw) - n,
             "p50": statistics.median(values) if values else 0.0,
             "p99": values[min(n - 1, int(n * 0.99))] if values else 0.0,
             "max": values[-1] if values else 0.0,
@@ -220,8 +263,10 @@ async def slowloris(port: int, ctx: ssl.SSLContext) -> tuple[asyncio.StreamReade
     return reader, writer
 
 
-async def phase_connections(args: argparse.Namespace, pid: int, port: int, ctx: ssl.SSLContext) -> None:
-    opening, holding = Prober(port, ctx), Prober(port, ctx)
+async def phase_connections(
+    args: argparse.Namespace, pid: int, port: int, ctx: ssl.SSLContext, pki: Path
+) -> None:
+    opening, holding = Prober(port, pki), Prober(port, pki)
     await asyncio.sleep(1.0)
     base = rss_mib(pid)
     opening.start()
@@ -320,10 +365,10 @@ async def phase_stalled(args: argparse.Namespace, pid: int, port: int, pki: Path
           f"RSS after {after:.1f} MiB")
 
 
-async def phase_lists(args: argparse.Namespace, port: int, ctx: ssl.SSLContext) -> None:
+async def phase_lists(args: argparse.Namespace, port: int, ctx: ssl.SSLContext, pki: Path) -> None:
     import aiohttp
 
-    prober = Prober(port, ctx)
+    prober = Prober(port, pki)
     connector = aiohttp.TCPConnector(ssl=ctx, limit=args.lists)
     headers = {"X-Remote-User": "bench", "X-Remote-Group": "system:masters"}
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -337,7 +382,9 @@ async def phase_lists(args: argparse.Namespace, port: int, ctx: ssl.SSLContext) 
 
         await one()  # warm the read index
         prober.start()
+        await server_lag(session, port)  # reset
         results = await asyncio.gather(*(one() for _ in range(args.lists)))
+        lag = await server_lag(session, port)
         probes = await prober.stop()
     sizes = [r[0] for r in results]
     times = [r[1] for r in results]
@@ -345,18 +392,29 @@ async def phase_lists(args: argparse.Namespace, port: int, ctx: ssl.SSLContext) 
     print(f"list time {min(times):.2f}-{max(times):.2f} s; /livez meanwhile: {probes['probes']:.0f} probes, "
           f"p50 {probes['p50']:.1f} ms, p99 {probes['p99']:.1f} ms, max {probes['max']:.1f} ms, "
           f"failures {probes['failures']:.0f}")
+    print(f"server event-loop lag meanwhile (5 ms timer, {lag['ticks']} ticks): p50 {lag['p50']:.1f} ms, "
+          f"p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms")
+
+
+async def server_lag(session: Any, port: int) -> dict[str, float]:
+    headers = {"X-Remote-User": "bench", "X-Remote-Group": "system:masters"}
+    async with session.get(f"https://127.0.0.1:{port}/bench-lag", headers=headers) as resp:
+        data: dict[str, float] = await resp.json()
+        return data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", nargs="?", default="run", choices=["run", "serve"])
+    parser.add_argument("mode", nargs="?", default="run", choices=["run", "serve", "probe"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--pki", default="")
-    parser.add_argument("--objects", type=int, default=10000)
+    parser.add_argument("--objects", type=int, default=0, help="serve mode: Deployments in the store")
     parser.add_argument("--idle", type=int, default=1500)
     parser.add_argument("--slowloris", type=int, default=100)
     parser.add_argument("--stalled", type=int, default=80)
+    parser.add_argument("--stalled-objects", type=int, default=9000, help="5.8 MB of Prometheus text")
     parser.add_argument("--lists", type=int, default=5)
+    parser.add_argument("--list-objects", type=int, default=5000, help="7.5 MB objectmetrics lists")
     parser.add_argument("--idle-timeout", type=float, default=90.0)
     parser.add_argument("--header-timeout", type=float, default=32.0)
     parser.add_argument("--write-timeout", type=float, default=15.0)
@@ -365,29 +423,38 @@ def main() -> None:
     if args.mode == "serve":
         asyncio.run(serve(args))
         return
+    if args.mode == "probe":
+        probe_main(args)
+        return
     phases = set(args.phases.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-limits-") as tmp:
         pki = Path(tmp)
         make_pki(pki)
-        port = free_port()
-        flags = [
-            "--port", str(port), "--pki", str(pki), "--objects", str(args.objects),
-            "--idle-timeout", str(args.idle_timeout), "--header-timeout", str(args.header_timeout),
-            "--write-timeout", str(args.write_timeout),
-        ]
-        server, size = spawn_server("serve", *flags)
-        print(f"# {platform.python_version()} {platform.machine()}, {os.cpu_count()} cores, load "
-              f"{os.getloadavg()[0]:.1f}; {args.objects} Deployments; server pid {server.pid}")
         ctx = client_context(pki)
-        try:
-            if "connections" in phases:
-                asyncio.run(phase_connections(args, server.pid, port, ctx))
-            if "stalled" in phases:
-                asyncio.run(phase_stalled(args, server.pid, port, pki, size))
-            if "lists" in phases:
-                asyncio.run(phase_lists(args, port, ctx))
-        finally:
-            stop(server)
+        print(f"# {platform.python_version()} {platform.machine()}, {os.cpu_count()} cores, load "
+              f"{os.getloadavg()[0]:.1f}; /livez probed every 20 ms from a separate process")
+        for phase, objects in (
+            ("connections", 1000), ("stalled", args.stalled_objects), ("lists", args.list_objects)
+        ):
+            if phase not in phases:
+                continue
+            port = free_port()
+            flags = [
+                "--port", str(port), "--pki", str(pki), "--objects", str(objects),
+                "--idle-timeout", str(args.idle_timeout), "--header-timeout", str(args.header_timeout),
+                "--write-timeout", str(args.write_timeout),
+            ]
+            server, size = spawn_server("serve", *flags)
+            try:
+                if phase == "connections":
+                    asyncio.run(phase_connections(args, server.pid, port, ctx, pki))
+                elif phase == "stalled":
+                    asyncio.run(phase_stalled(args, server.pid, port, pki, size))
+                else:
+                    asyncio.run(phase_lists(args, port, ctx, pki))
+            finally:
+                stop(server)
+        print(f"# load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

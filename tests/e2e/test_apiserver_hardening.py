@@ -17,8 +17,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -146,37 +147,48 @@ def _tls_exchange(ctx: ssl.SSLContext, port: int, raw: bytes, *, read: int = 655
         return data
 
 
-def _fault_probes(panopticon: PanopticonServer, cluster: KubeCluster, tmp_path: Path) -> None:
+def _fault_probes(
+    panopticon: PanopticonServer, cluster: KubeCluster, tmp_path: Path
+) -> list[tuple[str, Any]]:
     """Malformed methods, oversized headers, bad header bytes, cut-off requests, a tampered token."""
     proxy = cluster.issue_front_proxy_cert(tmp_path)
     ctx = panopticon.context(cert=proxy.cert, key=proxy.key)
-    for raw, code in (
-        (b"get /apis HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
-        (b"FOO /apis HTTP/1.1\r\nHost: x\r\n\r\n", b"405"),
-        (b"GET /apis HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (1100 * 1024) + b"\r\n\r\n", b"431"),
-        (b"GET /apis HTTP/1.1\r\nHost: x\r\nBad Header: \x01\r\n\r\n", b"400"),
-    ):
-        answer = _tls_exchange(ctx, panopticon.port, raw)
-        assert answer.split(b" ")[1] == code and b"application/json" in answer, answer[:300]
-        assert b'"kind":"Status"' in answer, answer[:300]
-    _tls_exchange(ctx, panopticon.port, f"GET {GV}/objectmetrics HTTP/1.1\r\nHost: x\r\n".encode(), read=0)
+    port = panopticon.port
     masters = "X-Remote-User: a\r\nX-Remote-Group: system:masters\r\n"
-    listing = f"GET {GV}/objectmetrics HTTP/1.1\r\nHost: x\r\n{masters}\r\n".encode()
-    _tls_exchange(ctx, panopticon.port, listing, read=100)  # the first bytes of a list, then gone
-    status, _ = _kube_request(cluster, f"{GV}/metricfamilies?limit=1&continue=e30K", [])
-    assert status == 400
+
+    def answered(raw: bytes, code: bytes) -> Callable[[], None]:
+        def probe() -> None:
+            answer = _tls_exchange(ctx, port, raw)
+            assert answer.split(b" ")[1] == code and b"application/json" in answer, answer[:300]
+            assert b'"kind":"Status"' in answer, answer[:300]
+
+        return probe
+
+    def tampered_token() -> None:
+        status, _ = _kube_request(cluster, f"{GV}/metricfamilies?limit=1&continue=e30K", [])
+        assert status == 400
+
+    return [
+        ("lower-case method", answered(b"get /apis HTTP/1.1\r\nHost: x\r\n\r\n", b"405")),
+        ("unknown method", answered(b"FOO /apis HTTP/1.1\r\nHost: x\r\n\r\n", b"405")),
+        ("1.1 MiB header", answered(
+            b"GET /apis HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * (1100 * 1024) + b"\r\n\r\n", b"431")),
+        ("bad header byte", answered(b"GET /apis HTTP/1.1\r\nHost: x\r\nBad Header: \x01\r\n\r\n", b"400")),
+        ("gone mid-headers", lambda: _tls_exchange(
+            ctx, port, f"GET {GV}/objectmetrics HTTP/1.1\r\nHost: x\r\n".encode(), read=0)),
+        ("gone mid-list", lambda: _tls_exchange(
+            ctx, port, f"GET {GV}/objectmetrics HTTP/1.1\r\nHost: x\r\n{masters}\r\n".encode(), read=100)),
+        ("tampered continue token", tampered_token),
+    ]
 
 
 def _sorted_series(text: str) -> list[str]:
     return sorted(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
-def test_item6_after_fault_probes_served_data_equals_a_fresh_render(
+def test_item6_after_each_fault_probe_served_data_equals_a_fresh_render(
     kube_cluster: KubeCluster, panopticon: PanopticonServer, namespace: str, tmp_path: Path
 ) -> None:
-    _fault_probes(panopticon, kube_cluster, tmp_path)
-    assert panopticon.request("/readyz").status == 200 and panopticon.process.poll() is None
-    kube_cluster.kubectl("scale", "deployment", "app-0", "-n", namespace, "--replicas=7")
     config = tmp_path / "config.json"
     config.write_text(json.dumps(CONFIG))
     listed = tmp_path / "deployments.json"
@@ -191,12 +203,16 @@ def test_item6_after_fault_probes_served_data_equals_a_fresh_render(
         want, got = _sorted_series(rendered), _sorted_series(served)
         return want == got or (len(want), len(got))
 
-    deadline = time.monotonic() + 30
-    result = same()
-    while result is not True and time.monotonic() < deadline:
-        time.sleep(0.5)
+    for replicas, (what, probe) in enumerate(_fault_probes(panopticon, kube_cluster, tmp_path), start=2):
+        probe()
+        assert panopticon.request("/readyz").status == 200 and panopticon.process.poll() is None, what
+        kube_cluster.kubectl("scale", "deployment", "app-0", "-n", namespace, f"--replicas={replicas}")
+        deadline = time.monotonic() + 30
         result = same()
-    assert result is True, f"served != fresh render of a full LIST: {result}\n{panopticon.log_tail()}"
+        while result is not True and time.monotonic() < deadline:
+            time.sleep(0.5)
+            result = same()
+        assert result is True, f"after {what}: served != fresh render of a full LIST: {result}"
 
 
 def test_item1_malformed_allowed_names_in_the_configmap_never_widens_trust(
