@@ -550,3 +550,24 @@ async def test_item9_unauthenticated_authenticator_unaffected(pki: Pki) -> None:
             await authenticator.authenticate(CIMultiDict({"Authorization": "Bearer x"}), None)
     finally:
         authn.REVIEW_TIMEOUT = old
+
+
+def test_limit_flags_quote_the_serving_limits_defaults_and_reach_them() -> None:
+    from apiserver.cli import build_parser
+    from apiserver.https import limits_from_args
+
+    parser = build_parser()
+    serve_parser = next(
+        a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction)
+    ).choices["serve"]
+    defaults = ServingLimits()
+    for flag, value in (
+        ("--max-connections", defaults.max_connections),
+        ("--idle-timeout", defaults.idle_timeout),
+        ("--write-timeout", defaults.write_timeout),
+    ):
+        action = next(a for a in serve_parser._actions if flag in a.option_strings)
+        assert action.help is not None and re.search(rf"default {value:g}\b", action.help), flag
+    assert limits_from_args(serve_parser.parse_args([])) == defaults
+    given = limits_from_args(serve_parser.parse_args(["--idle-timeout", "5", "--max-connections", "7"]))
+    assert (given.idle_timeout, given.max_connections) == (5.0, 7)
