@@ -122,6 +122,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="TokenReview answers are cached this long (default 10)")
     s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
                    help="SubjectAccessReview answers are cached this long (default 10)")
+    s.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="open HTTPS connections at most; more are closed before the TLS handshake "
+                        "(default 4096)")
+    s.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a connection without a request in flight is closed after this (default 90)")
+    s.add_argument("--write-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a client that takes no response data (or watch event) for this long is "
+                        "disconnected (default 60)")
 
     t = p.add_argument_group("Thanos operator")
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
