@@ -2,9 +2,9 @@
 
 Built from the registry (``apiserver.registry``): every group-version and every discoverable
 resource entry. They never look at the store, so the aggregator's availability probe and
-discovery refresh (5 s budget: kube-aggregator's availability probe; docs/design.md) are
-answered at once whatever the data is doing. ``/apis`` answers the legacy ``APIGroupList``
-with ``application/json`` for every Accept, including the aggregated-discovery v2 media type: the aggregator then falls back to
+discovery refresh (a 5 s budget; docs/design.md) are answered at once whatever the data is
+doing. ``/apis`` answers the legacy ``APIGroupList`` with ``application/json`` for every Accept,
+including the aggregated-discovery v2 media type: the aggregator then falls back to
 ``/apis/<group>/<version>`` (§8.6), which is how v1.20 to current kube-apiservers all work.
 
 The Prometheus endpoints (``.../prometheus``) are deliberately *not* listed as a resource: they
