@@ -46,7 +46,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -277,7 +277,7 @@ def date_literal(text: str) -> float | None:
             except ValueError:
                 continue
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
             return float(math.floor(parsed.timestamp()))
     return None
 
@@ -620,7 +620,8 @@ def _pattern_of(value: Any, op: str) -> re.Pattern[str]:
         return value
     if type(value) is not str:
         raise EvaluationError(f"value {describe(value)} cannot be used with the comparator {op!r}: "
-                              "the pattern must be a string", reason="missing" if value is MISSING else "expression")
+                              "the pattern must be a string",
+                              reason="missing" if value is MISSING else "expression")
     try:
         return _regex(value)
     except re.error as exc:
