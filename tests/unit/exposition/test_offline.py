@@ -114,3 +114,14 @@ async def test_start_fails_with_load_error_on_bad_directory(tmp_path: Path) -> N
     with pytest.raises(LoadError, match=r"spec\.metrics\[0\]\.name"):
         await source.start()
     assert not source.loaded
+
+
+def test_a_configuration_that_stops_compiling_keeps_its_last_good_plan(tmp_path: Path) -> None:
+    root = make_source_dir(tmp_path)
+    first = load_directory([str(root)])
+    cfg = root / "configs" / "apps-deployment.yaml"
+    cfg.write_text(cfg.read_text().replace("type: Integer", "type: Intgr"))
+    again = load_directory([str(root)], previous={p.name: p for p in first.plans})
+    assert [p.name for p in again.plans] == ["apps-deployment"] and again.plans[0] is first.plans[0]
+    assert any("keeping its last good version" in p for p in again.problems)
+    assert any("spec.metrics[0].field.type" in p for p in again.problems)
