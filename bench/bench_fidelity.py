@@ -2,7 +2,8 @@
 
 Takes the ``real_configs`` data directory (configs/, objects/) as its argument; nothing of it
 is copied into the project. Each measurement runs the CLI in a fresh subprocess under
-``/usr/bin/time -f '%e %U %S %M'`` (wall seconds, user and system CPU seconds, peak RSS in KiB), with ``PYTHONPATH`` taken from
+``/usr/bin/time -f '%e %U %S %M'`` (wall seconds, user and system CPU seconds, peak RSS in
+KiB), with ``PYTHONPATH`` taken from
 the environment, so the same script measures any checkout:
 
     PYTHONPATH=/work/main ~/.cache/panopticon/venv/bin/python bench/bench_fidelity.py DATA
@@ -68,7 +69,8 @@ def main() -> None:
 
     def row(what: str, argv: list[str]) -> None:
         wall, cpu, rss, code, out, err = run(argv)
-        print(f"| {what} | {wall:.2f} | {cpu:.2f} | {rss / 1024:.0f} | {code} | {out:,} | {err:,} |", flush=True)
+        print(f"| {what} | {wall:.2f} | {cpu:.2f} | {rss / 1024:.0f} | {code} | {out:,} | {err:,} |",
+              flush=True)
 
     row(f"check, {len(shipped)} shipped configurations",
         ["check", *[a for p in shipped for a in ("-c", p)]])
