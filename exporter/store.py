@@ -124,7 +124,6 @@ class _PlanState:
     family_objects: list[int] = field(default_factory=list)
     family_series: list[int] = field(default_factory=list)
     family_updated: list[float | None] = field(default_factory=list)
-    logged_errors: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     renders: Any = None  # the telemetry counter child for this configuration (looked up once)
 
     def __post_init__(self) -> None:
@@ -447,7 +446,6 @@ class MetricsStore:
                 state.family_objects[i] -= 1
                 state.family_series[i] -= chunk.count(b"\n")
                 state.family_updated[i] = now
-        state.logged_errors.pop(uid, None)
 
     @staticmethod
     def _unindex_namespace(state: _PlanState, entry: ObjectEntry) -> None:
