@@ -52,10 +52,33 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 _STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
 
 
-
-
 class RetryLater(Exception):
     """Not an error: the pass must run again soon (e.g. waiting for an orphan delete)."""
+
+
+class ApplyRejected(Exception):
+    """The API server refused a rendered object (422) for a reason a re-creation cannot fix."""
+
+    def __init__(self, label: str, error: ApiError) -> None:
+        super().__init__(f"{label}: {error.message}")
+        self.label = label
+        self.error = error
+
+
+# What kube-apiserver answers (1.20 and later) when an apply changes a StatefulSet field other
+# than replicas, template, updateStrategy (and, later, minReadySeconds, PVC retention policy).
+_STS_IMMUTABLE = "updates to statefulset spec for fields other than"
+
+
+def is_immutable_field_error(error: ApiError) -> bool:
+    """True only for the 422 a StatefulSet re-creation fixes (an immutable spec field changed)."""
+    if error.status != 422:
+        return False
+    causes = (error.body.get("details") or {}).get("causes") or []
+    for cause in causes:
+        if cause.get("field") == "spec" and _STS_IMMUTABLE in str(cause.get("message", "")):
+            return True
+    return not causes and _STS_IMMUTABLE in error.message
 
 
 @dataclass
@@ -66,6 +89,7 @@ class Outcome:
     recreating: list[str] = field(default_factory=list)
     status_written: bool = False
     invalid: str = ""
+    rejected: str = ""
     gone: bool = False
     paused: bool = False
 
@@ -191,6 +215,20 @@ class Reconciler:
             await self._converge(raw, thanos_name=name, namespace=namespace, outcome=outcome, thanos=thanos)
         except RetryLater:
             raise
+        except ApplyRejected as exc:
+            # Retrying cannot help: the rendered object itself is refused (e.g. a bad quantity
+            # in resources). Surface it; the next change of the CR (or a resync) tries again.
+            outcome.rejected = str(exc)[:1000]
+            status = self._status(
+                raw,
+                generation=generation,
+                components=None,
+                reconciled=("False", "ApplyRejected", outcome.rejected),
+                ready=None,
+            )
+            if await self._write_status(raw, status):
+                await self._event(raw, "Warning", "ApplyRejected", outcome.rejected)
+            return outcome
         except Exception as exc:
             message = str(exc)[:1000]
             status = self._status(
@@ -316,8 +354,10 @@ class Reconciler:
         try:
             applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)
         except ApiError as err:
-            if not (err.status == 422 and obj["kind"] == "StatefulSet" and current is not None):
+            if err.status != 422:
                 raise
+            if not (obj["kind"] == "StatefulSet" and current is not None and is_immutable_field_error(err)):
+                raise ApplyRejected(_label(obj), err) from err
             log.info(
                 "%s/%s: immutable field changed (%s); orphan delete and re-create",
                 namespace,

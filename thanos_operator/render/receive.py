@@ -23,6 +23,7 @@ from thanos_operator.render.common import (
     config_hash_annotation,
     config_map,
     container_port,
+    container_security_context,
     data_stateful_set,
     data_volume,
     deployment,
@@ -36,6 +37,9 @@ from thanos_operator.render.common import (
 )
 
 SOFT_HASHRING = "softs"
+# Receive flushes its head block and uploads it on shutdown; 30 s (the Kubernetes default) cuts
+# that short and loses data on every rollout. kube-thanos gives ingestors 900 s.
+INGESTOR_TERMINATION_GRACE_SECONDS = 900
 
 _PORTS = [("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT), ("remote-write", names.REMOTE_WRITE_PORT)]
 
@@ -114,6 +118,7 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
         ports=_container_ports(),
         resources=router.resources,
         volume_mounts=[{"name": "hashrings-config", "mountPath": names.HASHRINGS_DIR, "readOnly": True}],
+        security_context=container_security_context(router),
     )
     # Thanos watches the hashrings file, but the kubelet refreshes a ConfigMap volume only after
     # its sync period, so routers would disagree on the ring for up to a minute; rolling the
@@ -165,6 +170,7 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
         objstore=objstore,
         ports=_PORTS,
         env=[POD_NAME_ENV],
+        termination_grace_period=INGESTOR_TERMINATION_GRACE_SECONDS,
     )
 
 
