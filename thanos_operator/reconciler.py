@@ -47,6 +47,9 @@ RESOURCES = {
     "Service": ("", "v1", "services"),
     "StatefulSet": ("apps", "v1", "statefulsets"),
     "Deployment": ("apps", "v1", "deployments"),
+    # Read and watched, never written: the endpoints controller copies our Service labels onto
+    # them, and their ready addresses decide the hashring membership (``ready_ingestor_pods``).
+    "Endpoints": ("", "v1", "endpoints"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 _STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
@@ -139,6 +142,32 @@ def _applied_hash(obj: Mapping[str, Any]) -> str | None:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(names.ANNOTATION_APPLIED_HASH)
     return str(value) if value is not None else None
+
+
+def ready_ingestor_pods(
+    endpoints: list[JsonObject], *, thanos_name: str, ingestor_names: list[str]
+) -> dict[str, list[str]]:
+    """Ingestor name -> its Ready pods, from the Endpoints of each ingestor Service.
+
+    Only ``subsets[].addresses`` count (``notReadyAddresses`` are pods failing readiness); a
+    group without an Endpoints object is left out, so it keeps its static ring membership.
+    """
+    by_service = {str(e["metadata"]["name"]): e for e in endpoints}
+    result: dict[str, list[str]] = {}
+    for ingestor in ingestor_names:
+        current = by_service.get(names.ingestor_service(thanos_name, ingestor))
+        if current is None:
+            continue
+        pods = set()
+        for subset in current.get("subsets") or []:
+            for address in subset.get("addresses") or []:
+                ref = address.get("targetRef") or {}
+                if ref.get("kind") == "Pod" and ref.get("name"):
+                    pods.add(str(ref["name"]))
+                elif address.get("hostname"):
+                    pods.add(str(address["hostname"]))
+        result[ingestor] = sorted(pods)
+    return result
 
 
 def component_status(
@@ -258,7 +287,8 @@ class Reconciler:
                 if err.status != 404:
                     raise
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
-        desired = render(thanos, secret_versions=versions)
+        ready_pods = await self._ready_ingestor_pods(namespace, thanos)
+        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods)
         live = await self._list_children(namespace, thanos_name)
 
         wanted = {_key(o) for o in desired}
@@ -369,6 +399,19 @@ class Reconciler:
             )
             return "recreating", None
         return "applied", applied
+
+    async def _ready_ingestor_pods(self, namespace: str, thanos: Any) -> dict[str, list[str]]:
+        receive = thanos.spec.receive
+        if receive is None or not receive.ingestors:
+            return {}
+        selector = {**names.owner_labels(thanos.metadata.name), names.LABEL_RECEIVE_TYPE: "ingestor"}
+        items, _ = await self.client.list(
+            object_path("Endpoints", namespace),
+            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+        )
+        return ready_ingestor_pods(
+            items, thanos_name=thanos.metadata.name, ingestor_names=[i.name for i in receive.ingestors]
+        )
 
     async def _list_children(self, namespace: str, thanos_name: str) -> dict[tuple[str, str], JsonObject]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(names.owner_labels(thanos_name).items()))

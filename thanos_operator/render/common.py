@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,10 @@ class RenderContext:
     # resourceVersion of every referenced Secret the reconciler could read (name -> version);
     # hashed into pod templates of workloads that only read those Secrets at start-up.
     secret_versions: Mapping[str, str] = field(default_factory=dict)
+    # Ready pods of each ingestor group (ingestor name -> pod names), read from the Endpoints of
+    # its Service; a group missing here (offline render, no Endpoints yet) gets its static
+    # membership pod-0..replicas-1.
+    ready_pods: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
