@@ -1,0 +1,81 @@
+"""One object in, its problems and notes out: what ``panopticon check`` and the admission webhook say.
+
+``review_config`` is the single place that decides what is wrong with one MetricsConfiguration:
+every compile problem (schema, paths, expressions, names, collisions; ``exporter.compiler``) is a
+**problem**; notes that do not make the configuration wrong are **warnings**: a path the
+target's schema cannot have (``exporter.schema_paths``, when the schema is known) and a family
+another configuration already produces (``others``; in ``check`` every file is checked together
+and a clash is a problem there, see ``apiserver/commands/check.py``).
+
+Every line has one shape, ``NAME: field.path: message`` (``object_line``); ``check`` prefixes it
+with ``FILE:LINE: `` (``exporter.compiler.format_problem``), the webhook sends it as is. Pure: no
+I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.compiler import CompiledPlan, CompileError, compile_config, find_conflicts
+from exporter.models import parse_config
+from exporter.schema_paths import path_problems
+from exporter.sources import CONFIG_API_VERSION, CONFIG_KIND
+from exporter.types import Plan, Problem, object_line
+
+__all__ = ["ConfigReview", "object_line", "review_config"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigReview:
+    """The verdict on one configuration; ``plan`` is set when it compiled."""
+
+    name: str
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+    plan: CompiledPlan | None
+
+    @property
+    def problem_lines(self) -> list[str]:
+        return [object_line(self.name, p) for p in self.problems]
+
+    @property
+    def warning_lines(self) -> list[str]:
+        return [object_line(self.name, p) for p in self.warnings]
+
+
+def _name_of(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else ""
+
+
+def review_config(
+    obj: Mapping[str, Any],
+    *,
+    others: Sequence[Plan] = (),
+    schema: Mapping[str, Any] | None = None,
+) -> ConfigReview:
+    """Problems and warnings of one MetricsConfiguration object.
+
+    ``others``: the plans of the other configurations (a plan with this object's name is the
+    previous version of it and ignored); ``schema``: the target's ``openAPIV3Schema`` if known.
+    """
+    name = _name_of(obj)
+    if obj.get("apiVersion") != CONFIG_API_VERSION or obj.get("kind") != CONFIG_KIND:
+        wrong = Problem(path="apiVersion", message=f"must be {CONFIG_API_VERSION} {CONFIG_KIND} (got "
+                        f"{obj.get('apiVersion')!r} {obj.get('kind')!r})")
+        return ConfigReview(name=name, problems=(wrong,), warnings=(), plan=None)
+    try:
+        plan = compile_config(obj)
+    except CompileError as exc:
+        return ConfigReview(name=exc.name or name, problems=tuple(exc.problems), warnings=(), plan=None)
+    warnings: list[Problem] = []
+    if schema is not None:
+        model, _ = parse_config(obj)
+        if model is not None:
+            warnings += path_problems(model, schema)
+    compiled = [p for p in others if isinstance(p, CompiledPlan) and p.name != plan.name]
+    warnings += [problem for owner, problem in find_conflicts([*compiled, plan]) if owner == plan.name]
+    return ConfigReview(name=plan.name, problems=(), warnings=tuple(warnings), plan=plan)
