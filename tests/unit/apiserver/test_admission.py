@@ -35,7 +35,7 @@ from apiserver.authz import Authorizer
 from apiserver.commands.check import check
 from apiserver.server import REQUEST_USER, HttpsServer, build_app
 from apiserver.views import ApiViews
-from certs.generate import new_client_cert
+from certs.generate import KeyPair, new_client_cert
 from certs.reload import ReloadingServerTLS
 from exporter.compiler import compile_config
 from exporter.exposition import Exposition, parse_series
@@ -104,7 +104,8 @@ WIDGET_SCHEMA = {
         "spec": {"type": "object", "properties": {
             "replicas": {"type": "integer"},
             "selector": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            "ports": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer"}}}},
+            "ports": {"type": "array",
+                      "items": {"type": "object", "properties": {"port": {"type": "integer"}}}},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         }},
         "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
@@ -316,18 +317,18 @@ async def test_allowed_users_policy(pki: Pki) -> None:
     data = json.dumps(review(GOOD)).encode()
     headers = {"Content-Type": "application/json"}
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pki.client_context())) as s, \
-                s.post(url, data=data, headers=headers) as r:
-            assert r.status == 403
-            assert "may not call the admission webhooks" in (await r.json())["message"]
-        allowed = new_client_cert(pki.client_ca, common_name="kube-apiserver-webhook")
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pki.client_context(allowed))) as s, \
-                s.post(url, data=data, headers=headers) as r:
-            assert r.status == 200 and (await r.json())["response"]["allowed"] is True
-        other = new_client_cert(pki.client_ca, common_name="mallory")
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=pki.client_context(other))) as s, \
-                s.post(url, data=data, headers=headers) as r:
-            assert r.status == 403
+        async def call(pair: KeyPair | None) -> tuple[int, dict[str, Any]]:
+            connector = aiohttp.TCPConnector(ssl=pki.client_context(pair))
+            async with aiohttp.ClientSession(connector=connector) as s, \
+                    s.post(url, data=data, headers=headers) as r:
+                return r.status, await r.json()
+
+        status, answer = await call(None)
+        assert status == 403 and "may not call the admission webhooks" in answer["message"]
+        status, answer = await call(new_client_cert(pki.client_ca, common_name="kube-apiserver-webhook"))
+        assert status == 200 and answer["response"]["allowed"] is True
+        status, answer = await call(new_client_cert(pki.client_ca, common_name="mallory"))
+        assert status == 403
     finally:
         await server.stop()
         views.close()
