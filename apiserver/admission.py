@@ -16,7 +16,9 @@ Boundary (``parse_review``, pure): the body is bounded (``MAX_BODY``: two object
 1.5 MiB request limit plus the review around them; bigger is a 413 before it is read), must be
 ``application/json`` (else 415), a JSON ``AdmissionReview`` of ``admission.k8s.io/v1`` with a
 ``request.uid`` and, for CREATE/UPDATE, a ``request.object`` of the webhook's kind (else 400,
-each with a message saying what was wrong). Every error is a ``metav1.Status``, never a
+each with a message saying what was wrong). An UPDATE that keeps the stored ``spec`` (labels,
+finalizers) or of an object being deleted is allowed with its problems as warnings
+(``settle``). Every error is a ``metav1.Status``, never a
 traceback; the kube-apiserver treats a non-200 as a failed call and applies the webhook's
 ``failurePolicy``.
 
@@ -171,6 +173,23 @@ class Verdict:
         return not self.problems
 
 
+def settle(request: AdmissionRequest, verdict: Verdict) -> Verdict:
+    """An UPDATE that leaves ``spec`` as stored, or of an object being deleted, is never refused.
+
+    Otherwise an object stored before the webhook existed (or while it was down) could not have
+    its labels or finalizers changed, and its deletion could hang on a finalizer; its problems
+    come back as warnings instead. Pure.
+    """
+    if verdict.allowed or request.operation != "UPDATE" or request.old_object is None:
+        return verdict
+    obj, old = request.object or {}, request.old_object
+    meta = obj.get("metadata")
+    deleting = isinstance(meta, Mapping) and bool(meta.get("deletionTimestamp"))
+    if deleting or obj.get("spec") == old.get("spec"):
+        return Verdict(problems=(), warnings=verdict.problems + verdict.warnings)
+    return verdict
+
+
 def review_response(uid: str, verdict: Verdict) -> dict[str, Any]:
     """The ``AdmissionReview`` answer (pure). Denials: 422 Invalid, one problem per line."""
     response: dict[str, Any] = {"uid": uid, "allowed": verdict.allowed}
@@ -309,7 +328,7 @@ class AdmissionWebhooks:
             self._policy.check(self._user_of(request))
             body = await _read_bounded(request)
             parsed = parse_review(body, content_type=request.headers.get("Content-Type", ""), expect=expect)
-            verdict = await decide(parsed)
+            verdict = settle(parsed, await decide(parsed))
             result = "allowed" if verdict.allowed else "denied"
             return web.Response(body=orjson.dumps(review_response(parsed.uid, verdict)),
                                 content_type="application/json")

@@ -195,6 +195,18 @@ async def test_update_that_breaks_a_configuration_is_denied(hooks: Any) -> None:
     assert status == 200 and body["response"]["allowed"] is False
 
 
+async def test_metadata_only_update_of_a_broken_object_is_allowed_with_warnings(hooks: Any) -> None:
+    client, *_ = hooks
+    labelled = {**TWO_PROBLEMS, "metadata": {"name": "two-problems", "labels": {"team": "a"}}}
+    status, body = await client.post(CONFIG_PATH, review(labelled, operation="UPDATE", old=TWO_PROBLEMS))
+    assert status == 200 and body["response"]["allowed"] is True
+    assert len(body["response"]["warnings"]) == 2
+    gone = {"name": "two-problems", "deletionTimestamp": "2026-01-01T00:00:00Z"}
+    deleting = {**TWO_PROBLEMS, "metadata": gone}
+    status, body = await client.post(CONFIG_PATH, review(deleting, operation="UPDATE", old=GOOD))
+    assert body["response"]["allowed"] is True
+
+
 async def test_delete_is_allowed_without_an_object(hooks: Any) -> None:
     client, *_ = hooks
     status, body = await client.post(CONFIG_PATH, review(None, operation="DELETE", old=GOOD))
