@@ -52,7 +52,7 @@ from apiserver.authn import UserInfo
 from apiserver.ratelimit import RateLimitedLog
 from apiserver.status import StatusError
 from exporter.types import Plan, TargetRef
-from exporter.validation import review_config
+from exporter.validation import FamilyIndex, review_config
 from thanos_operator.review import review_thanos
 
 log = logging.getLogger(__name__)
@@ -274,6 +274,8 @@ class AdmissionWebhooks:
         self._schema_timeout = schema_timeout
         self._telemetry = telemetry
         self._user_of = user_of
+        # (plan ids, the plans themselves - so no id is reused while cached -, their index)
+        self._index: tuple[tuple[int, ...], list[Plan], FamilyIndex] = ((), [], FamilyIndex(()))
 
     @property
     def paths(self) -> Sequence[str]:
@@ -294,8 +296,16 @@ class AdmissionWebhooks:
         if obj is None:  # DELETE / CONNECT: nothing to validate
             return Verdict()
         schema = await self._target_schema(obj)
-        review = review_config(obj, others=list(self._plans()), schema=schema)
+        review = review_config(obj, others=self._family_index(), schema=schema)
         return Verdict(problems=tuple(review.problem_lines), warnings=tuple(review.warning_lines))
+
+    def _family_index(self) -> FamilyIndex:
+        """The index of the current plans, rebuilt only when the set of plan objects changed."""
+        plans = list(self._plans())
+        key = tuple(id(p) for p in plans)
+        if key != self._index[0]:
+            self._index = (key, plans, FamilyIndex(plans))
+        return self._index[2]
 
     async def review_thanos(self, request: AdmissionRequest) -> Verdict:
         if request.object is None:

@@ -28,6 +28,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import signal
 import ssl
 import statistics
@@ -79,7 +80,15 @@ async def serve(directory: str, port_file: Path, cert_dir: Path) -> None:
     await server.start()
     port_file.write_text(str(server.port))
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    def cpu() -> None:  # SIGUSR1: append this process's CPU seconds so far
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with (cert_dir / "cpu").open("a") as fh:
+            fh.write(f"{usage.ru_utime + usage.ru_stime}\n")
+
+    loop.add_signal_handler(signal.SIGUSR1, cpu)
     await stop.wait()
     await server.stop()
 
@@ -97,8 +106,8 @@ def review(obj: dict[str, Any], i: int) -> bytes:
                        "request": request}).encode()
 
 
-async def load(port: int, ca_file: Path, payloads: list[bytes], *, clients: int, seconds: float
-               ) -> dict[str, Any]:
+async def load(port: int, ca_file: Path, payloads: list[bytes], *, clients: int, seconds: float,
+               server_pid: int) -> dict[str, Any]:
     import aiohttp
 
     ctx = ssl.create_default_context(cafile=str(ca_file))
@@ -106,7 +115,7 @@ async def load(port: int, ca_file: Path, payloads: list[bytes], *, clients: int,
     verdicts = {"allowed": 0, "denied": 0, "errors": 0}
     url = f"https://127.0.0.1:{port}{PATH}"
     headers = {"Content-Type": "application/json"}
-    deadline = time.perf_counter() + seconds
+    deadline = 0.0
     counter = iter(range(10**9))
 
     async def client(session: aiohttp.ClientSession) -> None:
@@ -123,12 +132,19 @@ async def load(port: int, ca_file: Path, payloads: list[bytes], *, clients: int,
 
     connector = aiohttp.TCPConnector(ssl=ctx, limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
-        # Warm-up: one review per client (TLS handshakes, first compile paths).
-        async with session.post(url, data=payloads[0], headers=headers) as r:
-            await r.read()
+        # Warm-up: one review per connection (TLS handshakes); then the measured window.
+        async def warm() -> None:
+            async with session.post(url, data=payloads[0], headers=headers) as r:
+                await r.read()
+
+        await asyncio.gather(*(warm() for _ in range(clients)))  # every connection handshaken
+        latencies.clear()
+        os.kill(server_pid, signal.SIGUSR1)
+        deadline = time.perf_counter() + seconds
         started = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         elapsed = time.perf_counter() - started
+        os.kill(server_pid, signal.SIGUSR1)
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -172,7 +188,12 @@ def main() -> int:
                 time.sleep(0.1)
             port = int((work / "port").read_text())
             result = asyncio.run(load(port, work / "ca.crt", payloads, clients=args.clients,
-                                      seconds=args.seconds))
+                                      seconds=args.seconds, server_pid=server.pid))
+            deadline = time.monotonic() + 10
+            while len((work / "cpu").read_text().split()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            before, after = (float(x) for x in (work / "cpu").read_text().split()[:2])
+            result["server_cpu_ms_per_review"] = round((after - before) * 1000 / result["requests"], 2)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(15)

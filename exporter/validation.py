@@ -24,7 +24,7 @@ from exporter.schema_paths import path_problems
 from exporter.sources import CONFIG_API_VERSION, CONFIG_KIND
 from exporter.types import Plan, Problem, object_line
 
-__all__ = ["ConfigReview", "object_line", "review_config"]
+__all__ = ["ConfigReview", "FamilyIndex", "object_line", "review_config"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +51,36 @@ def _name_of(obj: Mapping[str, Any]) -> str:
     return name if isinstance(name, str) else ""
 
 
+class FamilyIndex:
+    """Which compiled configuration produces each family: built once per set of plans."""
+
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        self.owners: dict[str, CompiledPlan] = {}
+        for plan in plans:
+            if isinstance(plan, CompiledPlan):
+                for header in plan.families:
+                    self.owners.setdefault(header.name, plan)
+
+    def clashes(self, plan: CompiledPlan) -> list[Problem]:
+        """Families of ``plan`` another configuration already produces (``find_conflicts``' lines)."""
+        rivals = {id(o): o for h in plan.families if (o := self.owners.get(h.name)) is not None
+                  and o.name != plan.name}
+        if not rivals:
+            return []
+        return [problem for owner, problem in find_conflicts([*rivals.values(), plan]) if owner == plan.name]
+
+
 def review_config(
     obj: Mapping[str, Any],
     *,
-    others: Sequence[Plan] = (),
+    others: Sequence[Plan] | FamilyIndex = (),
     schema: Mapping[str, Any] | None = None,
 ) -> ConfigReview:
     """Problems and warnings of one MetricsConfiguration object.
 
-    ``others``: the plans of the other configurations (a plan with this object's name is the
-    previous version of it and ignored); ``schema``: the target's ``openAPIV3Schema`` if known.
+    ``others``: the plans of the other configurations, or their ``FamilyIndex`` (a plan with
+    this object's name is the previous version of it and ignored); ``schema``: the target's
+    ``openAPIV3Schema`` if known.
     """
     name = _name_of(obj)
     if obj.get("apiVersion") != CONFIG_API_VERSION or obj.get("kind") != CONFIG_KIND:
@@ -76,6 +96,6 @@ def review_config(
         model, _ = parse_config(obj)
         if model is not None:
             warnings += path_problems(model, schema)
-    compiled = [p for p in others if isinstance(p, CompiledPlan) and p.name != plan.name]
-    warnings += [problem for owner, problem in find_conflicts([*compiled, plan]) if owner == plan.name]
+    index = others if isinstance(others, FamilyIndex) else FamilyIndex(others)
+    warnings += index.clashes(plan)
     return ConfigReview(name=plan.name, problems=(), warnings=tuple(warnings), plan=plan)
