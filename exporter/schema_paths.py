@@ -84,7 +84,7 @@ def unknown_step(schema: Mapping[str, Any], path: str) -> str | None:
                 node = additional
             elif isinstance(properties, Mapping) and properties and additional is not True:
                 close = difflib.get_close_matches(key, list(properties), n=1, cutoff=0.6)
-                hint = f" (did you mean {walked}.{close[0]!r}?)" if close else ""
+                hint = f" (did you mean '{walked}.{close[0]}'?)" if close else ""
                 where = walked or "the object"
                 return f"{where} has no field {key!r} in the target's schema{hint}"
             else:

@@ -196,7 +196,7 @@ def test_ac3_schema_typo_prints_a_warning_and_succeeds(admission: PanopticonServ
     result = kube_cluster.kubectl("apply", "-f", str(typo))
     assert "metricsconfiguration.metrics.appscode.com/e2e-widgets created" in result.stdout
     assert ("Warning: e2e-widgets: spec.metrics[0].metricValue.valueFromPath: '.spec.replica': .spec has no "
-            "field 'replica' in the target's schema (did you mean .spec.'replicas'?)") in result.stderr
+            "field 'replica' in the target's schema (did you mean '.spec.replicas'?)") in result.stderr
 
 
 def test_ac4_server_stopped_failure_policies(admission: PanopticonServer, kube_cluster: KubeCluster,

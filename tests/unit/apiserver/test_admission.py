@@ -228,9 +228,9 @@ async def test_schema_typo_and_family_clash_are_warnings(hooks: Any) -> None:
     assert response["allowed"] is True
     assert response["warnings"] == [
         "widgets: spec.metrics[0].metricValue.valueFromPath: '.spec.replica': .spec has no field "
-        "'replica' in the target's schema (did you mean .spec.'replicas'?)",
+        "'replica' in the target's schema (did you mean '.spec.replicas'?)",
         "widgets: spec.metrics[4].metricValue.valueFromPath: '.status.phse': .status has no field "
-        "'phse' in the target's schema (did you mean .status.'phase'?)",
+        "'phse' in the target's schema (did you mean '.status.phase'?)",
         "widgets: spec.metrics[0].name: family 'example_com_widget_replicas' is also produced by "
         "configuration 'other' (spec.metrics[0]); it would be emitted twice",
     ]
