@@ -55,6 +55,9 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="MetricsConfiguration or Thanos file (repeatable; directories are read recursively)")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                    help="sample objects to render as a smoke test (repeatable)")
+    p.add_argument("--schema", action="append", default=[], metavar="FILE",
+                   help="CRD or OpenAPI v2 document (kubectl get --raw /openapi/v2) of the target kinds: "
+                        "report paths the schema cannot have, with a did-you-mean (repeatable)")
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

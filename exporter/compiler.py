@@ -21,6 +21,7 @@ Semantics (Panopticon's, research/exporter.md §1.2-1.3; details in docs/metrics
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -258,6 +259,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         if parsed is None:
             meta = config.get("metadata") if isinstance(config, Mapping) else None
             name = meta.get("name", "") if isinstance(meta, Mapping) else ""
+            problems = problems + _problems_of_valid_metrics(config, problems)
             raise CompileError(problems, name=name if isinstance(name, str) else "")
         model = parsed
     collector = _Collector()
@@ -308,6 +310,49 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _common=common,
         _renderers=tuple(renderers),
     )
+
+
+_METRIC_INDEX = re.compile(r"^spec\.metrics\[(\d+)\]")
+
+
+def _problems_of_valid_metrics(config: Mapping[str, Any], schema: Sequence[Problem]) -> list[Problem]:
+    """Compile problems of the metrics that passed schema validation, so one run reports both
+    (a metric with a missing ``states.labelKey`` and another with a broken expression: two lines).
+
+    The schema-valid metrics are compiled in a copy of the configuration whose invalid parts are
+    left out (invalid metrics) or replaced by a neutral stand-in (metadata, targetRef,
+    commonLabels); their problems are mapped back to the original metric indices."""
+    spec = config.get("spec") if isinstance(config, Mapping) else None
+    metrics = spec.get("metrics") if isinstance(spec, Mapping) else None
+    if not isinstance(metrics, list):
+        return []
+    bad_metrics = {int(m.group(1)) for p in schema if (m := _METRIC_INDEX.match(p.path))}
+    keep = [i for i in range(len(metrics)) if i not in bad_metrics]
+    if not keep:
+        return []
+    paths = [p.path for p in schema]
+    repaired_spec = dict(spec)  # type: ignore[arg-type]
+    repaired_spec["metrics"] = [metrics[i] for i in keep]
+    if any(p.startswith("spec.targetRef") for p in paths):
+        repaired_spec["targetRef"] = {"apiVersion": "v1", "kind": "SchemaError"}
+    if any(p.startswith("spec.commonLabels") for p in paths):
+        repaired_spec["commonLabels"] = []
+    repaired = {"apiVersion": "metrics.appscode.com/v1alpha1", "kind": "MetricsConfiguration",
+                "metadata": {"name": "schema-error"}, "spec": repaired_spec}
+    if any(p.startswith("spec.") and not p.startswith(("spec.metrics", "spec.targetRef", "spec.commonLabels"))
+           for p in paths):
+        return []  # an unknown spec field: nothing more can be said safely
+    model, still = parse_config(repaired)
+    if model is None or still:
+        return []
+    try:
+        compile_config(model)
+    except CompileError as exc:
+        def original(match: re.Match[str]) -> str:
+            return f"spec.metrics[{keep[int(match.group(1))]}]"
+
+        return [Problem(path=_METRIC_INDEX.sub(original, p.path), message=p.message) for p in exc.problems]
+    return []
 
 
 @dataclass(slots=True)

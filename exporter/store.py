@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from exporter.renderlog import RenderLog, object_name
 from exporter.telemetry import Telemetry
 from exporter.types import FamilyHeader, Plan, RenderErrors
 
@@ -154,6 +155,7 @@ class MetricsStore:
 
     def __init__(self, *, telemetry: Telemetry | None = None, clock: Callable[[], float] = time.time) -> None:
         self.telemetry = telemetry if telemetry is not None else Telemetry(process_metrics=False)
+        self.render_log = RenderLog()  # what reaches the log of dropped series (exporter.renderlog)
         self.generation = 0
         self._plans: dict[str, _PlanState] = {}
         self._order: list[_PlanState] = []
@@ -340,24 +342,16 @@ class MetricsStore:
             chunks = plan.render(obj, errors)
         except Exception:  # a renderer bug must not break the store or the scrape
             self.telemetry.render_failures.labels(plan.name).inc()
-            log.exception("configuration %s: rendering object %s failed; its series are dropped",
-                          plan.name, uid)
+            log.exception("configuration %s: rendering %s failed; its series are dropped",
+                          plan.name, object_name(obj))
             return None
         if state.renders is None:
             state.renders = self.telemetry.object_renders.labels(plan.name)
         state.renders.inc()
         if errors.items:
-            self._report_errors(state, uid, errors)
+            self.telemetry.record_render_errors(plan.name, errors)
+            self.render_log.report(plan.name, obj, errors)
         return chunks
-
-    def _report_errors(self, state: _PlanState, uid: str, errors: RenderErrors) -> None:
-        self.telemetry.record_render_errors(state.plan.name, errors)
-        logged = state.logged_errors.setdefault(uid, set())
-        for metric, reason, detail in errors.items:
-            if (metric, reason) not in logged:
-                logged.add((metric, reason))
-                log.warning("configuration %s, object %s, metric %s: series dropped (%s): %s",
-                            state.plan.name, uid, metric, reason, detail)
 
     def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> None:
         uid, namespace, name, rv = object_key(obj)

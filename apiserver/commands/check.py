@@ -1,9 +1,12 @@
 """``panopticon check``: validate MetricsConfigurations and Thanos objects offline, with field paths.
 
-Loads the ``-c`` files (``exporter.sources``), validates and compiles every configuration
-(``exporter.compiler``: schema, paths, expressions, names, label collisions, duplicate families
-and states), checks that no two configurations produce the same family, and, given ``-f``
-sample objects, renders them as a smoke test. Each problem is one line,
+Loads the ``-c`` files one by one (a malformed file is one problem; the other files are still
+checked), validates and compiles every configuration (``exporter.compiler``: schema, paths,
+expressions, names, label collisions, duplicate families and states; schema and compile
+problems of one configuration are reported together), checks that no two configurations
+produce the same family, given ``--schema`` CRDs or OpenAPI v2 documents checks every path
+against the target kind's schema with a did-you-mean (``exporter.schemacheck``), and, given
+``-f`` sample objects, renders them as a smoke test. Each problem is one line,
 ``FILE:LINE: metadata.name: field.path: message`` (LINE is the field's own line, or the nearest
 enclosing one when the field is missing); exit code 1 when there is any problem, 0
 with a one-line summary otherwise. Conversion errors met while rendering samples are printed
@@ -21,23 +24,24 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from exporter.compiler import CompiledPlan, Locate, compile_documents, format_problem
-from exporter.sources import CONFIG_KIND, Document, FieldLocator, SourceError, load_documents, split_documents
+from exporter.offline import read_files
+from exporter.schemacheck import SchemaIndex
+from exporter.sources import CONFIG_KIND, Document, FieldLocator, split_documents
 from exporter.types import RenderErrors
 from thanos_operator.review import is_thanos, review_thanos
 
 
 def run(args: argparse.Namespace) -> int:
-    return check(config_paths=args.config, object_paths=args.filename, out=sys.stdout)
+    return check(config_paths=args.config, object_paths=args.filename,
+                 schema_paths=getattr(args, "schema", None) or [], out=sys.stdout)
 
 
-def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: TextIO) -> int:
+def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: TextIO,
+          schema_paths: Sequence[str] = ()) -> int:
     problems: list[str] = []
     notes: list[str] = []
-    try:
-        documents = load_documents(config_paths)
-    except SourceError as exc:
-        print(str(exc), file=out)
-        return 1
+    documents, read_problems = read_files(config_paths)
+    problems.extend(read_problems)
     configs, others = split_documents(documents)
     locate = FieldLocator()
     thanos = [doc for doc in others if is_thanos(doc.data)]
@@ -55,15 +59,14 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
     plans, compile_problems = compile_documents(configs, locate=locate)
     problems.extend(compile_problems)
     compiled = [plan for plan in plans if isinstance(plan, CompiledPlan)]
+    if schema_paths:
+        problems.extend(_schema_problems(configs, schema_paths, locate=locate, notes=notes))
 
     series = 0
     rendered = 0
     if object_paths:
-        try:
-            objects = load_documents(object_paths)
-        except SourceError as exc:
-            problems.append(str(exc))
-            objects = []
+        objects, object_problems = read_files(object_paths)
+        problems.extend(object_problems)
         targets = {(plan.target.api_version, plan.target.kind) for plan in compiled}
         unmatched = sum((doc.data.get("apiVersion"), doc.data.get("kind")) not in targets for doc in objects)
         if unmatched:
@@ -100,6 +103,27 @@ def thanos_lines(docs: Sequence[Document], *, locate: Locate) -> list[str]:
         lines.extend(format_problem(source=locate(doc, p.path), name=review.name, problem=p)
                      for p in review.problems)
     return lines
+
+
+def _schema_problems(configs: Sequence[Document], schema_paths: Sequence[str], *, locate: FieldLocator,
+                     notes: list[str]) -> list[str]:
+    """Paths the target kind's schema cannot have (``--schema`` CRDs / OpenAPI v2 documents)."""
+    index = SchemaIndex()
+    docs, problems = read_files(schema_paths)
+    for doc in docs:
+        index.add_document(doc.data)
+    for doc in configs:
+        spec = doc.data.get("spec")
+        target = spec.get("targetRef") if isinstance(spec, dict) else None
+        target = target if isinstance(target, dict) else {}
+        api_version, kind = str(target.get("apiVersion", "")), str(target.get("kind", ""))
+        if index.schema_for(api_version, kind) is None:
+            notes.append(f"{doc.location}: note: no --schema for {api_version} {kind}; "
+                         "its paths are not checked")
+            continue
+        problems.extend(format_problem(source=locate(doc, p.path), name=doc.name, problem=p)
+                        for p in index.check(doc.data))
+    return problems
 
 
 def _render_sample(doc: Document, plans: Sequence[CompiledPlan]) -> tuple[int, list[tuple[str, bool]]]:
