@@ -30,9 +30,11 @@ that it talks to us); with ``--admission-allowed-users`` only those authenticate
 client certificate from the client CA, or a token, see docs/admission.md).
 
 The request path never calls the kube-apiserver, except for a target's schema: other
-configurations come from the exporter's informer (``PlanIndex``), and a CRD target's
-``openAPIV3Schema`` from ``SchemaSource`` (``apiserver.admission_schemas``: cached, bounded by
-``schema_timeout``; when it is slow or fails the review goes on without schema warnings).
+configurations come from the exporter's informer (``PlanIndex``), and the target's schema (a
+CRD's ``openAPIV3Schema``, or the kube-apiserver's OpenAPI v2 for native kinds) from
+``SchemaSource`` (``apiserver.admission_schemas``: cached, bounded by ``schema_timeout``; when it
+is slow or fails the review goes on without schema warnings). Path checking itself is
+``exporter.schemacheck``, the code behind ``check --schema``.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from apiserver.authn import UserInfo
 from apiserver.ratelimit import RateLimitedLog
 from apiserver.status import StatusError
+from exporter.schemacheck import SchemaIndex
 from exporter.types import Plan, TargetRef
 from exporter.validation import FamilyIndex, review_config
 from thanos_operator.review import review_thanos
@@ -216,9 +219,9 @@ class PlanIndex(Protocol):
 
 
 class SchemaSource(Protocol):
-    """A target kind's ``openAPIV3Schema`` (``None``: unknown, a native kind, or not reachable)."""
+    """A ``SchemaIndex`` holding a target kind's schema (``None``: unknown or not reachable)."""
 
-    async def schema(self, target: TargetRef) -> Mapping[str, Any] | None: ...
+    async def index(self, target: TargetRef) -> SchemaIndex | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +298,8 @@ class AdmissionWebhooks:
         obj = request.object
         if obj is None:  # DELETE / CONNECT: nothing to validate
             return Verdict()
-        schema = await self._target_schema(obj)
-        review = review_config(obj, others=self._family_index(), schema=schema)
+        schemas = await self._target_schemas(obj)
+        review = review_config(obj, others=self._family_index(), schemas=schemas)
         return Verdict(problems=tuple(review.problem_lines), warnings=tuple(review.warning_lines))
 
     def _family_index(self) -> FamilyIndex:
@@ -312,7 +315,7 @@ class AdmissionWebhooks:
             return Verdict()
         return Verdict(problems=tuple(review_thanos(request.object).problem_lines))
 
-    async def _target_schema(self, obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    async def _target_schemas(self, obj: Mapping[str, Any]) -> SchemaIndex | None:
         if self._schemas is None:
             return None
         spec = obj.get("spec")
@@ -323,7 +326,7 @@ class AdmissionWebhooks:
         if not (isinstance(api_version, str) and isinstance(kind, str) and api_version and kind):
             return None
         try:
-            return await asyncio.wait_for(self._schemas.schema(TargetRef(api_version, kind)),
+            return await asyncio.wait_for(self._schemas.index(TargetRef(api_version, kind)),
                                           timeout=self._schema_timeout)
         except TimeoutError:
             _errors.log(logging.WARNING, "admission: the schema of %s %s took longer than %.1fs; "

@@ -3,7 +3,7 @@
 ``review_config`` is the single place that decides what is wrong with one MetricsConfiguration:
 every compile problem (schema, paths, expressions, names, collisions; ``exporter.compiler``) is a
 **problem**; notes that do not make the configuration wrong are **warnings**: a path the
-target's schema cannot have (``exporter.schema_paths``, when the schema is known) and a family
+target's schema cannot have (``exporter.schemacheck``, when the schema is known) and a family
 another configuration already produces (``others``; in ``check`` every file is checked together
 and a clash is a problem there, see ``apiserver/commands/check.py``).
 
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.compiler import CompiledPlan, CompileError, compile_config, find_conflicts
-from exporter.models import parse_config
-from exporter.schema_paths import path_problems
+from exporter.schemacheck import SchemaIndex
 from exporter.sources import CONFIG_API_VERSION, CONFIG_KIND
 from exporter.types import Plan, Problem, object_line
 
@@ -74,13 +73,13 @@ def review_config(
     obj: Mapping[str, Any],
     *,
     others: Sequence[Plan] | FamilyIndex = (),
-    schema: Mapping[str, Any] | None = None,
+    schemas: SchemaIndex | None = None,
 ) -> ConfigReview:
     """Problems and warnings of one MetricsConfiguration object.
 
     ``others``: the plans of the other configurations, or their ``FamilyIndex`` (a plan with
-    this object's name is the previous version of it and ignored); ``schema``: the target's
-    ``openAPIV3Schema`` if known.
+    this object's name is the previous version of it and ignored); ``schemas``: an index holding
+    the target's schema, if known (``check --schema`` reports the same lines as problems).
     """
     name = _name_of(obj)
     if obj.get("apiVersion") != CONFIG_API_VERSION or obj.get("kind") != CONFIG_KIND:
@@ -92,10 +91,8 @@ def review_config(
     except CompileError as exc:
         return ConfigReview(name=exc.name or name, problems=tuple(exc.problems), warnings=(), plan=None)
     warnings: list[Problem] = []
-    if schema is not None:
-        model, _ = parse_config(obj)
-        if model is not None:
-            warnings += path_problems(model, schema)
+    if schemas is not None:
+        warnings += schemas.check(obj)
     index = others if isinstance(others, FamilyIndex) else FamilyIndex(others)
     warnings += index.clashes(plan)
     return ConfigReview(name=plan.name, problems=(), warnings=tuple(warnings), plan=plan)

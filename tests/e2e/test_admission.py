@@ -71,10 +71,10 @@ def write(path: Path, *objects: dict[str, Any]) -> Path:
     return path
 
 
-def check_lines(path: Path) -> list[str]:
+def check_lines(path: Path, *extra: str) -> list[str]:
     """``panopticon check``'s problem lines for ``path``, without their ``FILE:LINE: `` prefix."""
-    result = subprocess.run([sys.executable, "-m", "apiserver.cli", "check", "-c", str(path)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60, check=False)
+    command = [sys.executable, "-m", "apiserver.cli", "check", "-c", str(path), *extra]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith(f"{path}:")]
     assert result.returncode == 1 and lines, result.stdout + result.stderr
     return [line.split(": ", 1)[1] for line in lines]
@@ -193,10 +193,25 @@ def test_ac3_schema_typo_prints_a_warning_and_succeeds(admission: PanopticonServ
     typo = write(tmp_path / "typo.yaml", configuration(
         "e2e-widgets", metric("widget_replicas", valueFromPath=".spec.replica"),
         api_version="e2e.example.com/v1", kind="Widget"))
+    crd = write(tmp_path / "crd.yaml", WIDGET_CRD)
+    [expected] = check_lines(typo, "--schema", str(crd))  # check: a problem; the webhook: a warning
+    assert expected == ("e2e-widgets: spec.metrics[0].metricValue.valueFromPath: '.spec.replica': the schema "
+                        "of the target has no field 'replica' under .spec; did you mean '.spec.replicas'?")
     result = kube_cluster.kubectl("apply", "-f", str(typo))
     assert "metricsconfiguration.metrics.appscode.com/e2e-widgets created" in result.stdout
-    assert ("Warning: e2e-widgets: spec.metrics[0].metricValue.valueFromPath: '.spec.replica': .spec has no "
-            "field 'replica' in the target's schema (did you mean '.spec.replicas'?)") in result.stderr
+    assert f"Warning: {expected}" in result.stderr.splitlines()
+
+
+def test_ac3_native_kind_typo_warns_from_the_kube_apiservers_openapi(
+    admission: PanopticonServer, kube_cluster: KubeCluster, tmp_path: Path
+) -> None:
+    typo = write(tmp_path / "native.yaml", configuration(
+        "e2e-native", metric("deployment_ready", valueFromPath=".status.readyReplica")))
+    result = kube_cluster.kubectl("apply", "--dry-run=server", "-f", str(typo))
+    assert "created (server dry run)" in result.stdout
+    assert ("Warning: e2e-native: spec.metrics[0].metricValue.valueFromPath: '.status.readyReplica': the "
+            "schema of the target has no field 'readyReplica' under .status; did you mean "
+            "'.status.readyReplicas'?") in result.stderr.splitlines(), result.stderr
 
 
 def test_ac4_server_stopped_failure_policies(admission: PanopticonServer, kube_cluster: KubeCluster,

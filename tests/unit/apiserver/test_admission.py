@@ -39,6 +39,7 @@ from certs.generate import KeyPair, new_client_cert
 from certs.reload import ReloadingServerTLS
 from exporter.compiler import compile_config
 from exporter.exposition import Exposition, parse_series
+from exporter.schemacheck import SchemaIndex
 from exporter.store import MetricsStore
 from exporter.types import TargetRef
 from kube.client import ApiError
@@ -87,11 +88,12 @@ class FakeSchemas:
     def __init__(self, schemas: Mapping[TargetRef, Mapping[str, Any]], *, delay: float = 0.0) -> None:
         self.schemas, self.delay, self.asked = schemas, delay, 0
 
-    async def schema(self, target: TargetRef) -> Mapping[str, Any] | None:
+    async def index(self, target: TargetRef) -> SchemaIndex | None:
         self.asked += 1
         if self.delay:
             await asyncio.sleep(self.delay)
-        return self.schemas.get(target)
+        schema = self.schemas.get(target)
+        return SchemaIndex(schemas={(target.api_version, target.kind): schema}) if schema else None
 
 
 WIDGET = TargetRef("example.com/v1", "Widget")
@@ -227,10 +229,10 @@ async def test_schema_typo_and_family_clash_are_warnings(hooks: Any) -> None:
     response = body["response"]
     assert response["allowed"] is True
     assert response["warnings"] == [
-        "widgets: spec.metrics[0].metricValue.valueFromPath: '.spec.replica': .spec has no field "
-        "'replica' in the target's schema (did you mean '.spec.replicas'?)",
-        "widgets: spec.metrics[4].metricValue.valueFromPath: '.status.phse': .status has no field "
-        "'phse' in the target's schema (did you mean '.status.phase'?)",
+        "widgets: spec.metrics[0].metricValue.valueFromPath: '.spec.replica': the schema of the target "
+        "has no field 'replica' under .spec; did you mean '.spec.replicas'?",
+        "widgets: spec.metrics[4].metricValue.valueFromPath: '.status.phse': the schema of the target "
+        "has no field 'phse' under .status; did you mean '.status.phase'?",
         "widgets: spec.metrics[0].name: family 'example_com_widget_replicas' is also produced by "
         "configuration 'other' (spec.metrics[0]); it would be emitted twice",
     ]
@@ -361,6 +363,11 @@ class FakeGetter:
         return dict(answer)
 
 
+POD_OPENAPI = {"definitions": {"io.k8s.api.core.v1.Pod": {
+    "type": "object", "x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Pod"}],
+    "properties": {"spec": {"type": "object", "properties": {"nodeName": {"type": "string"}}}}}}}
+
+
 async def test_crd_schemas_cached_shared_and_failures_are_no_schema() -> None:
     now = [0.0]
     getter = FakeGetter({
@@ -369,17 +376,24 @@ async def test_crd_schemas_cached_shared_and_failures_are_no_schema() -> None:
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com": {
             "spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": WIDGET_SCHEMA}}]}},
         "/apis/broken.io/v1": ApiError(500, "InternalError", "boom"),
+        "/openapi/v2": POD_OPENAPI,
     })
     schemas = CrdSchemas(getter, ttl=60, failure_ttl=5, clock=lambda: now[0])
-    first, second = await asyncio.gather(schemas.schema(WIDGET), schemas.schema(WIDGET))
-    assert first == WIDGET_SCHEMA and second == WIDGET_SCHEMA
+    first, second = await asyncio.gather(schemas.index(WIDGET), schemas.index(WIDGET))
+    assert first is second and first is not None
+    assert first.schema_for("example.com/v1", "Widget") == WIDGET_SCHEMA
     assert len(getter.paths) == 2  # one discovery + one CRD read for two concurrent reviews
-    assert await schemas.schema(WIDGET) == WIDGET_SCHEMA and len(getter.paths) == 2
+    assert await schemas.index(WIDGET) is first and len(getter.paths) == 2
     now[0] = 61.0
-    await schemas.schema(WIDGET)
+    await schemas.index(WIDGET)
     assert len(getter.paths) == 4  # expired: read again
-    assert await schemas.schema(TargetRef("v1", "Pod")) is None  # core group: never asked
-    assert await schemas.schema(TargetRef("apps/v1", "Deployment")) is None  # 404: built-in group
-    assert await schemas.schema(TargetRef("broken.io/v1", "Thing")) is None
+    pods = await schemas.index(TargetRef("v1", "Pod"))  # native: the OpenAPI v2 document
+    assert pods is not None and pods.schema_for("v1", "Pod") is not None
+    typo = config("pods", metric("n", valueFromPath=".spec.nodename"), kind="Pod", api_version="v1")
+    assert [p.path for p in pods.check(typo)] == ["spec.metrics[0].metricValue.valueFromPath"]
     asked = len(getter.paths)
-    assert await schemas.schema(TargetRef("broken.io/v1", "Thing")) is None and len(getter.paths) == asked
+    assert await schemas.index(TargetRef("v1", "Node")) is None  # not in the document: no schema
+    assert len(getter.paths) == asked  # the OpenAPI document is fetched once per TTL
+    assert await schemas.index(TargetRef("broken.io/v1", "Thing")) is None
+    asked = len(getter.paths)
+    assert await schemas.index(TargetRef("broken.io/v1", "Thing")) is None and len(getter.paths) == asked
