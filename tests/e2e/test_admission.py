@@ -226,3 +226,35 @@ def test_ac4_server_stopped_failure_policies(admission: PanopticonServer, kube_c
     result = kube_cluster.kubectl("apply", "-f", str(thanos_file), check=False)
     assert result.returncode != 0
     assert 'failed calling webhook "thanos.monitoring.paodin.io"' in result.stderr, result.stderr
+
+
+def _kustomize(path: str) -> list[dict[str, Any]]:
+    out = subprocess.run(["kubectl", "kustomize", str(ROOT / path)], capture_output=True, text=True,
+                         check=True)
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def test_deploy_webhook_configuration_base_and_cert_manager_overlay(kube_cluster: KubeCluster) -> None:
+    [base] = [d for d in _kustomize("deploy") if d["kind"] == "ValidatingWebhookConfiguration"]
+    hooks = {w["name"]: w for w in base["webhooks"]}
+    assert set(hooks) == {"metricsconfigurations.metrics.appscode.com", "thanos.monitoring.paodin.io"}
+    assert hooks["metricsconfigurations.metrics.appscode.com"]["failurePolicy"] == "Ignore"
+    assert hooks["thanos.monitoring.paodin.io"]["failurePolicy"] == "Fail"
+    for hook in hooks.values():
+        assert hook["sideEffects"] == "None" and hook["matchPolicy"] == "Equivalent"
+        assert hook["timeoutSeconds"] <= 5 and hook["admissionReviewVersions"] == ["v1"]
+        assert hook["rules"][0]["operations"] == ["CREATE", "UPDATE"]
+        assert hook["clientConfig"]["service"] == {
+            "namespace": "panopticon", "name": "panopticon", "port": 443,
+            "path": hook["clientConfig"]["service"]["path"]}
+        assert hook["clientConfig"]["caBundle"]
+    [overlay] = [d for d in _kustomize("deploy/overlays/cert-manager")
+                 if d["kind"] == "ValidatingWebhookConfiguration"]
+    assert overlay["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        "panopticon/panopticon-serving-cert")
+    assert all("caBundle" not in w["clientConfig"] for w in overlay["webhooks"])
+    # The real kube-apiserver accepts it (admissionregistration.k8s.io/v1 in 1.20).
+    kube_cluster.ensure_namespace("panopticon")
+    result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy"))
+    assert ("validatingwebhookconfiguration.admissionregistration.k8s.io/panopticon created (server dry run)"
+            in result.stdout)
