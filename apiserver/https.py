@@ -30,6 +30,7 @@ from apiserver.connections import ServingLimits
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
 from apiserver.server import REQUEST_USER, Health, HttpsServer, build_app
+from apiserver.settings import comma_list
 from apiserver.telemetry import ApiTelemetry
 from apiserver.views import ApiViews, ResourceNamer, guess_resource
 from certs.generate import self_signed_serving
@@ -77,11 +78,11 @@ def limits_from_args(args: Any) -> ServingLimits:
 def admission_webhooks(args: Any, *, plans: Callable[[], Iterable[Plan]], client: Getter | None,
                        registry: CollectorRegistry | None) -> AdmissionWebhooks:
     """The admission webhooks over the exporter's plans and (when connected) CRD schemas."""
-    users = getattr(args, "admission_allowed_users", "") or ""
+    users = comma_list(getattr(args, "admission_allowed_users", ""))
     return AdmissionWebhooks(
         plans=plans,
         schemas=CrdSchemas(client) if client is not None else None,
-        policy=CallerPolicy(frozenset(u.strip() for u in users.split(",") if u.strip())),
+        policy=CallerPolicy(frozenset(users)),
         schema_timeout=getattr(args, "admission_schema_timeout", None) or 1.0,
         telemetry=AdmissionTelemetry(registry),
         user_of=lambda request: request.get(REQUEST_USER),
