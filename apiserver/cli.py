@@ -126,12 +126,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="TokenReview answers are cached this long (default 10)")
     s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
                    help="SubjectAccessReview answers are cached this long (default 10)")
-    s.add_argument("--max-connections", type=int, default=4096,
-                   help="open HTTPS connections at most; more are closed before the TLS handshake")
-    s.add_argument("--idle-timeout", type=float, default=90.0,
-                   help="seconds a connection without a request in flight stays open")
-    s.add_argument("--write-timeout", type=float, default=60.0,
-                   help="seconds a client has to read a response (or a watch event) before it is cut off")
+    s.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="open HTTPS connections at most; more are closed before the TLS handshake "
+                        "(default 4096)")
+    s.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a connection without a request in flight is closed after this (default 90)")
+    s.add_argument("--write-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a client that takes no response data (or watch event) for this long is "
+                        "disconnected (default 60)")
 
     a = p.add_argument_group("admission webhooks (on --secure-port; docs/admission.md)")
     a.add_argument("--admission-allowed-users", default="", metavar="USER,...",
