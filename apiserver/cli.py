@@ -58,6 +58,8 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--schema", action="append", default=[], metavar="FILE",
                    help="CRD or OpenAPI v2 document (kubectl get --raw /openapi/v2) of the target kinds: "
                         "report paths the schema cannot have, with a did-you-mean (repeatable)")
+    p.add_argument("--kubeconfig", metavar="PATH",
+                   help="also check paths against the cluster's schemas (/openapi/v2 and every CRD)")
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -2,7 +2,8 @@
 
 Takes the ``real_configs`` data directory (configs/, objects/) as its argument; nothing of it
 is copied into the project. Each measurement runs the CLI in a fresh subprocess under
-``/usr/bin/time -f '%e %M'`` (wall seconds, peak RSS in KiB), with ``PYTHONPATH`` taken from
+``/usr/bin/time -f '%e %U %S %M'`` (wall seconds, user and system CPU seconds, peak RSS in
+KiB), with ``PYTHONPATH`` taken from
 the environment, so the same script measures any checkout:
 
     PYTHONPATH=/work/main ~/.cache/panopticon/venv/bin/python bench/bench_fidelity.py DATA
@@ -27,15 +28,16 @@ from pathlib import Path
 import yaml
 
 
-def run(argv: list[str]) -> tuple[float, int, int, int, int]:
-    """(wall s, peak RSS KiB, exit code, stdout lines, stderr lines) of one CLI run."""
+def run(argv: list[str]) -> tuple[float, float, int, int, int, int]:
+    """(wall s, CPU s, peak RSS KiB, exit code, stdout lines, stderr lines) of one CLI run."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as timing:
-        proc = subprocess.run(["/usr/bin/time", "-o", timing.name, "-f", "%e %M",
+        proc = subprocess.run(["/usr/bin/time", "-o", timing.name, "-f", "%e %U %S %M",
                                sys.executable, "-m", "apiserver.cli", *argv],
                               capture_output=True, text=True, check=False,
                               cwd=tempfile.gettempdir())  # not the cwd: PYTHONPATH decides
-        wall, rss = timing.read().split()[-2:]
-    return float(wall), int(rss), proc.returncode, proc.stdout.count("\n"), proc.stderr.count("\n")
+        wall, user, system, rss = timing.read().split()[-4:]
+    return (float(wall), float(user) + float(system), int(rss), proc.returncode,
+            proc.stdout.count("\n"), proc.stderr.count("\n"))
 
 
 def es_objects(data: Path, count: int, out: Path) -> None:
@@ -62,12 +64,13 @@ def main() -> None:
     shipped = [str(p) for p in configs if not p.name.startswith("checker-")]
     every = [str(p) for p in configs]
     print(f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}")
-    print("| what | wall s | peak RSS MiB | exit | stdout lines | stderr (log) lines |")
-    print("|---|---|---|---|---|---|")
+    print("| what | wall s | CPU s | peak RSS MiB | exit | stdout lines | stderr (log) lines |")
+    print("|---|---|---|---|---|---|---|")
 
     def row(what: str, argv: list[str]) -> None:
-        wall, rss, code, out, err = run(argv)
-        print(f"| {what} | {wall:.2f} | {rss / 1024:.0f} | {code} | {out:,} | {err:,} |", flush=True)
+        wall, cpu, rss, code, out, err = run(argv)
+        print(f"| {what} | {wall:.2f} | {cpu:.2f} | {rss / 1024:.0f} | {code} | {out:,} | {err:,} |",
+              flush=True)
 
     row(f"check, {len(shipped)} shipped configurations",
         ["check", *[a for p in shipped for a in ("-c", p)]])

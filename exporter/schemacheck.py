@@ -12,7 +12,11 @@ schema cannot have, with a did-you-mean (``.spec.replica`` -> ``.spec.replicas``
 Walking rules: a field name must be one of ``properties`` (a schema with no ``properties``, with
 ``additionalProperties`` or with ``x-kubernetes-preserve-unknown-fields`` accepts any name below
 it); an index or ``[*]`` must meet an array (its ``items``) or a map (``additionalProperties``).
-Paths jsonpath-ng evaluates itself (filters, slices, ``..``) are not checked. Pure functions.
+Paths jsonpath-ng evaluates itself (filters, slices, ``..``) are not checked.
+
+``fetch_live(api)`` builds the same index from a connected cluster: the kube-apiserver's
+``/openapi/v2`` (native kinds and published CRD schemas) plus every CRD's own schema. Everything
+else is pure.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from typing import Any
 
 from exporter.paths import PathError, Step, compile_path
 from exporter.types import Problem
+from kube.api import Getter
 
-__all__ = ["SchemaIndex", "config_paths"]
+__all__ = ["SchemaIndex", "config_paths", "fetch_live"]
 
 Schema = Mapping[str, Any]
 
@@ -185,3 +190,17 @@ def config_paths(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         for value_where, value in values:
             if isinstance(value, dict) and value.get("valueFromPath") and value.get("value") is None:
                 yield f"{value_where}.valueFromPath", str(value["valueFromPath"])
+
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+async def fetch_live(api: Getter) -> SchemaIndex:
+    """The schemas a connected cluster serves: ``/openapi/v2``, then every CRD (which wins)."""
+    index = SchemaIndex()
+    index.add_document(await api.get("/openapi/v2"))
+    crds = await api.get(CRDS)
+    for crd in crds.get("items") or ():
+        if isinstance(crd, dict):
+            index.add_document({**crd, "kind": "CustomResourceDefinition"})
+    return index

@@ -19,25 +19,42 @@ same function the admission webhook uses, and printed in the same line format.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+import aiohttp
+
 from exporter.compiler import CompiledPlan, Locate, compile_documents, format_problem
 from exporter.offline import read_files
-from exporter.schemacheck import SchemaIndex
+from exporter.schemacheck import SchemaIndex, fetch_live
 from exporter.sources import CONFIG_KIND, Document, FieldLocator, split_documents
 from exporter.types import RenderErrors
+from kube.client import ApiError, KubeClient
+from kube.config import ConfigError, load_config
 from thanos_operator.review import is_thanos, review_thanos
 
 
 def run(args: argparse.Namespace) -> int:
+    live: SchemaIndex | None = None
+    if getattr(args, "kubeconfig", None):
+        try:
+            live = asyncio.run(_live_schemas(args.kubeconfig))
+        except (ConfigError, ApiError, OSError, aiohttp.ClientError) as exc:
+            print(f"cannot read the cluster's schemas: {exc}", file=sys.stdout)
+            return 1
     return check(config_paths=args.config, object_paths=args.filename,
-                 schema_paths=getattr(args, "schema", None) or [], out=sys.stdout)
+                 schema_paths=getattr(args, "schema", None) or [], live_schemas=live, out=sys.stdout)
+
+
+async def _live_schemas(kubeconfig: str) -> SchemaIndex:
+    async with KubeClient(load_config(kubeconfig=kubeconfig), user_agent="panopticon-check") as api:
+        return await fetch_live(api)
 
 
 def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: TextIO,
-          schema_paths: Sequence[str] = ()) -> int:
+          schema_paths: Sequence[str] = (), live_schemas: SchemaIndex | None = None) -> int:
     problems: list[str] = []
     notes: list[str] = []
     documents, read_problems = read_files(config_paths)
@@ -59,8 +76,9 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
     plans, compile_problems = compile_documents(configs, locate=locate)
     problems.extend(compile_problems)
     compiled = [plan for plan in plans if isinstance(plan, CompiledPlan)]
-    if schema_paths:
-        problems.extend(_schema_problems(configs, schema_paths, locate=locate, notes=notes))
+    if schema_paths or live_schemas is not None:
+        problems.extend(_schema_problems(configs, schema_paths, locate=locate, notes=notes,
+                                         index=live_schemas))
 
     series = 0
     rendered = 0
@@ -106,10 +124,11 @@ def thanos_lines(docs: Sequence[Document], *, locate: Locate) -> list[str]:
 
 
 def _schema_problems(configs: Sequence[Document], schema_paths: Sequence[str], *, locate: FieldLocator,
-                     notes: list[str]) -> list[str]:
-    """Paths the target kind's schema cannot have (``--schema`` CRDs / OpenAPI v2 documents)."""
-    index = SchemaIndex()
-    docs, problems = read_files(schema_paths)
+                     notes: list[str], index: SchemaIndex | None = None) -> list[str]:
+    """Paths the target kind's schema cannot have (``--schema`` CRDs / OpenAPI v2 documents,
+    and the connected cluster's schemas with ``--kubeconfig``)."""
+    index = index if index is not None else SchemaIndex()
+    docs, problems = read_files(schema_paths) if schema_paths else ([], [])
     for doc in docs:
         index.add_document(doc.data)
     for doc in configs:

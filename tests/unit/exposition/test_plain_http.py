@@ -98,9 +98,9 @@ def _replicas(base: str) -> dict[str, float]:
     return {labels["deployment"]: v for labels, v in checked.samples("apps_deployment_status_replicas")}
 
 
-def _failed_reloads(base: str) -> float:
+def _failed_reloads(base: str) -> float:  # reloads with a problem (the rest is served)
     text = http_get(base + "/metrics")[2].decode()
-    found = re.search(r'^panopticon_source_reloads_total\{result="failure"\} (\S+)$', text, re.MULTILINE)
+    found = re.search(r'^panopticon_source_reloads_total\{result="partial"\} (\S+)$', text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
 
