@@ -130,35 +130,38 @@ async def test_hashrings_follow_ready_endpoints_and_gc_deletes_every_child(
         router = await get_json(cluster, "deployment", f"{T}-receive-router", "-n", ns)
         router_generation = router["metadata"]["generation"]
 
-        # One hard-tenant pod turns NotReady, then Ready again.
-        flipped = time.monotonic()
-        kubelet.set_ready(ns, f"{HARD}-1", False)
-        latencies["hard-1 NotReady -> out of the ring"] = await recorder.wait_for(
-            "hard", {f"{HARD}-0"}, since=flipped
-        )
-        flipped = time.monotonic()
-        kubelet.set_ready(ns, f"{HARD}-1", True)
-        latencies["hard-1 Ready -> back in the ring"] = await recorder.wait_for("hard", hard, since=flipped)
-
-        # Every pod of the hard ring NotReady: the ring stays, with no endpoints (not rerouted).
-        flipped = time.monotonic()
-        kubelet.set_ready(ns, f"{HARD}-0", False)
-        kubelet.set_ready(ns, f"{HARD}-1", False)
-        latencies["whole ring NotReady -> empty ring"] = await recorder.wait_for("hard", set(), since=flipped)
-        flipped = time.monotonic()
-        kubelet.set_ready(ns, f"{HARD}-0", True)
-        kubelet.set_ready(ns, f"{HARD}-1", True)
-        latencies["ring Ready again"] = await recorder.wait_for("hard", hard, since=flipped)
-        await asyncio.sleep(1.0)
+        # (what the kubelet is told, the hard ring it implies, a name for the latency)
+        steps: list[tuple[dict[str, bool], set[str], str]] = [
+            ({f"{HARD}-1": False}, {f"{HARD}-0"}, "hard-1 NotReady -> out of the ring"),
+            ({f"{HARD}-1": True}, hard, "hard-1 Ready -> back in the ring"),
+            # Every pod of the ring NotReady: the ring stays, with no endpoints (not rerouted).
+            ({f"{HARD}-0": False, f"{HARD}-1": False}, set(), "whole ring NotReady -> empty ring"),
+            ({f"{HARD}-0": True, f"{HARD}-1": True}, hard, "whole ring Ready again"),
+        ]
+        phases: list[tuple[float, float, set[str]]] = []  # (flipped at, converged at, expected)
+        for readiness, expected, what in steps:
+            flipped = time.monotonic()
+            for pod, ready in readiness.items():
+                kubelet.set_ready(ns, pod, ready)
+            latencies[what] = await recorder.wait_for("hard", expected, since=flipped)
+            phases.append((flipped, flipped + latencies[what], expected))
+            await asyncio.sleep(1.5)  # let it sit: the ring must stay as it is
         await recorder.stop()
         print(f"\nhashring propagation (s): { {k: round(v, 2) for k, v in latencies.items()} }")
         assert all(v < PROPAGATION_LIMIT for v in latencies.values()), latencies
         # The file always had both rings (never "[]"), and the soft ring was never touched.
-        samples = [s for at, s in recorder.samples if at >= started]
-        assert samples and all(set(s) == {"hard", "soft"} and s["soft"] == soft for s in samples)
-        # Never empty while one of its pods was Ready: only the all-NotReady window shows it empty.
-        empties = [at for at, s in recorder.samples if not s["hard"]]
-        assert empties, "the all-NotReady window was never observed"
+        samples = [(at, s) for at, s in recorder.samples if at >= started]
+        assert samples and all(set(s) == {"hard", "soft"} and s["soft"] == soft for _, s in samples)
+        # Once converged, each phase's ring is exactly its Ready pods until the next flip: never a
+        # NotReady pod, never a Ready one missing. Between a flip and convergence the ring holds
+        # only pods that were Ready before or after; an empty ring appears only while every pod
+        # of the ring is NotReady (or on the way there/back).
+        bounds = [p[0] for p in phases[1:]] + [float("inf")]
+        for (_flipped, converged, expected), until in zip(phases, bounds, strict=True):
+            window = [s["hard"] for at, s in samples if converged <= at < until]
+            assert window and all(members == expected for members in window), (expected, window)
+        empty_at = [at for at, s in samples if not s["hard"]]
+        assert empty_at and all(phases[2][0] <= at < phases[3][1] for at in empty_at)
         # The routers were not rolled by any of this.
         router = await get_json(cluster, "deployment", f"{T}-receive-router", "-n", ns)
         assert router["metadata"]["generation"] == router_generation
