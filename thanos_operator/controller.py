@@ -159,9 +159,10 @@ class ThanosController:
     def _targets(self) -> Iterable[tuple[WatchTarget, Any]]:
         yield WatchTarget(API_GROUP, API_VERSION, PLURAL, namespace=self.namespace), self._on_thanos
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
-        for kind, (group, version, resource) in RESOURCES.items():
+        for kind in RESOURCES:
             if kind == "Secret":
                 continue
+            group, version, resource = self.reconciler.group_version(kind)
             yield (
                 WatchTarget(group, version, resource, namespace=self.namespace, label_selector=selector),
                 self._on_child,
@@ -169,6 +170,7 @@ class ThanosController:
         yield WatchTarget("", "v1", "secrets", namespace=self.namespace), self._on_secret
 
     async def start(self) -> None:
+        await self.reconciler.resolve_served_versions()  # e.g. policy/v1beta1 PDBs on Kubernetes 1.20
         for target, handler in self._targets():
             informer = Informer(self.client, target)
             informer.add_handler(handler)

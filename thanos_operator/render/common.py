@@ -242,6 +242,23 @@ def stateful_set(
     }
 
 
+# A voluntary disruption (drain, cluster upgrade) may take down one pod of a group at a time;
+# Thanos Receive with replicationFactor >= 3 keeps its write quorum, Query and Store Gateway
+# keep serving from the others.
+PDB_MAX_UNAVAILABLE = 1
+
+
+def pod_disruption_budget(ctx: RenderContext, *, name: str, labels: Mapping[str, str]) -> JsonObject:
+    """Rendered as ``policy/v1``; the reconciler applies it as ``policy/v1beta1`` where only that
+    is served (Kubernetes < 1.21)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(ctx, name, labels),
+        "spec": {"maxUnavailable": PDB_MAX_UNAVAILABLE, "selector": {"matchLabels": dict(labels)}},
+    }
+
+
 def headless_service(
     ctx: RenderContext, *, name: str, labels: Mapping[str, str], ports: list[tuple[str, int]]
 ) -> JsonObject:
@@ -363,6 +380,7 @@ def data_stateful_set(
     ports: list[tuple[str, int]],
     env: list[JsonObject] | None = None,
     termination_grace_period: int | None = None,
+    disruption_budget: bool = False,
 ) -> list[JsonObject]:
     """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
@@ -402,4 +420,5 @@ def data_stateful_set(
             claims=data.claims,
         ),
         headless_service(ctx, name=svc, labels=labels, ports=ports),
+        *([pod_disruption_budget(ctx, name=sts, labels=labels)] if disruption_budget else []),
     ]

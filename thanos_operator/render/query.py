@@ -23,6 +23,7 @@ from thanos_operator.render.common import (
     deployment,
     headless_service,
     log_args,
+    pod_disruption_budget,
     pod_template,
     replicas,
     resolved_image,
@@ -159,4 +160,5 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
             ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
         )
     )
+    objects.append(pod_disruption_budget(ctx, name=names.query(t), labels=labels))
     return objects

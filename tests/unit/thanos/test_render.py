@@ -71,7 +71,11 @@ def test_removed_ingestor_group_is_no_longer_rendered() -> None:
     removed = {(o["kind"], o["metadata"]["name"]) for o in two} - {
         (o["kind"], o["metadata"]["name"]) for o in one
     }
-    assert removed == {("StatefulSet", "t-receive-ingestor-b"), ("Service", "t-receive-ingestor-b-operated")}
+    assert removed == {
+        ("StatefulSet", "t-receive-ingestor-b"),
+        ("Service", "t-receive-ingestor-b-operated"),
+        ("PodDisruptionBudget", "t-receive-ingestor-b"),
+    }
 
 
 def test_objstore_secret_version_rolls_pods_but_envoy_credentials_do_not() -> None:
