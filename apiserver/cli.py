@@ -113,6 +113,9 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--leader-elect-namespace", default="", help="namespace of the Lease (default: own)")
     t.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
     t.add_argument("--watch-namespace", default="", help="only reconcile Thanos objects in this namespace")
+    t.add_argument("--thanos-default-image", default="",
+                   help="Thanos image when a CR sets none (default: quay.io/thanos/thanos:v0.37.2)")
+    t.add_argument("--envoy-default-image", default="", help="envoy sidecar image when a CR sets none")
 
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 

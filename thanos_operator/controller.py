@@ -27,7 +27,7 @@ from kube.informer import Informer, ListWatchClient, WatchTarget
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
 from thanos_operator.reconciler import RESOURCES, Reconciler, RetryLater, controller_of
-from thanos_operator.render import referenced_secrets
+from thanos_operator.render import DefaultImages, referenced_secrets
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,12 @@ class ThanosController:
         workers: int = 2,
         identity: str = "",
         retry_after: float = 1.0,
+        images: DefaultImages | None = None,
     ) -> None:
         self.client = client
         self.namespace = namespace or None
         self.resync_period = resync_period
-        self.reconciler = Reconciler(client, identity=identity)
+        self.reconciler = Reconciler(client, identity=identity, images=images)
         self._workers = workers
         self._retry_after = retry_after
         self._queue: asyncio.Queue[Key] = asyncio.Queue()

@@ -34,7 +34,7 @@ from kube.paths import resource_path
 from thanos_operator import names
 from thanos_operator.drift import drift
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.render import OWNED_KINDS, referenced_secrets, render
+from thanos_operator.render import OWNED_KINDS, DefaultImages, referenced_secrets, render
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,16 @@ def component_status(
 class Reconciler:
     """Stateless between passes: everything it decides comes from the API server."""
 
-    def __init__(self, client: KubeApi, *, field_manager: str = FIELD_MANAGER, identity: str = "") -> None:
+    def __init__(
+        self,
+        client: KubeApi,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        identity: str = "",
+        images: DefaultImages | None = None,
+    ) -> None:
         self.client = client
+        self.images = images or DefaultImages()
         self.field_manager = field_manager
         self.identity = identity
         self.served_versions: dict[str, str] = {}  # kind -> the version applied (see OLDER_VERSIONS)
@@ -330,7 +338,7 @@ class Reconciler:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
         await self.resolve_served_versions()
         ready_pods = await self._ready_ingestor_pods(namespace, thanos)
-        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods)
+        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods, images=self.images)
         live = await self._list_children(namespace, thanos_name)
 
         wanted = {_key(o) for o in desired}

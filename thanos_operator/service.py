@@ -20,6 +20,8 @@ from kube.client import KubeClient
 from kube.config import ClientConfig
 from kube.lease import LeaderElector, LeaseConfig
 from thanos_operator.controller import ThanosController
+from thanos_operator.names import DEFAULT_ENVOY_IMAGE, DEFAULT_THANOS_IMAGE
+from thanos_operator.render import DefaultImages
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class OperatorOptions:
     watch_namespace: str = ""
     resync_period: float = 300.0
     identity: str = ""
+    default_image: str = ""  # --thanos-default-image ("" = names.DEFAULT_THANOS_IMAGE)
+    default_envoy_image: str = ""  # --envoy-default-image ("" = names.DEFAULT_ENVOY_IMAGE)
 
 
 def default_identity() -> str:
@@ -56,6 +60,10 @@ class ThanosOperator:
             namespace=options.watch_namespace or None,
             resync_period=options.resync_period,
             identity=self.identity,
+            images=DefaultImages(
+                thanos=options.default_image or DEFAULT_THANOS_IMAGE,
+                envoy=options.default_envoy_image or DEFAULT_ENVOY_IMAGE,
+            ),
         )
         self.elector: LeaderElector | None = None
         if options.leader_elect:

@@ -254,6 +254,7 @@ class ThanosOperatorComponent:
         self.operator = ThanosOperator(runtime.kube.config, OperatorOptions(
             leader_elect=args.leader_elect, lease_namespace=args.leader_elect_namespace,
             lease_duration=args.leader_elect_lease_duration, watch_namespace=args.watch_namespace,
+            default_image=args.thanos_default_image, default_envoy_image=args.envoy_default_image,
         ))
 
     async def start(self) -> None:

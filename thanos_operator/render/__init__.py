@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from thanos_operator import names
 from thanos_operator.models import Thanos
-from thanos_operator.render.common import JsonObject, RenderContext, content_hash
+from thanos_operator.render.common import DefaultImages, JsonObject, RenderContext, content_hash
 from thanos_operator.render.query import render_query
 from thanos_operator.render.receive import render_receive
 from thanos_operator.render.storage import render_compact, render_store_gateway
@@ -31,7 +31,7 @@ OWNED_KINDS: tuple[tuple[str, str], ...] = (
 )
 _KIND_ORDER = {kind: i for i, (_, kind) in enumerate(OWNED_KINDS)}
 
-__all__ = ["OWNED_KINDS", "object_key", "referenced_secrets", "render"]
+__all__ = ["OWNED_KINDS", "DefaultImages", "object_key", "referenced_secrets", "render"]
 
 
 def object_key(obj: JsonObject) -> tuple[str, str, str]:
@@ -49,10 +49,13 @@ def render(
     *,
     secret_versions: Mapping[str, str] | None = None,
     ready_pods: Mapping[str, Sequence[str]] | None = None,
+    images: DefaultImages | None = None,
 ) -> list[JsonObject]:
-    """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``)."""
+    """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``);
+    ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``)."""
     ctx = RenderContext(
         thanos=thanos,
+        images=images or DefaultImages(),
         secret_versions=dict(secret_versions or {}),
         ready_pods={k: tuple(v) for k, v in (ready_pods or {}).items()},
     )

@@ -21,6 +21,14 @@ JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class DefaultImages:
+    """Images used when the CR names none (operator flags; spec.defaultFields.image wins)."""
+
+    thanos: str = names.DEFAULT_THANOS_IMAGE
+    envoy: str = names.DEFAULT_ENVOY_IMAGE
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """The CR plus what the pure renderer needs to know about the cluster."""
 
@@ -32,6 +40,7 @@ class RenderContext:
     # its Service; a group missing here (offline render, no Endpoints yet) gets its static
     # membership pod-0..replicas-1.
     ready_pods: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    images: DefaultImages = field(default_factory=DefaultImages)
 
     @property
     def name(self) -> str:
@@ -76,8 +85,9 @@ def component_labels(ctx: RenderContext, component: str, **extra: str) -> dict[s
     return dict(sorted(labels.items()))
 
 
-def resolved_image(fields: CommonThanosFields, defaults: CommonThanosFields) -> str:
-    return fields.image or defaults.image or names.DEFAULT_THANOS_IMAGE
+def resolved_image(ctx: RenderContext, fields: CommonThanosFields) -> str:
+    """The component's image, else ``spec.defaultFields.image``, else the operator's default."""
+    return fields.image or ctx.thanos.spec.default_fields.image or ctx.images.thanos
 
 
 def log_args(fields: CommonThanosFields, defaults: CommonThanosFields) -> list[str]:
@@ -393,7 +403,7 @@ def data_stateful_set(
         secret_names.append(objstore.secret_name)
     container = thanos_container(
         name=subcommand,
-        image=resolved_image(fields, ctx.thanos.spec.default_fields),
+        image=resolved_image(ctx, fields),
         args=command_args(subcommand, flags),
         env=env,
         ports=[container_port(name, port) for name, port in ports],

@@ -129,7 +129,7 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
         flags.append(f"--receive.replication-factor={router.replication_factor}")
     container = thanos_container(
         name="receive",
-        image=resolved_image(router, defaults),
+        image=resolved_image(ctx, router),
         args=command_args("receive", flags),
         env=[POD_NAME_ENV],
         ports=_container_ports(),
