@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kube.api import KubeApi
-from kube.client import ApiError
+from kube.client import ApiError, Invalid, NotFound
 from kube.conditions import get_condition, now_rfc3339, set_condition
 from kube.paths import resource_path
 from thanos_operator import names
@@ -224,10 +224,8 @@ class Reconciler:
             for version in (newest, *older):
                 try:
                     doc = await self.client.get(f"/apis/{group}/{version}")
-                except ApiError as err:
-                    if err.status == 404:
-                        continue
-                    raise
+                except NotFound:
+                    continue
                 if any(r.get("name") == resource for r in doc.get("resources") or []):
                     chosen = version
                     break
@@ -252,11 +250,9 @@ class Reconciler:
         outcome = Outcome()
         try:
             raw = await self.client.get(thanos_path(namespace, name))
-        except ApiError as err:
-            if err.status == 404:
-                outcome.gone = True  # children carry owner references: the garbage collector cleans up
-                return outcome
-            raise
+        except NotFound:
+            outcome.gone = True  # children carry owner references: the garbage collector cleans up
+            return outcome
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             outcome.gone = True
             return outcome
@@ -332,9 +328,7 @@ class Reconciler:
             try:
                 secret = await self.client.get(object_path("Secret", namespace, secret_name))
                 versions[secret_name] = str(secret["metadata"].get("resourceVersion") or "")
-            except ApiError as err:
-                if err.status != 404:
-                    raise
+            except NotFound:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
         await self.resolve_served_versions()
         ready_pods = await self._ready_ingestor_pods(namespace, thanos)
@@ -435,9 +429,7 @@ class Reconciler:
             applied = await self.client.apply(
                 path, self._as_served(obj), field_manager=self.field_manager, force=True
             )
-        except ApiError as err:
-            if err.status != 422:
-                raise
+        except Invalid as err:
             if not (obj["kind"] == "StatefulSet" and current is not None and is_immutable_field_error(err)):
                 raise ApplyRejected(_label(obj), err) from err
             log.info(
@@ -538,10 +530,8 @@ class Reconciler:
         path = thanos_path(meta["namespace"], meta["name"], "status")
         try:
             updated = await self.client.patch(path, {"status": status}, patch_type="merge")
-        except ApiError as err:
-            if err.status == 404:
-                return False
-            raise
+        except NotFound:
+            return False
         raw["status"] = updated.get("status", status)
         return True
 
