@@ -61,6 +61,13 @@ class CommonThanosFields(_Model):
 
 
 class PodFields(CommonThanosFields):
+    @model_validator(mode="after")
+    def _escape_hatches(self) -> PodFields:
+        problems = escape_hatch_problems(self)
+        if problems:
+            raise _FieldErrors(problems, relative=True)
+        return self
+
     affinity: JsonObject | None = None
     node_selector: dict[str, str] | None = None
     tolerations: list[JsonObject] | None = None
@@ -74,6 +81,18 @@ class PodFields(CommonThanosFields):
         default=None,
         description="(extension) securityContext of the Thanos container; replaces the default "
         "(no privilege escalation, all capabilities dropped, read-only root filesystem)",
+    )
+    topology_spread_constraints: list[JsonObject] | None = Field(
+        default=None,
+        description="(extension) replaces the default spread over nodes and zones ([] turns it off)",
+    )
+    extra_args: list[str] | None = Field(
+        default=None, description="(extension) more --flag[=value] arguments for the Thanos container"
+    )
+    extra_env: list[JsonObject] | None = Field(default=None, description="(extension) more EnvVars")
+    extra_volumes: list[JsonObject] | None = Field(default=None, description="(extension) more pod volumes")
+    extra_volume_mounts: list[JsonObject] | None = Field(
+        default=None, description="(extension) mounts of extraVolumes into the Thanos container"
     )
     termination_grace_period_seconds: int | None = Field(
         default=None,
@@ -138,6 +157,44 @@ class QueryStores(_Model):
                 if _split_host_port(address.removeprefix("dns+")) is None:
                     raise ValueError(f"addresses[{i}]: expected host:port (optionally dns+host:port)")
         return self
+
+
+def escape_hatch_problems(fields: PodFields) -> list[tuple[str, str]]:
+    """extraArgs/extraEnv/extraVolumes/extraVolumeMounts may add, never override what we set."""
+    problems: list[tuple[str, str]] = []
+    for i, arg in enumerate(fields.extra_args or []):
+        name = arg.partition("=")[0].removeprefix("--")
+        if not arg.startswith("--") or not name:
+            problems.append((f"extraArgs[{i}]", f"{arg!r}: expected --flag or --flag=value"))
+        elif name in names.MANAGED_FLAGS or name.removeprefix("no-") in names.MANAGED_FLAGS:
+            problems.append(
+                (f"extraArgs[{i}]", f"--{name} is set by the operator; use the matching spec field instead")
+            )
+    for i, env in enumerate(fields.extra_env or []):
+        if not isinstance(env.get("name"), str) or not env["name"]:
+            problems.append((f"extraEnv[{i}].name", "required"))
+        elif env["name"] in names.MANAGED_ENV:
+            problems.append((f"extraEnv[{i}].name", f"{env['name']} is set by the operator"))
+    volume_names = set()
+    for i, spec in enumerate(fields.extra_volumes or []):
+        volume = spec.get("name")
+        if not isinstance(volume, str) or not volume:
+            problems.append((f"extraVolumes[{i}].name", "required"))
+        elif volume in names.MANAGED_VOLUMES or volume.startswith(names.MANAGED_VOLUME_PREFIXES):
+            problems.append((f"extraVolumes[{i}].name", f"{volume!r} is a volume name the operator uses"))
+        else:
+            volume_names.add(volume)
+    for i, mount in enumerate(fields.extra_volume_mounts or []):
+        path = mount.get("mountPath")
+        if mount.get("name") not in volume_names:
+            problems.append((f"extraVolumeMounts[{i}].name", "must name one of extraVolumes"))
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append((f"extraVolumeMounts[{i}].mountPath", "required: an absolute path"))
+        elif any(path == p or path.startswith(p + "/") for p in names.MANAGED_MOUNT_PATHS):
+            problems.append(
+                (f"extraVolumeMounts[{i}].mountPath", f"{path} is inside a directory the operator mounts")
+            )
+    return problems
 
 
 def _duration(value: str | None) -> str | None:
@@ -448,9 +505,12 @@ class _FieldError(ValueError):
 
 
 class _FieldErrors(ValueError):
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    """Several problems; ``relative`` paths are below the model that raised them."""
+
+    def __init__(self, problems: list[tuple[str, str]], *, relative: bool = False) -> None:
         super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
         self.problems = problems
+        self.relative = relative
 
 
 class ThanosValidationError(ValueError):
@@ -482,7 +542,8 @@ def parse_thanos(obj: JsonObject) -> Thanos:
             message = error["msg"].removeprefix("Value error, ")
             ctx_error = (error.get("ctx") or {}).get("error")
             if isinstance(ctx_error, _FieldErrors):
-                problems += [f"{p}: {m}" for p, m in ctx_error.problems]
+                prefix = f"{path}." if ctx_error.relative and path else ""
+                problems += [f"{prefix}{p}: {m}" for p, m in ctx_error.problems]
                 continue
             if isinstance(ctx_error, _FieldError):
                 path, message = ctx_error.path, ctx_error.detail

@@ -125,3 +125,43 @@ def name_problem(kind: str, name: str) -> str | None:
     elif len(name) > OBJECT_NAME_MAX:
         return f"{kind} name {name!r} is {len(name)} characters; at most {OBJECT_NAME_MAX}"
     return None
+
+
+# -- what the operator sets in a Thanos container (escape hatches may not override it) ----------
+# Every flag any component is rendered with; tests/golden/thanos/test_flags.py checks that each
+# rendered flag is listed here, so the list cannot fall behind the renderer. Repeatable flags
+# users legitimately add more of (--label, --selector-label, --endpoint,
+# --query.replica-label, --deduplication.replica-label) are not listed.
+MANAGED_FLAGS = frozenset(
+    {
+        "data-dir",
+        "downsampling.disable",
+        "grpc-address",
+        "http-address",
+        "log.format",
+        "log.level",
+        "min-time",
+        "max-time",
+        "objstore.config-file",
+        "receive.default-tenant-id",
+        "receive.hashrings-file",
+        "receive.local-endpoint",
+        "receive.replication-factor",
+        "receive.tenant-header",
+        "receive.tenant-label-name",
+        "remote-write.address",
+        "retention.resolution-1h",
+        "retention.resolution-5m",
+        "retention.resolution-raw",
+        "tsdb.path",
+        "tsdb.retention",
+        "wait",
+    }
+)
+REPEATABLE_RENDERED_FLAGS = frozenset(
+    {"label", "selector-label", "endpoint", "query.replica-label", "deduplication.replica-label"}
+)
+MANAGED_ENV = frozenset({"NAME"})
+MANAGED_VOLUMES = frozenset({"tsdb", "hashrings-config", "proxy-config"})
+MANAGED_VOLUME_PREFIXES = ("secret-", "store-")
+MANAGED_MOUNT_PATHS = (DATA_DIR, HASHRINGS_DIR, "/etc/envoy")

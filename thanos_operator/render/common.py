@@ -134,6 +134,30 @@ def copy_json(value: JsonObject) -> JsonObject:
     return copied
 
 
+def copy_json_list(values: list[JsonObject] | None) -> list[JsonObject]:
+    return [copy_json(v) for v in values or []]
+
+
+def spread_constraints(fields: PodFields, labels: Mapping[str, str]) -> list[JsonObject]:
+    """Default: spread a group's pods over nodes and zones, as a preference (ScheduleAnyway), so a
+    single node or zone outage takes down as few replicas as possible. The CR's
+    ``topologySpreadConstraints`` replaces it (``[]`` turns it off); an explicit ``affinity``
+    also turns the default off, since the user then decides placement."""
+    if fields.topology_spread_constraints is not None:
+        return copy_json_list(fields.topology_spread_constraints)
+    if fields.affinity:
+        return []
+    return [
+        {
+            "labelSelector": {"matchLabels": dict(labels)},
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
 def container_security_context(fields: PodFields) -> JsonObject:
     chosen = fields.container_security_context
     return copy_json(chosen if chosen is not None else DEFAULT_CONTAINER_SECURITY_CONTEXT)
@@ -149,7 +173,14 @@ def thanos_container(
     env: list[JsonObject] | None = None,
     volume_mounts: list[JsonObject] | None = None,
     security_context: JsonObject | None = None,
+    extras: PodFields | None = None,
 ) -> JsonObject:
+    """``extras``: the CR's escape hatches (extraArgs after our sorted flags, in the user's order;
+    extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
+    if extras is not None:
+        args = [*args, *(extras.extra_args or [])]
+        env = [*(env or []), *copy_json_list(extras.extra_env)]
+        volume_mounts = [*(volume_mounts or []), *copy_json_list(extras.extra_volume_mounts)]
     container: JsonObject = {"name": name, "image": image, "args": args}
     if env:
         container["env"] = env
@@ -203,6 +234,10 @@ def pod_template(
         spec["nodeSelector"] = dict(sorted(fields.node_selector.items()))
     if fields.tolerations:
         spec["tolerations"] = list(fields.tolerations)
+    spread = spread_constraints(fields, labels)
+    if spread:
+        spec["topologySpreadConstraints"] = spread
+    volumes = [*volumes, *copy_json_list(fields.extra_volumes)]
     if volumes:
         spec["volumes"] = sorted(volumes, key=lambda v: v["name"])
     template_meta: JsonObject = {"labels": dict(labels)}
@@ -410,6 +445,7 @@ def data_stateful_set(
         resources=fields.resources,
         volume_mounts=mounts,
         security_context=container_security_context(fields),
+        extras=fields,
     )
     template = pod_template(
         labels=labels,

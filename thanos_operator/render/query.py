@@ -108,6 +108,7 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
             ports=[container_port("grpc", names.GRPC_PORT), container_port("http", names.HTTP_PORT)],
             resources=query.resources,
             security_context=container_security_context(query),
+            extras=query,
         )
     ]
     volumes: list[JsonObject] = []

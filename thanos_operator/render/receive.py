@@ -136,6 +136,7 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
         resources=router.resources,
         volume_mounts=[{"name": "hashrings-config", "mountPath": names.HASHRINGS_DIR, "readOnly": True}],
         security_context=container_security_context(router),
+        extras=router,
     )
     # No hash of the hashrings in the pod template: membership now follows pod readiness, and
     # rolling every router on each readiness change would churn the write path. Thanos watches

@@ -64,3 +64,15 @@ def test_the_checker_catches_unknown_flags_bad_values_and_repeats() -> None:
         "'--wait=yes': --wait expects no value, true or false"
     ]
     assert argument_problems(["sidecar"]) == ["unknown subcommand ['sidecar']"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(thanos_objects())
+def test_every_rendered_flag_is_known_to_the_escape_hatch_check(raw: dict[str, Any]) -> None:
+    """names.MANAGED_FLAGS (what extraArgs may not override) lists every flag the renderer sets."""
+    from thanos_operator import names
+
+    for where, container in thanos_containers(render(parse_thanos(raw))):
+        for arg in container["args"][1:]:
+            flag = arg[2:].partition("=")[0]
+            assert flag in names.MANAGED_FLAGS | names.REPEATABLE_RENDERED_FLAGS, (where, flag)

@@ -201,3 +201,71 @@ def test_operator_default_images_apply_only_where_the_cr_names_none() -> None:
     assert workload(with_default, "Deployment", "t-query")["spec"]["template"]["spec"]["containers"][0][
         "image"
     ] == ("cr/thanos:2")
+
+
+def test_escape_hatches_add_args_env_and_volumes_after_ours() -> None:
+    spec = {
+        "receive": {
+            "ingestors": [
+                {
+                    "name": "a",
+                    "extraArgs": ["--tsdb.max-exemplars=1000", '--label=cluster="eu"'],
+                    "extraEnv": [{"name": "GOMAXPROCS", "value": "2"}],
+                    "extraVolumes": [{"name": "limits", "configMap": {"name": "limits"}}],
+                    "extraVolumeMounts": [{"name": "limits", "mountPath": "/etc/limits"}],
+                }
+            ]
+        }
+    }
+    pod = workload(render(parse_thanos(cr(spec))), "StatefulSet", "t-receive-ingestor-a")["spec"]["template"][
+        "spec"
+    ]
+    container = pod["containers"][0]
+    assert container["args"][-2:] == ["--tsdb.max-exemplars=1000", '--label=cluster="eu"']
+    assert [e["name"] for e in container["env"]] == ["NAME", "GOMAXPROCS"]
+    assert {"name": "limits", "mountPath": "/etc/limits"} in container["volumeMounts"]
+    assert {"name": "limits", "configMap": {"name": "limits"}} in pod["volumes"]
+
+
+def test_escape_hatches_may_not_override_what_the_operator_sets() -> None:
+    import pytest
+
+    from thanos_operator.models import ThanosValidationError
+
+    spec = {
+        "query": {
+            "extraArgs": ["--grpc-address=0.0.0.0:1", "oops"],
+            "extraEnv": [{"name": "NAME", "value": "x"}],
+            "extraVolumes": [{"name": "tsdb", "emptyDir": {}}],
+            "extraVolumeMounts": [{"name": "other", "mountPath": "/thanos/x"}],
+        }
+    }
+    with pytest.raises(ThanosValidationError) as info:
+        parse_thanos(cr(spec))
+    assert info.value.problems == [
+        "spec.query.extraArgs[0]: --grpc-address is set by the operator; use the matching spec field instead",
+        "spec.query.extraArgs[1]: 'oops': expected --flag or --flag=value",
+        "spec.query.extraEnv[0].name: NAME is set by the operator",
+        "spec.query.extraVolumes[0].name: 'tsdb' is a volume name the operator uses",
+        "spec.query.extraVolumeMounts[0].name: must name one of extraVolumes",
+        "spec.query.extraVolumeMounts[0].mountPath: /thanos/x is inside a directory the operator mounts",
+    ]
+
+
+def test_pods_spread_over_nodes_and_zones_by_default() -> None:
+    objects = render(parse_thanos(cr({"query": {"replicas": 2}})))
+    pod = workload(objects, "Deployment", "t-query")["spec"]["template"]["spec"]
+    assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == [
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    ]
+    assert all(c["whenUnsatisfiable"] == "ScheduleAnyway" for c in pod["topologySpreadConstraints"])
+    off = render(parse_thanos(cr({"query": {"topologySpreadConstraints": []}})))
+    assert (
+        "topologySpreadConstraints" not in workload(off, "Deployment", "t-query")["spec"]["template"]["spec"]
+    )
+    with_affinity = render(parse_thanos(cr({"query": {"affinity": {"nodeAffinity": {}}}})))
+    assert (
+        "topologySpreadConstraints"
+        not in workload(with_affinity, "Deployment", "t-query")["spec"]["template"]["spec"]
+    )
