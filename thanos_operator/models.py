@@ -227,6 +227,39 @@ class Query(PodFields):
     envoy: EnvoySpec | None = None
 
 
+class ResponseCache(_Model):
+    """(extension) Query Frontend response cache: in memory (default), or memcached / redis
+    configured by a Thanos cache config (``type: MEMCACHED`` / ``REDIS``) kept in a Secret."""
+
+    type: Literal["inMemory", "memcached", "redis"] = "inMemory"
+    max_size: str = Field(default="256MB", description="inMemory only: the cache's size, e.g. 512MB")
+    config_secret: SecretKeySelector | None = Field(
+        default=None, description="memcached/redis: a Secret key holding the Thanos cache config YAML"
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> ResponseCache:
+        if self.type != "inMemory" and self.config_secret is None:
+            raise ValueError(f"configSecret is required for a {self.type} cache")
+        if self.type == "inMemory" and self.config_secret is not None:
+            raise ValueError("configSecret is only used by memcached and redis caches")
+        if not re.fullmatch(r"[0-9]+(B|KB|MB|GB)", self.max_size):
+            raise ValueError(f"maxSize {self.max_size!r}: expected a size such as 256MB")
+        return self
+
+
+class QueryFrontend(PodFields):
+    """(extension) Thanos Query Frontend in front of Query: splits, retries and caches range queries."""
+
+    cache: ResponseCache = Field(default_factory=ResponseCache)
+    split_interval: str | None = Field(default=None, description="--query-range.split-interval (default 24h)")
+
+    @field_validator("split_interval")
+    @classmethod
+    def _split(cls, value: str | None) -> str | None:
+        return _duration(value)
+
+
 class ReceiveRouter(PodFields):
     replication_factor: int | None = Field(default=None, ge=1)
     tenant_header: str | None = Field(default=None, description="--receive.tenant-header")
@@ -315,6 +348,7 @@ _OBJSTORE_REQUIRED = "required: Thanos {} cannot start without an object storage
 class ThanosSpec(_Model):
     default_fields: CommonThanosFields = Field(default_factory=CommonThanosFields)
     query: Query | None = None
+    query_frontend: QueryFrontend | None = Field(default=None, description="(extension) needs query")
     receive: Receive | None = None
     store_gateway: StoreGateway | None = None
     compact: Compact | None = None
@@ -328,6 +362,8 @@ class ThanosSpec(_Model):
             raise _FieldError("spec.storeGateway.objectStorageConfig", _OBJSTORE_REQUIRED.format("store"))
         if self.compact is not None and self.compact.object_storage_config is None:
             raise _FieldError("spec.compact.objectStorageConfig", _OBJSTORE_REQUIRED.format("compact"))
+        if self.query_frontend is not None and self.query is None:
+            raise _FieldError("spec.query", "required: spec.queryFrontend forwards to Query")
         return self
 
 
@@ -406,6 +442,11 @@ def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
             ("metadata.name", "Deployment", names.query(t)),
             ("metadata.name", "Service", names.query_service(t)),
             ("metadata.name", "Secret", names.query_proxy_config(t)),
+        ]
+    if spec.query_frontend is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.query_frontend(t)),
+            ("metadata.name", "Service", names.query_frontend_service(t)),
         ]
     if spec.receive is not None:
         wanted += [

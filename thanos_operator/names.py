@@ -59,6 +59,14 @@ def query_proxy_config(t: str) -> str:
     return f"{t}-query-proxy-config"
 
 
+def query_frontend(t: str) -> str:
+    return f"{t}-query-frontend"
+
+
+def query_frontend_service(t: str) -> str:
+    return f"{t}-query-frontend-operated"
+
+
 def router(t: str) -> str:
     return f"{t}-receive-router"
 
@@ -136,6 +144,13 @@ MANAGED_FLAGS = frozenset(
     {
         "data-dir",
         "downsampling.disable",
+        "labels.response-cache-config",
+        "labels.response-cache-config-file",
+        "query-frontend.downstream-url",
+        "query-range.response-cache-config",
+        "query-range.response-cache-config-file",
+        "query-range.split-interval",
+        "query.auto-downsampling",
         "grpc-address",
         "http-address",
         "log.format",

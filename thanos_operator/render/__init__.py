@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from thanos_operator import names
 from thanos_operator.models import Thanos
 from thanos_operator.render.common import DefaultImages, JsonObject, RenderContext, content_hash
+from thanos_operator.render.frontend import render_query_frontend
 from thanos_operator.render.query import render_query
 from thanos_operator.render.receive import render_receive
 from thanos_operator.render.storage import render_compact, render_store_gateway
@@ -64,6 +65,8 @@ def render(
         objects += render_receive(ctx, spec.receive)
     if spec.query is not None:
         objects += render_query(ctx, spec.query)
+    if spec.query_frontend is not None:
+        objects += render_query_frontend(ctx, spec.query_frontend)
     objects.sort(key=lambda o: (_KIND_ORDER[o["kind"]], o["metadata"]["name"]))
     return [_stamp(o) for o in objects]
 
@@ -82,6 +85,8 @@ def referenced_secrets(thanos: Thanos) -> dict[str, bool]:
                 result.setdefault(ref.name, False)
     selectors = [i.object_storage_config for i in (spec.receive.ingestors or [])] if spec.receive else []
     selectors += [c.object_storage_config for c in (spec.store_gateway, spec.compact) if c is not None]
+    if spec.query_frontend is not None:
+        selectors.append(spec.query_frontend.cache.config_secret)
     for selector in selectors:
         if selector is not None:
             result[selector.name] = True

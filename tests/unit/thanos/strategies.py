@@ -45,6 +45,17 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
         spec["query"] = {"replicas": draw(st.integers(0, 3)), "stores": draw(st.lists(stores(), max_size=3))}
         if draw(st.booleans()):
             spec["query"]["selectorLabels"] = {"cluster": draw(dns_label)}
+        if draw(st.booleans()):
+            cache = draw(
+                st.sampled_from(
+                    [
+                        {},
+                        {"maxSize": "512MB"},
+                        {"type": "memcached", "configSecret": {"name": "mc", "key": "c.yaml"}},
+                    ]
+                )
+            )
+            spec["queryFrontend"] = {"replicas": draw(st.integers(1, 2)), "cache": cache}
     if draw(st.booleans()):
         factor = draw(st.integers(1, 3))
         names = draw(st.lists(dns_label, min_size=1, max_size=3, unique=True))

@@ -269,3 +269,48 @@ def test_pods_spread_over_nodes_and_zones_by_default() -> None:
         "topologySpreadConstraints"
         not in workload(with_affinity, "Deployment", "t-query")["spec"]["template"]["spec"]
     )
+
+
+def test_query_frontend_caches_in_memory_by_default_and_query_auto_downsamples() -> None:
+    objects = render(parse_thanos(cr({"query": {}, "queryFrontend": {}})))
+    args = workload(objects, "Deployment", "t-query-frontend")["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    config = '{"type": "IN-MEMORY", "config": {"max_size": "256MB"}}'
+    assert args[0] == "query-frontend"
+    assert "--query-frontend.downstream-url=http://t-query-operated.ns.svc:10902" in args
+    assert f"--query-range.response-cache-config={config}" in args
+    assert f"--labels.response-cache-config={config}" in args
+    query_args = workload(objects, "Deployment", "t-query")["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    assert "--query.auto-downsampling" in query_args
+    assert (
+        "--query.auto-downsampling"
+        not in render(parse_thanos(cr({"query": {}})))[-2]["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+    )
+
+
+def test_query_frontend_reads_a_memcached_or_redis_config_from_a_secret() -> None:
+    import pytest
+
+    from thanos_operator.models import ThanosValidationError
+
+    spec = {
+        "query": {},
+        "queryFrontend": {"cache": {"type": "redis", "configSecret": {"name": "c", "key": "r.yaml"}}},
+    }
+    thanos = parse_thanos(cr(spec))
+    assert referenced_secrets(thanos) == {"c": True}
+    frontend = workload(render(thanos), "Deployment", "t-query-frontend")
+    args = frontend["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--query-range.response-cache-config-file=/etc/thanos/secrets/c/r.yaml" in args
+    assert "monitoring.paodin.io/secrets-hash" in frontend["spec"]["template"]["metadata"]["annotations"]
+    with pytest.raises(ThanosValidationError) as info:
+        parse_thanos(cr({"queryFrontend": {"cache": {"type": "memcached"}}}))
+    assert info.value.problems == ["spec.queryFrontend.cache: configSecret is required for a memcached cache"]
+    with pytest.raises(ThanosValidationError) as info:
+        parse_thanos(cr({"queryFrontend": {}}))
+    assert info.value.problems == ["spec.query: required: spec.queryFrontend forwards to Query"]
