@@ -227,9 +227,9 @@ class Query(PodFields):
     envoy: EnvoySpec | None = None
 
 
-class ResponseCache(_Model):
-    """(extension) Query Frontend response cache: in memory (default), or memcached / redis
-    configured by a Thanos cache config (``type: MEMCACHED`` / ``REDIS``) kept in a Secret."""
+class CacheConfig(_Model):
+    """(extension) A Thanos cache: in memory (default), or memcached / redis configured by a
+    Thanos cache config (``type: MEMCACHED`` / ``REDIS``) kept in a Secret."""
 
     type: Literal["inMemory", "memcached", "redis"] = "inMemory"
     max_size: str = Field(default="256MB", description="inMemory only: the cache's size, e.g. 512MB")
@@ -238,7 +238,7 @@ class ResponseCache(_Model):
     )
 
     @model_validator(mode="after")
-    def _source(self) -> ResponseCache:
+    def _source(self) -> CacheConfig:
         if self.type != "inMemory" and self.config_secret is None:
             raise ValueError(f"configSecret is required for a {self.type} cache")
         if self.type == "inMemory" and self.config_secret is not None:
@@ -251,7 +251,7 @@ class ResponseCache(_Model):
 class QueryFrontend(PodFields):
     """(extension) Thanos Query Frontend in front of Query: splits, retries and caches range queries."""
 
-    cache: ResponseCache = Field(default_factory=ResponseCache)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     split_interval: str | None = Field(default=None, description="--query-range.split-interval (default 24h)")
 
     @field_validator("split_interval")
@@ -301,9 +301,46 @@ class Receive(_Model):
         return self
 
 
+class TimeRange(_Model):
+    """(extension) One time partition of the Store Gateway (its own StatefulSet)."""
+
+    min_time: str | None = None
+    max_time: str | None = None
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_or_duration(value)
+
+
 class StoreGateway(PodFields):
     min_time: str | None = None
     max_time: str | None = None
+    time_ranges: list[TimeRange] | None = Field(
+        default=None,
+        description="(extension) one StatefulSet per time partition (instead of minTime/maxTime)",
+    )
+    shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="(extension) hash-shard the blocks of each partition over N StatefulSets",
+    )
+    index_cache: CacheConfig | None = Field(
+        default=None,
+        description="(extension) index cache: inMemory (maxSize) or memcached/redis (configSecret)",
+    )
+    bucket_cache_config: SecretKeySelector | None = Field(
+        default=None,
+        description="(extension) a Secret key with a caching-bucket config (--store.caching-bucket)",
+    )
+
+    @model_validator(mode="after")
+    def _partitions(self) -> StoreGateway:
+        if self.time_ranges is not None and (self.min_time or self.max_time):
+            raise ValueError("set either minTime/maxTime or timeRanges, not both")
+        if self.time_ranges is not None and not self.time_ranges:
+            raise ValueError("timeRanges: at least one range (or leave it out)")
+        return self
 
     @field_validator("min_time", "max_time")
     @classmethod
@@ -433,6 +470,14 @@ class Thanos(BaseModel):
         return self
 
 
+def store_partition_suffixes(store: StoreGateway) -> list[str]:
+    """Name suffix of each Store Gateway StatefulSet: ``""`` (one, PaodinMonitoring's name), or
+    ``-t<i>`` per time range and/or ``-s<j>`` per hash shard."""
+    ranges = [f"-t{i}" for i in range(len(store.time_ranges))] if store.time_ranges else [""]
+    shards = [f"-s{j}" for j in range(store.shards)] if store.shards and store.shards > 1 else [""]
+    return [r + s for r in ranges for s in shards]
+
+
 def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
     """Every object name the operator derives, checked against the limit the cluster enforces."""
     t, spec = thanos.metadata.name, thanos.spec
@@ -461,10 +506,11 @@ def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
                 (path, "Service", names.ingestor_service(t, ingestor.name)),
             ]
     if spec.store_gateway is not None:
-        wanted += [
-            ("metadata.name", "StatefulSet", names.store_gateway(t)),
-            ("metadata.name", "Service", names.store_gateway_service(t)),
-        ]
+        for suffix in store_partition_suffixes(spec.store_gateway):
+            wanted += [
+                ("metadata.name", "StatefulSet", names.store_gateway(t, suffix)),
+                ("metadata.name", "Service", names.store_gateway_service(t, suffix)),
+            ]
     if spec.compact is not None:
         wanted += [
             ("metadata.name", "StatefulSet", names.compact(t)),

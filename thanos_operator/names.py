@@ -87,12 +87,15 @@ def ingestor_service(t: str, name: str) -> str:
     return f"{ingestor(t, name)}-operated"
 
 
-def store_gateway(t: str) -> str:
-    return f"{t}-storegateway"
+def store_gateway(t: str, partition: str = "") -> str:
+    return f"{t}-storegateway{partition}"
 
 
-def store_gateway_service(t: str) -> str:
-    return f"{t}-storegateway-operated"
+def store_gateway_service(t: str, partition: str = "") -> str:
+    return f"{t}-storegateway{partition}-operated"
+
+
+LABEL_STORE_PARTITION = "store.partition"
 
 
 def compact(t: str) -> str:
@@ -143,6 +146,10 @@ def name_problem(kind: str, name: str) -> str | None:
 MANAGED_FLAGS = frozenset(
     {
         "data-dir",
+        "index-cache.config",
+        "index-cache.config-file",
+        "selector.relabel-config",
+        "store.caching-bucket.config-file",
         "downsampling.disable",
         "labels.response-cache-config",
         "labels.response-cache-config-file",

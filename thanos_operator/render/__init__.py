@@ -87,6 +87,12 @@ def referenced_secrets(thanos: Thanos) -> dict[str, bool]:
     selectors += [c.object_storage_config for c in (spec.store_gateway, spec.compact) if c is not None]
     if spec.query_frontend is not None:
         selectors.append(spec.query_frontend.cache.config_secret)
+    if spec.store_gateway is not None:
+        index_cache = spec.store_gateway.index_cache
+        selectors += [
+            index_cache.config_secret if index_cache else None,
+            spec.store_gateway.bucket_cache_config,
+        ]
     for selector in selectors:
         if selector is not None:
             result[selector.name] = True

@@ -426,16 +426,18 @@ def data_stateful_set(
     env: list[JsonObject] | None = None,
     termination_grace_period: int | None = None,
     disruption_budget: bool = False,
+    secret_files: list[ObjectStorage] | None = None,
 ) -> list[JsonObject]:
     """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
     (when there is one), and the headless Service that governs it."""
     sts, svc = names_
     mounts, volumes, secret_names = [data.mount], list(data.volumes), []
-    if objstore is not None:
-        mounts.append(objstore.mount)
-        volumes.append(objstore.volume)
-        secret_names.append(objstore.secret_name)
+    for mounted in [*([objstore] if objstore is not None else []), *(secret_files or [])]:
+        if mounted.mount not in mounts:  # one Secret may hold several keys we read
+            mounts.append(mounted.mount)
+            volumes.append(mounted.volume)
+        secret_names.append(mounted.secret_name)
     container = thanos_container(
         name=subcommand,
         image=resolved_image(ctx, fields),

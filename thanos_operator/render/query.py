@@ -9,7 +9,7 @@ secured store through its own 127.0.0.1 listener of the envoy sidecar.
 from __future__ import annotations
 
 from thanos_operator import envoy, names
-from thanos_operator.models import Query, QueryStores, split_host_port
+from thanos_operator.models import Query, QueryStores, split_host_port, store_partition_suffixes
 from thanos_operator.render.common import (
     DEFAULT_CONTAINER_SECURITY_CONTEXT,
     JsonObject,
@@ -97,7 +97,8 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
     for ingestor in (receive.ingestors or []) if receive is not None else []:
         flags.append(f"--endpoint=dns+{names.ingestor_service(t, ingestor.name)}:{names.GRPC_PORT}")
     if ctx.thanos.spec.store_gateway is not None:
-        flags.append(f"--endpoint=dns+{names.store_gateway_service(t)}:{names.GRPC_PORT}")
+        for suffix in store_partition_suffixes(ctx.thanos.spec.store_gateway):
+            flags.append(f"--endpoint=dns+{names.store_gateway_service(t, suffix)}:{names.GRPC_PORT}")
     flags += [f'--selector-label={k}="{v}"' for k, v in sorted((query.selector_labels or {}).items())]
     if ctx.thanos.spec.query_frontend is not None:
         flags.append("--query.auto-downsampling")  # the frontend's split ranges use downsampled data

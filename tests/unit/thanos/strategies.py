@@ -83,6 +83,11 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
             )
     if draw(st.booleans()):
         spec["storeGateway"] = {"objectStorageConfig": draw(secret_ref), "minTime": "-2w"}
+        if draw(st.booleans()):
+            del spec["storeGateway"]["minTime"]
+            spec["storeGateway"]["timeRanges"] = [{"maxTime": "-1w"}, {"minTime": "-1w"}]
+            spec["storeGateway"]["shards"] = draw(st.integers(1, 3))
+            spec["storeGateway"]["indexCache"] = {"maxSize": "1GB"}
     if draw(st.booleans()):
         spec["compact"] = {
             "objectStorageConfig": draw(secret_ref),

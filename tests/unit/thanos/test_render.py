@@ -314,3 +314,35 @@ def test_query_frontend_reads_a_memcached_or_redis_config_from_a_secret() -> Non
     with pytest.raises(ThanosValidationError) as info:
         parse_thanos(cr({"queryFrontend": {}}))
     assert info.value.problems == ["spec.query: required: spec.queryFrontend forwards to Query"]
+
+
+def test_store_gateway_time_partitions_times_hash_shards() -> None:
+    spec = {
+        "query": {},
+        "storeGateway": {
+            "objectStorageConfig": {"name": "bucket", "key": "o.yaml"},
+            "timeRanges": [{"maxTime": "-2w"}, {"minTime": "-2w"}],
+            "shards": 2,
+            "indexCache": {"maxSize": "1GB"},
+        },
+    }
+    objects = render(parse_thanos(cr(spec)))
+    stores = {o["metadata"]["name"]: o for o in objects if o["kind"] == "StatefulSet"}
+    assert sorted(stores) == [f"t-storegateway-t{i}-s{j}" for i in (0, 1) for j in (0, 1)]
+    args = stores["t-storegateway-t1-s0"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--min-time=-2w" in args and not any(a.startswith("--max-time") for a in args)
+    relabel = next(a for a in args if a.startswith("--selector.relabel-config="))
+    assert json.loads(relabel.partition("=")[2])[1] == {
+        "action": "keep",
+        "source_labels": ["shard"],
+        "regex": "0",
+    }
+    assert '--index-cache.config={"type": "IN-MEMORY", "config": {"max_size": "1GB"}}' in args
+    selectors = {json.dumps(s["spec"]["selector"], sort_keys=True) for s in stores.values()}
+    assert len(selectors) == 4  # each partition selects only its own pods
+    query_args = workload(objects, "Deployment", "t-query")["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    assert [a for a in query_args if "storegateway" in a] == [
+        f"--endpoint=dns+t-storegateway-t{i}-s{j}-operated:10901" for i in (0, 1) for j in (0, 1)
+    ]
