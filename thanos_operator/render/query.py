@@ -143,7 +143,18 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
             {
                 "name": "proxy",
                 "image": (envoy_spec.image if envoy_spec and envoy_spec.image else ctx.images.envoy),
-                "args": ["-c", f"{names.ENVOY_CONFIG_DIR}/{envoy.BOOTSTRAP_FILE}"],
+                "args": [
+                    "-c",
+                    f"{names.ENVOY_CONFIG_DIR}/{envoy.BOOTSTRAP_FILE}",
+                    "--concurrency",
+                    str(envoy.CONCURRENCY),
+                ],
+                "ports": [container_port("proxy-ready", envoy.READY_PORT)],
+                "readinessProbe": {
+                    "httpGet": {"path": envoy.READY_PATH, "port": "proxy-ready", "scheme": "HTTP"},
+                    "periodSeconds": 5,
+                    "failureThreshold": 3,
+                },
                 "resources": (envoy_spec.resources if envoy_spec and envoy_spec.resources else {}),
                 "securityContext": copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT),
                 "volumeMounts": sorted(mounts, key=lambda m: m["mountPath"]),

@@ -257,7 +257,7 @@ def test_usage_3_central_host() -> None:
         "--endpoint=prometheus-operated:10901",
     ]
     proxy = container(query, "proxy")
-    assert proxy["args"] == ["-c", "/etc/envoy/config/envoy.yaml"]
+    assert proxy["args"] == ["-c", "/etc/envoy/config/envoy.yaml", "--concurrency", "2"]
     volumes = {v["name"]: v for v in query["spec"]["template"]["spec"]["volumes"]}
     assert volumes["proxy-config"] == {
         "name": "proxy-config",
