@@ -28,7 +28,7 @@ from kube.informer import Informer, WatchTarget
 from kube.workqueue import RetryPolicy, WorkQueue
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.reconciler import RESOURCES, Reconciler, RetryLater, controller_of
+from thanos_operator.reconciler import RESOURCES, SERVICE_MONITOR_CRD, Reconciler, RetryLater, controller_of
 from thanos_operator.render import DefaultImages, referenced_secrets
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class ThanosController:
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
         for namespace in namespaces:
             for kind in RESOURCES:
-                if kind == "Secret":
+                if kind in ("Secret", "ServiceMonitor"):  # Secrets: all, below; ServiceMonitors: optional
                     continue
                 group, version, resource = self.reconciler.group_version(kind)
                 yield (
@@ -144,6 +144,21 @@ class ThanosController:
                     self._on_child,
                 )
             yield WatchTarget("", "v1", "secrets", namespace=namespace), self._on_secret
+        yield (
+            WatchTarget(
+                "apiextensions.k8s.io",
+                "v1",
+                "customresourcedefinitions",
+                field_selector=f"metadata.name={SERVICE_MONITOR_CRD}",
+            ),
+            self._on_crd,
+        )
+
+    def _on_crd(self, event_type: str, obj: dict[str, Any]) -> None:
+        # prometheus-operator installed or removed: every Thanos gets (or loses) its ServiceMonitors.
+        if (obj.get("metadata") or {}).get("name") == SERVICE_MONITOR_CRD:
+            for key in self.known_keys():
+                self.enqueue(key)
 
     async def start(self) -> None:
         await self.reconciler.resolve_served_versions()  # e.g. policy/v1beta1 PDBs on Kubernetes 1.20

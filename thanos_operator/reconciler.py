@@ -34,7 +34,7 @@ from kube.paths import resource_path
 from thanos_operator import names
 from thanos_operator.drift import drift
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.render import OWNED_KINDS, DefaultImages, referenced_secrets, render
+from thanos_operator.render import OPTIONAL_KINDS, OWNED_KINDS, DefaultImages, referenced_secrets, render
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,15 @@ RESOURCES = {
     "StatefulSet": ("apps", "v1", "statefulsets"),
     "Deployment": ("apps", "v1", "deployments"),
     "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
+    # Optional: only while prometheus-operator's CRD is installed (``service_monitors_served``).
+    "ServiceMonitor": ("monitoring.coreos.com", "v1", "servicemonitors"),
     # Read and watched, never written: the endpoints controller copies our Service labels onto
     # them, and their ready addresses decide the hashring membership (``ready_ingestor_pods``).
     "Endpoints": ("", "v1", "endpoints"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS, ("PodDisruptionBudget",))
+_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS, ("PodDisruptionBudget", "ServiceMonitor"))
+SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
 # Kinds rendered at their newest version but applied at an older one where only that is served
 # (found through discovery once per Reconciler): policy/v1 PDBs arrived in Kubernetes 1.21.
 OLDER_VERSIONS = {"PodDisruptionBudget": ("v1beta1",)}
@@ -232,6 +235,15 @@ class Reconciler:
             self.served_versions[kind] = chosen
         return self.served_versions
 
+    async def service_monitors_served(self) -> bool:
+        """Asked every pass (one GET): the CRD may come and go while the operator runs."""
+        group, version, resource = RESOURCES["ServiceMonitor"]
+        try:
+            doc = await self.client.get(f"/apis/{group}/{version}")
+        except NotFound:
+            return False
+        return any(r.get("name") == resource for r in doc.get("resources") or [])
+
     def group_version(self, kind: str) -> tuple[str, str, str]:
         group, version, resource = RESOURCES[kind]
         return group, self.served_versions.get(kind, version), resource
@@ -332,8 +344,15 @@ class Reconciler:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
         await self.resolve_served_versions()
         ready_pods = await self._ready_ingestor_pods(namespace, thanos)
-        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods, images=self.images)
-        live = await self._list_children(namespace, thanos_name)
+        monitors = await self.service_monitors_served()
+        desired = render(
+            thanos,
+            secret_versions=versions,
+            ready_pods=ready_pods,
+            images=self.images,
+            service_monitors=monitors,
+        )
+        live = await self._list_children(namespace, thanos_name, optional=monitors)
 
         wanted = {_key(o) for o in desired}
         # Config first, then Services, then workloads; within a stage the writes run concurrently.
@@ -457,16 +476,20 @@ class Reconciler:
             items, thanos_name=thanos.metadata.name, ingestor_names=[i.name for i in receive.ingestors]
         )
 
-    async def _list_children(self, namespace: str, thanos_name: str) -> dict[tuple[str, str], JsonObject]:
+    async def _list_children(
+        self, namespace: str, thanos_name: str, *, optional: bool = False
+    ) -> dict[tuple[str, str], JsonObject]:
+        """Children of every owned kind; the optional kinds (ServiceMonitor) only when served."""
+        kinds = [(v, k) for v, k in OWNED_KINDS if optional or k not in OPTIONAL_KINDS]
         selector = ",".join(f"{k}={v}" for k, v in sorted(names.owner_labels(thanos_name).items()))
         live: dict[tuple[str, str], JsonObject] = {}
         lists = await asyncio.gather(
             *(
                 self.client.list(self.path(kind, namespace), params={"labelSelector": selector})
-                for _, kind in OWNED_KINDS
+                for _, kind in kinds
             )
         )
-        for (api_version, kind), (items, _) in zip(OWNED_KINDS, lists, strict=True):
+        for (api_version, kind), (items, _) in zip(kinds, lists, strict=True):
             for item in items:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", api_version)

@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 
 from thanos_operator import names
 from thanos_operator.models import Thanos
-from thanos_operator.render.common import DefaultImages, JsonObject, RenderContext, content_hash
+from thanos_operator.render.common import (
+    DefaultImages,
+    JsonObject,
+    RenderContext,
+    content_hash,
+    service_monitor,
+)
 from thanos_operator.render.frontend import render_query_frontend
 from thanos_operator.render.query import render_query
 from thanos_operator.render.receive import render_receive
@@ -29,10 +35,13 @@ OWNED_KINDS: tuple[tuple[str, str], ...] = (
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "Deployment"),
     ("policy/v1", "PodDisruptionBudget"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
 )
+# Rendered only while the API server serves them (the reconciler checks discovery every pass).
+OPTIONAL_KINDS = frozenset({"ServiceMonitor"})
 _KIND_ORDER = {kind: i for i, (_, kind) in enumerate(OWNED_KINDS)}
 
-__all__ = ["OWNED_KINDS", "DefaultImages", "referenced_secrets", "render"]
+__all__ = ["OPTIONAL_KINDS", "OWNED_KINDS", "DefaultImages", "referenced_secrets", "render"]
 
 
 def _stamp(obj: JsonObject) -> JsonObject:
@@ -46,6 +55,7 @@ def render(
     secret_versions: Mapping[str, str] | None = None,
     ready_pods: Mapping[str, Sequence[str]] | None = None,
     images: DefaultImages | None = None,
+    service_monitors: bool = False,
 ) -> list[JsonObject]:
     """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``);
     ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``)."""
@@ -67,6 +77,8 @@ def render(
         objects += render_query(ctx, spec.query)
     if spec.query_frontend is not None:
         objects += render_query_frontend(ctx, spec.query_frontend)
+    if service_monitors:  # one per Service: every component serves /metrics on its http port
+        objects += [service_monitor(ctx, service=o) for o in objects if o["kind"] == "Service"]
     objects.sort(key=lambda o: (_KIND_ORDER[o["kind"]], o["metadata"]["name"]))
     return [_stamp(o) for o in objects]
 

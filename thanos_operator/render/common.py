@@ -304,6 +304,21 @@ def pod_disruption_budget(ctx: RenderContext, *, name: str, labels: Mapping[str,
     }
 
 
+def service_monitor(ctx: RenderContext, *, service: JsonObject) -> JsonObject:
+    """A prometheus-operator ServiceMonitor scraping ``/metrics`` on the Service's ``http`` port."""
+    meta = service["metadata"]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": metadata(ctx, meta["name"], meta["labels"]),
+        "spec": {
+            "endpoints": [{"interval": "30s", "path": "/metrics", "port": "http"}],
+            "namespaceSelector": {"matchNames": [ctx.namespace]},
+            "selector": {"matchLabels": dict(service["spec"]["selector"])},
+        },
+    }
+
+
 def headless_service(
     ctx: RenderContext, *, name: str, labels: Mapping[str, str], ports: list[tuple[str, int]]
 ) -> JsonObject:

@@ -141,7 +141,7 @@ async def test_invalid_spec_sets_status_once_and_touches_nothing() -> None:
     assert [e["reason"] for e in api.events] == ["InvalidSpec"]
     api.writes.clear()
     await reconciler.reconcile(NS, NAME)
-    assert api.writes == []
+    assert [verb for verb, _ in api.writes] == ["patch"]  # only the status ("N objects up to date")
 
 
 async def test_paused_object_is_left_alone() -> None:
@@ -225,3 +225,27 @@ async def test_pod_disruption_budgets_use_policy_v1_where_served_else_v1beta1() 
     await reconciler.reconcile(NS, NAME)
     assert "/apis/policy/v1/namespaces/ns/poddisruptionbudgets/t-query" in newer.writes_of("apply")
     assert reconciler.served_versions == {"PodDisruptionBudget": "v1"}
+
+
+async def test_service_monitors_exist_only_while_prometheus_operator_is_installed() -> None:
+    api, reconciler = setup({"query": {}, "receive": {"ingestors": [{"name": "a"}]}})
+    await reconciler.reconcile(NS, NAME)
+    assert not [p for p in api.writes_of("apply") if "servicemonitors" in p]
+    discovery = "/apis/monitoring.coreos.com/v1"
+    api.put(discovery, {"kind": "APIResourceList", "resources": [{"name": "servicemonitors"}]})
+    api.writes.clear()
+    outcome = await reconciler.reconcile(NS, NAME)
+    monitors = sorted(p.rsplit("/", 1)[1] for p in api.writes_of("apply") if "servicemonitors" in p)
+    assert monitors == ["t-query-operated", "t-receive-ingestor-a-operated", "t-receive-router-operated"]
+    assert all(label.startswith("ServiceMonitor/") for label in outcome.applied)
+    monitor = api.objects[f"{discovery}/namespaces/ns/servicemonitors/t-query-operated"]
+    assert monitor["spec"]["endpoints"] == [{"interval": "30s", "path": "/metrics", "port": "http"}]
+    api.writes.clear()
+    await reconciler.reconcile(NS, NAME)
+    assert api.writes == []  # converged: no writes, ServiceMonitors included
+    # The CRD is removed (its objects go with it): nothing is listed, applied or pruned for it.
+    del api.objects[discovery]
+    for path in [p for p in api.objects if "/servicemonitors/" in p]:
+        del api.objects[path]
+    await reconciler.reconcile(NS, NAME)
+    assert [verb for verb, _ in api.writes] == ["patch"]  # only the status ("N objects up to date")
