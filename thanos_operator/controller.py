@@ -64,6 +64,7 @@ class ThanosController:
         retry = retry or RetryPolicy(initial=1.0, maximum=300.0)
         self.queue: WorkQueue[Key] = WorkQueue(self._process, name="thanos", workers=workers, retry=retry)
         self._secret_refs: dict[Key, set[str]] = {}
+        self._rule_selectors: dict[Key, dict[str, str]] = {}  # Thanos -> its ruler's ruleSelector
         self._tasks: list[asyncio.Task[None]] = []
         self.informers: list[Informer] = []  # the Thanos informers first (one per namespace)
 
@@ -100,11 +101,15 @@ class ThanosController:
     def _on_thanos(self, event_type: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        self._rule_selectors.pop(key, None)
         if event_type == "DELETED":
             self._secret_refs.pop(key, None)
         else:
             try:
-                self._secret_refs[key] = set(referenced_secrets(parse_thanos(obj)))
+                thanos = parse_thanos(obj)
+                self._secret_refs[key] = set(referenced_secrets(thanos))
+                if thanos.spec.ruler is not None:
+                    self._rule_selectors[key] = dict(thanos.spec.ruler.rule_selector)
             except ThanosValidationError:
                 self._secret_refs.pop(key, None)
         self.enqueue(key)
@@ -128,6 +133,18 @@ class ThanosController:
         if (meta.get("labels") or {}).get(names.LABEL_PART_OF) == names.PART_OF:
             self._on_child(event_type, obj)
 
+    def _on_config_map(self, event_type: str, obj: dict[str, Any]) -> None:
+        """Ours (a child), or a rule file source a ruler selects by label (all ConfigMaps are watched)."""
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(names.LABEL_PART_OF) == names.PART_OF:
+            self._on_child(event_type, obj)
+            return
+        namespace = str(meta.get("namespace", ""))
+        for key, selector in list(self._rule_selectors.items()):
+            if key[0] == namespace and all(labels.get(k) == v for k, v in selector.items()):
+                self.enqueue(key)
+
     # ---- lifecycle ---------------------------------------------------------------------------------
     def _targets(self) -> Iterable[tuple[WatchTarget, Any]]:
         namespaces: tuple[str | None, ...] = self.namespaces or (None,)
@@ -136,7 +153,7 @@ class ThanosController:
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
         for namespace in namespaces:
             for kind in RESOURCES:
-                if kind in ("Secret", "ServiceMonitor"):  # Secrets: all, below; ServiceMonitors: optional
+                if kind in ("Secret", "ConfigMap", "ServiceMonitor"):  # all Secrets/ConfigMaps, below
                     continue
                 group, version, resource = self.reconciler.group_version(kind)
                 yield (
@@ -144,6 +161,7 @@ class ThanosController:
                     self._on_child,
                 )
             yield WatchTarget("", "v1", "secrets", namespace=namespace), self._on_secret
+            yield WatchTarget("", "v1", "configmaps", namespace=namespace), self._on_config_map
         yield (
             WatchTarget(
                 "apiextensions.k8s.io",

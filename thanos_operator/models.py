@@ -362,6 +362,40 @@ class Retention(_Model):
         return _duration(value)
 
 
+class Ruler(PodFields):
+    """(extension) Thanos Rule: evaluates rule files from ConfigMaps against Query and sends
+    alerts to Alertmanagers; its blocks go to the bucket when ``objectStorageConfig`` is set."""
+
+    rule_selector: dict[str, str] = Field(
+        description="labels of the ConfigMaps (in the CR's namespace) whose keys are rule files"
+    )
+    alertmanagers: list[str] | None = Field(default=None, description="--alertmanagers.url values")
+    eval_interval: str | None = Field(default=None, description="--eval-interval (default 1m)")
+    retention: str | None = Field(default=None, description="--tsdb.retention (default 48h)")
+    object_storage_config: SecretKeySelector | None = None
+    data_volume: KubernetesVolume | None = None
+
+    @field_validator("eval_interval", "retention")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        return _duration(value)
+
+    @field_validator("rule_selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("at least one label (an empty selector would mount every ConfigMap)")
+        return value
+
+    @field_validator("alertmanagers")
+    @classmethod
+    def _urls(cls, value: list[str] | None) -> list[str] | None:
+        for i, url in enumerate(value or []):
+            if not re.fullmatch(r"(dns\+|dnssrv\+)?https?://[^\s/]+(/\S*)?", url):
+                raise ValueError(f"[{i}] {url!r}: expected http(s)://host:port (optionally dns+ or dnssrv+)")
+        return value
+
+
 class Compact(PodFields):
     downsampling_disable: bool | None = None
     retention: Retention | None = None
@@ -389,6 +423,7 @@ class ThanosSpec(_Model):
     receive: Receive | None = None
     store_gateway: StoreGateway | None = None
     compact: Compact | None = None
+    ruler: Ruler | None = Field(default=None, description="(extension) needs query")
     paused: bool = Field(default=False, description="(extension) stop reconciling this object")
 
     @model_validator(mode="after")
@@ -401,6 +436,8 @@ class ThanosSpec(_Model):
             raise _FieldError("spec.compact.objectStorageConfig", _OBJSTORE_REQUIRED.format("compact"))
         if self.query_frontend is not None and self.query is None:
             raise _FieldError("spec.query", "required: spec.queryFrontend forwards to Query")
+        if self.ruler is not None and self.query is None:
+            raise _FieldError("spec.query", "required: spec.ruler evaluates its rules against Query")
         return self
 
 
@@ -511,6 +548,11 @@ def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
                 ("metadata.name", "StatefulSet", names.store_gateway(t, suffix)),
                 ("metadata.name", "Service", names.store_gateway_service(t, suffix)),
             ]
+    if spec.ruler is not None:
+        wanted += [
+            ("metadata.name", "StatefulSet", names.ruler(t)),
+            ("metadata.name", "Service", names.ruler_service(t)),
+        ]
     if spec.compact is not None:
         wanted += [
             ("metadata.name", "StatefulSet", names.compact(t)),

@@ -98,6 +98,18 @@ def store_gateway_service(t: str, partition: str = "") -> str:
 LABEL_STORE_PARTITION = "store.partition"
 
 
+def ruler(t: str) -> str:
+    return f"{t}-ruler"
+
+
+def ruler_service(t: str) -> str:
+    return f"{t}-ruler-operated"
+
+
+RULES_DIR = "/etc/thanos/rules"
+RULER_REPLICA_LABEL = "ruler_replica"
+
+
 def compact(t: str) -> str:
     return f"{t}-compact"
 
@@ -151,6 +163,9 @@ MANAGED_FLAGS = frozenset(
         "selector.relabel-config",
         "store.caching-bucket.config-file",
         "downsampling.disable",
+        "eval-interval",
+        "rule-file",
+        "alertmanagers.url",
         "labels.response-cache-config",
         "labels.response-cache-config-file",
         "query-frontend.downstream-url",
@@ -181,7 +196,7 @@ MANAGED_FLAGS = frozenset(
     }
 )
 REPEATABLE_RENDERED_FLAGS = frozenset(
-    {"label", "selector-label", "endpoint", "query.replica-label", "deduplication.replica-label"}
+    {"label", "selector-label", "endpoint", "query.replica-label", "deduplication.replica-label", "query"}
 )
 MANAGED_ENV = frozenset({"NAME"})
 MANAGED_VOLUMES = frozenset({"tsdb", "hashrings-config", "proxy-config"})

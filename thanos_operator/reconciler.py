@@ -351,6 +351,7 @@ class Reconciler:
             ready_pods=ready_pods,
             images=self.images,
             service_monitors=monitors,
+            rule_config_maps=await self._rule_config_maps(namespace, thanos),
         )
         live = await self._list_children(namespace, thanos_name, optional=monitors)
 
@@ -462,6 +463,21 @@ class Reconciler:
             )
             return "recreating", None
         return "applied", applied
+
+    async def _rule_config_maps(self, namespace: str, thanos: Any) -> dict[str, dict[str, str]]:
+        """The ConfigMaps the ruler selects (never our own children), name -> data."""
+        ruler = thanos.spec.ruler
+        if ruler is None:
+            return {}
+        items, _ = await self.client.list(
+            object_path("ConfigMap", namespace),
+            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(ruler.rule_selector.items()))},
+        )
+        return {
+            str(i["metadata"]["name"]): dict(i.get("data") or {})
+            for i in items
+            if (i["metadata"].get("labels") or {}).get(names.LABEL_PART_OF) != names.PART_OF
+        }
 
     async def _ready_ingestor_pods(self, namespace: str, thanos: Any) -> dict[str, list[str]]:
         receive = thanos.spec.receive

@@ -25,6 +25,7 @@ from thanos_operator.render.common import (
 from thanos_operator.render.frontend import render_query_frontend
 from thanos_operator.render.query import render_query
 from thanos_operator.render.receive import render_receive
+from thanos_operator.render.ruler import render_ruler
 from thanos_operator.render.storage import render_compact, render_store_gateway
 
 # Every kind the operator may create: the reconciler lists these to prune what is unwanted.
@@ -56,12 +57,14 @@ def render(
     ready_pods: Mapping[str, Sequence[str]] | None = None,
     images: DefaultImages | None = None,
     service_monitors: bool = False,
+    rule_config_maps: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[JsonObject]:
     """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``);
     ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``)."""
     ctx = RenderContext(
         thanos=thanos,
         images=images or DefaultImages(),
+        rule_config_maps=dict(rule_config_maps or {}),
         secret_versions=dict(secret_versions or {}),
         ready_pods={k: tuple(v) for k, v in (ready_pods or {}).items()},
     )
@@ -77,6 +80,8 @@ def render(
         objects += render_query(ctx, spec.query)
     if spec.query_frontend is not None:
         objects += render_query_frontend(ctx, spec.query_frontend)
+    if spec.ruler is not None:
+        objects += render_ruler(ctx, spec.ruler)
     if service_monitors:  # one per Service: every component serves /metrics on its http port
         objects += [service_monitor(ctx, service=o) for o in objects if o["kind"] == "Service"]
     objects.sort(key=lambda o: (_KIND_ORDER[o["kind"]], o["metadata"]["name"]))
@@ -99,6 +104,8 @@ def referenced_secrets(thanos: Thanos) -> dict[str, bool]:
     selectors += [c.object_storage_config for c in (spec.store_gateway, spec.compact) if c is not None]
     if spec.query_frontend is not None:
         selectors.append(spec.query_frontend.cache.config_secret)
+    if spec.ruler is not None:
+        selectors.append(spec.ruler.object_storage_config)
     if spec.store_gateway is not None:
         index_cache = spec.store_gateway.index_cache
         selectors += [

@@ -41,6 +41,8 @@ class RenderContext:
     # membership pod-0..replicas-1.
     ready_pods: Mapping[str, Sequence[str]] = field(default_factory=dict)
     images: DefaultImages = field(default_factory=DefaultImages)
+    # The ConfigMaps the ruler's ruleSelector selects (name -> data), listed by the reconciler.
+    rule_config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -100,6 +100,8 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
         for suffix in store_partition_suffixes(ctx.thanos.spec.store_gateway):
             flags.append(f"--endpoint=dns+{names.store_gateway_service(t, suffix)}:{names.GRPC_PORT}")
     flags += [f'--selector-label={k}="{v}"' for k, v in sorted((query.selector_labels or {}).items())]
+    if ctx.thanos.spec.ruler is not None:
+        flags.append(f"--endpoint=dns+{names.ruler_service(t)}:{names.GRPC_PORT}")
     if ctx.thanos.spec.query_frontend is not None:
         flags.append("--query.auto-downsampling")  # the frontend's split ranges use downsampled data
 

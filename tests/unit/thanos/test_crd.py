@@ -52,6 +52,7 @@ def test_crd_is_structural_with_status_and_columns() -> None:
         "receive",
         "storeGateway",
         "compact",
+        "ruler",
         "paused",
     }
     retention = spec["compact"]["properties"]["retention"]["properties"]

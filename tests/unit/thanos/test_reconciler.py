@@ -249,3 +249,40 @@ async def test_service_monitors_exist_only_while_prometheus_operator_is_installe
         del api.objects[path]
     await reconciler.reconcile(NS, NAME)
     assert [verb for verb, _ in api.writes] == ["patch"]  # only the status ("N objects up to date")
+
+
+async def test_ruler_mounts_the_selected_rule_configmaps_and_rolls_when_they_change() -> None:
+    spec = {"query": {}, "ruler": {"ruleSelector": {"rules": "t"}, "alertmanagers": ["http://am:9093"]}}
+    api, reconciler = setup(spec)
+    api.put(
+        object_path("ConfigMap", NS, "team-rules"),
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "team-rules", "namespace": NS, "labels": {"rules": "t"}},
+            "data": {"alerts.yaml": "groups: []\n"},
+        },
+    )
+    api.put(
+        object_path("ConfigMap", NS, "unrelated"),
+        {"kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": NS}, "data": {"x": "y"}},
+    )
+    await reconciler.reconcile(NS, NAME)
+    sts = api.objects[object_path("StatefulSet", NS, "t-ruler")]
+    pod = sts["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[0] == "rule"
+    assert "--query=dns+t-query-operated:10902" in args and "--alertmanagers.url=http://am:9093" in args
+    assert "--rule-file=/etc/thanos/rules/*/*" in args
+    assert {"name": "rules-team-rules", "configMap": {"name": "team-rules"}} in pod["volumes"]
+    assert not any(v.get("configMap", {}).get("name") == "unrelated" for v in pod["volumes"])
+    before = sts["spec"]["template"]["metadata"]["annotations"]["monitoring.paodin.io/config-hash"]
+    query = api.objects[object_path("Deployment", NS, "t-query")]
+    assert (
+        "--endpoint=dns+t-ruler-operated:10901" in query["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    api.objects[object_path("ConfigMap", NS, "team-rules")]["data"]["alerts.yaml"] = "groups: [{name: a}]\n"
+    await reconciler.reconcile(NS, NAME)
+    after = api.objects[object_path("StatefulSet", NS, "t-ruler")]["spec"]["template"]["metadata"][
+        "annotations"
+    ]
+    assert after["monitoring.paodin.io/config-hash"] != before
