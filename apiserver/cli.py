@@ -46,14 +46,20 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "check",
-        help="validate MetricsConfigurations",
+        help="validate MetricsConfigurations and Thanos objects",
         description="Validate MetricsConfigurations (schema, paths, expressions, names, duplicates) and "
-        "print every problem with its field path. Exit code 1 when there are problems.",
+        "Thanos objects, and print every problem with its field path (the admission webhook's "
+        "messages). Exit code 1 when there are problems.",
     )
     p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
-                   help="MetricsConfiguration file (repeatable; directories are read recursively)")
+                   help="MetricsConfiguration or Thanos file (repeatable; directories are read recursively)")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                    help="sample objects to render as a smoke test (repeatable)")
+    p.add_argument("--schema", action="append", default=[], metavar="FILE",
+                   help="CRD or OpenAPI v2 document (kubectl get --raw /openapi/v2) of the target kinds: "
+                        "report paths the schema cannot have, with a did-you-mean (repeatable)")
+    p.add_argument("--kubeconfig", metavar="PATH",
+                   help="also check paths against the cluster's schemas (/openapi/v2 and every CRD)")
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -122,12 +128,25 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="TokenReview answers are cached this long (default 10)")
     s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
                    help="SubjectAccessReview answers are cached this long (default 10)")
+    s.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="open HTTPS connections at most; more are closed before the TLS handshake "
+                        "(default 4096)")
+    s.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a connection without a request in flight is closed after this (default 90)")
+    s.add_argument("--write-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a client that takes no response data (or watch event) for this long is "
+                        "disconnected (default 60)")
 
+    a = p.add_argument_group("admission webhooks (on --secure-port; docs/admission.md)")
+    a.add_argument("--admission-allowed-users", default="", metavar="USER,...",
+                   help="only these authenticated users may call the webhooks (default: any caller)")
+    a.add_argument("--admission-schema-timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="longest wait for a target CRD's schema before reviewing without it")
     t = p.add_argument_group("Thanos operator")
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                    help="use a coordination.k8s.io Lease so only one replica reconciles")
     t.add_argument("--leader-elect-namespace", default="", help="namespace of the Lease (default: own)")
-    t.add_argument("--leader-elect-lease-duration", type=float, default=15.0, metavar="SECONDS",
+    t.add_argument("--leader-elect-lease-duration", type=float, default=None, metavar="SECONDS",
                    help="Lease duration; renewals every duration/7.5, given up after 2/3 of it (default 15)")
     t.add_argument("--resync-period", type=float, default=None, metavar="SECONDS",
                    help="reconcile every Thanos object again this often (reads only when converged; "

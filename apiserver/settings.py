@@ -5,8 +5,9 @@ Each part of the process keeps its own frozen options type beside the code that 
 holds one of each plus the process-wide numbers, and ``Settings.from_args`` is the only place
 that reads the exporter's and the operator's flags (the extension API server's own flags, TLS
 and authentication, are read by ``apiserver.https``). The defaults live on the dataclass
-fields, each with a comment; ``docs/settings.md`` lists every setting, its default and its
-flag (not every number needs a flag: those without one are tuning for tests and benchmarks).
+fields, each with a comment; ``docs/live-exporter.md`` and ``docs/thanos.md`` ("Settings",
+operator flags) list them with their flags (not every number needs a flag: those without one
+are tuning for tests and benchmarks).
 """
 
 from __future__ import annotations
@@ -44,29 +45,22 @@ class Settings:
         each default is written once (the help texts quote them; a unit test keeps them equal).
         """
         namespaces = comma_list(args.namespaces)
-        exporter = _replace(
-            ExporterOptions(),
-            namespaces=namespaces,
-            namespace_selector=args.namespace_selector,
-            shard=args.shard,
-            total_shards=args.total_shards,
-            status_interval=args.status_interval,
-            resolve_interval=args.resolve_interval,
-            watch_timeout=args.watch_timeout,
-            write_status=args.write_status,
-        )
+        same_name = ("namespace_selector", "shard", "total_shards", "status_interval", "resolve_interval",
+                     "watch_timeout", "write_status")
+        exporter = _replace(ExporterOptions(), namespaces=namespaces, **_flags(args, same_name))
         operator = _replace(
-            OperatorOptions(),
-            leader_elect=args.leader_elect,
-            lease_namespace=args.leader_elect_namespace,
+            OperatorOptions(), namespaces=namespaces, lease_namespace=args.leader_elect_namespace,
             lease_duration=args.leader_elect_lease_duration,
-            namespaces=namespaces,
-            watch_namespace=args.watch_namespace,
-            resync_period=args.resync_period,
+            **_flags(args, ("leader_elect", "watch_namespace", "resync_period")),
             default_image=args.thanos_default_image or None,
             default_envoy_image=args.envoy_default_image or None,
         )
         return _replace(cls(exporter=exporter, operator=operator), request_timeout=args.request_timeout)
+
+
+def _flags(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    """The flags whose destination has the name of the settings field they set."""
+    return {name: getattr(args, name) for name in names}
 
 
 def _replace(options: T, **changes: Any) -> T:

@@ -78,6 +78,10 @@ class Telemetry:
         self.source_reloads = Counter(
             "panopticon_source_reloads_total", "Reloads of the offline --source directory",
             ["result"], registry=self.registry)
+        self.source_problems = Gauge(
+            "panopticon_source_problems",
+            "Problems (unreadable files, configurations that do not compile) at the last load of --source",
+            registry=self.registry)
         self.source_last_success = Gauge(
             "panopticon_source_last_success_timestamp_seconds",
             "Unix time of the last successful load of the offline --source directory",

@@ -15,11 +15,12 @@ Handlers run synchronously inside the informers' tasks, on the one event loop.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from exporter.types import Plan
 from kube.discovery import ResolvedResource
-from kube.informer import Informer, InformerRegistry, WatchTarget
+from kube.informer import Handler, Informer, InformerRegistry, WatchTarget
 
 Event = tuple[str, dict[str, Any]]
 
@@ -42,34 +43,27 @@ def uid_of(obj: Mapping[str, Any]) -> str:
     return str(meta.get("uid") or "") if isinstance(meta, Mapping) else ""
 
 
+@dataclass(kw_only=True, eq=False)
 class Binding:
     """One plan wired to its collections; buffers until every collection has replayed."""
 
-    def __init__(
-        self,
-        owner: BindingOwner,
-        *,
-        name: str,
-        plan: Plan,
-        resource: ResolvedResource,
-        targets: tuple[WatchTarget, ...],
-        namespace_ok: Callable[[str], bool] | None,
-        key: tuple[Any, ...],
-    ) -> None:
-        self.owner = owner
-        self.name = name
-        self.plan = plan
-        self.resource = resource
-        self.targets = targets
-        self.namespace_ok = namespace_ok
-        self.key = key  # what the binding depends on (the controller's ``binding_key``)
-        self.registry: InformerRegistry | None = None
-        self.live = False
-        self.closed = False
-        self._pending = set(targets)
-        self._replayed: list[dict[str, Any]] = []
-        self._buffer: list[Event] = []
-        self._handlers: dict[WatchTarget, Callable[[str, dict[str, Any]], None]] = {}
+    owner: BindingOwner
+    name: str  # the configuration's
+    plan: Plan
+    resource: ResolvedResource
+    targets: tuple[WatchTarget, ...]
+    namespace_ok: Callable[[str], bool] | None  # the --namespace-selector filter, if any
+    key: tuple[Any, ...]  # what the binding depends on (the controller's ``binding_key``)
+    registry: InformerRegistry | None = field(default=None, init=False)
+    live: bool = field(default=False, init=False)  # activated: events go straight to the owner
+    closed: bool = field(default=False, init=False)
+    _pending: set[WatchTarget] = field(init=False)  # collections that have not replayed yet
+    _replayed: list[dict[str, Any]] = field(default_factory=list, init=False)
+    _buffer: list[Event] = field(default_factory=list, init=False)
+    _handlers: dict[WatchTarget, Handler] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._pending = set(self.targets)
 
     def start(self, registry: InformerRegistry) -> None:
         self.registry = registry
@@ -94,7 +88,7 @@ class Binding:
         """The last error of every collection that has one (what a syncing binding waits for)."""
         return [f"{i.target}: {i.last_error}" for i in self.informers() if i.last_error]
 
-    def _handler_for(self, target: WatchTarget) -> Callable[[str, dict[str, Any]], None]:
+    def _handler_for(self, target: WatchTarget) -> Handler:
         def handle(event_type: str, obj: dict[str, Any]) -> None:
             if self.closed:
                 return

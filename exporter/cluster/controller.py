@@ -72,14 +72,14 @@ class ClusterExporter:
         self.configs: dict[str, ConfigState] = {}
         self.queue: WorkQueue[str] = WorkQueue(self.reconcile, name="configuration", retry=self.options.retry)
         self.resolution = Reresolution(
-            client, self.discovery, resolve_all=self._resolve_all, pending=self._pending,
+            client=client, discovery=self.discovery, resolve_all=self._resolve_all, pending=self._pending,
             enqueue=self.queue.add, interval=self.options.resolve_interval,
             debounce=self.options.crd_debounce, telemetry=self._informer_telemetry,
         )
         self.status_writer = StatusWriter(
-            client, desired=self.desired_status, telemetry=self.telemetry,
+            client=client, desired=self.desired_status, telemetry=self.telemetry,
             interval=self.options.status_interval,
-            write=self.options.write_status and not self.options.static_configs,
+            enabled=self.options.write_status and not self.options.static_configs,
         )
         self._config_informer: Informer | None = None
         self._ns_informer: Informer | None = None
@@ -302,7 +302,7 @@ class ClusterExporter:
         if state.next_binding is not None:
             self._spawn(state.next_binding.stop())
         binding = Binding(
-            self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
+            owner=self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
             namespace_ok=self._namespace_ok(), key=key,
         )
         state.next_binding = binding

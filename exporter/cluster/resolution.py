@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kube.api import ListWatcher
@@ -28,35 +29,24 @@ log = logging.getLogger(__name__)
 CRDS = WatchTarget(group="apiextensions.k8s.io", version="v1", resource="customresourcedefinitions")
 
 
+@dataclass(kw_only=True, eq=False)
 class Reresolution:
-    def __init__(
-        self,
-        client: ListWatcher,
-        discovery: Discovery,
-        *,
-        resolve_all: Callable[[], None],
-        pending: Callable[[], list[str]],
-        enqueue: Callable[[str], None],
-        interval: float,
-        debounce: float,
-        telemetry: InformerTelemetry | None = None,
-    ) -> None:
-        self._client = client
-        self._discovery = discovery
-        self._resolve_all = resolve_all
-        self._pending = pending
-        self._enqueue = enqueue
-        self._interval = interval
-        self._debounce = debounce
-        self._telemetry = telemetry
-        self._informer: Informer | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._last_periodic = 0.0
-        self.watching_crds = True
+    client: ListWatcher
+    discovery: Discovery
+    resolve_all: Callable[[], None]  # reconcile every configuration
+    pending: Callable[[], list[str]]  # the configurations whose kind is not served
+    enqueue: Callable[[str], None]
+    interval: float
+    debounce: float
+    telemetry: InformerTelemetry | None = None
+    watching_crds: bool = field(default=True, init=False)
+    _informer: Informer | None = field(default=None, init=False)
+    _timer: asyncio.TimerHandle | None = field(default=None, init=False)
+    _last_periodic: float = field(default=0.0, init=False)
 
     def start(self) -> None:
         self._last_periodic = asyncio.get_running_loop().time()
-        self._informer = Informer(self._client, CRDS, telemetry=self._telemetry)
+        self._informer = Informer(self.client, CRDS, telemetry=self.telemetry)
         self._informer.add_handler(self._on_crd)
         self._informer.start()
 
@@ -71,27 +61,27 @@ class Reresolution:
     def _on_crd(self, event_type: str, obj: dict[str, Any]) -> None:
         # A CRD appeared, changed its served versions, or went away: discovery is stale.
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._debounce, self._fire)
+            self._timer = asyncio.get_running_loop().call_later(self.debounce, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
-        self._discovery.invalidate()
-        self._resolve_all()
+        self.discovery.invalidate()
+        self.resolve_all()
 
     async def tick(self) -> None:
         """The periodic part (called about every second): fallback and interval re-resolution."""
         crds = self._informer
         if crds is not None and not crds.has_synced and isinstance(crds.last_exception, Forbidden):
             log.warning("cannot watch CustomResourceDefinitions (%s); re-resolving pending kinds "
-                        "every %.0fs instead", crds.last_error, self._interval)
+                        "every %.0fs instead", crds.last_error, self.interval)
             self.watching_crds = False
             self._informer = None
             await crds.stop()
         now = asyncio.get_running_loop().time()
-        if now - self._last_periodic >= self._interval:
+        if now - self._last_periodic >= self.interval:
             self._last_periodic = now
-            pending = self._pending()
+            pending = self.pending()
             if pending or not self.watching_crds:
-                self._discovery.invalidate()
+                self.discovery.invalidate()
                 for name in pending:
-                    self._enqueue(name)
+                    self.enqueue(name)

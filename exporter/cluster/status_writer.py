@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from exporter.cluster.state import ConfigState
@@ -32,45 +33,37 @@ def status_path(name: str) -> str:
                          name=name, subresource="status")
 
 
+@dataclass(kw_only=True, frozen=True)
 class StatusWriter:
-    def __init__(
-        self,
-        client: Patcher,
-        *,
-        desired: Callable[[ConfigState], dict[str, Any]],
-        telemetry: ConfigTelemetry,
-        interval: float,
-        write: bool,
-    ) -> None:
-        self._client = client
-        self._desired = desired
-        self._telemetry = telemetry
-        self._interval = interval
-        self._write = write
+    client: Patcher
+    desired: Callable[[ConfigState], dict[str, Any]]  # the status a configuration should have
+    telemetry: ConfigTelemetry
+    interval: float  # seconds between two writes of one configuration, at least
+    enabled: bool  # False: record what would be written, never patch
 
     async def write(self, states: Iterable[ConfigState], *, force: bool = False) -> None:
         now = asyncio.get_running_loop().time()
         for state in list(states):
             if state.raw is None or (state.plan is None and not state.error_reason):
                 continue
-            desired = self._desired(state)
+            desired = self.desired(state)
             if desired == state.written:
                 continue
-            if not force and state.written_at is not None and now - state.written_at < self._interval:
+            if not force and state.written_at is not None and now - state.written_at < self.interval:
                 continue
-            if not self._write:
+            if not self.enabled:
                 state.written, state.written_at = desired, now
                 continue
             state.written_at = now
             try:
-                await self._client.patch(status_path(state.name), {"status": desired})
+                await self.client.patch(status_path(state.name), {"status": desired})
             except NotFound as err:
-                self._telemetry.wrote(state.name, ok=False)
+                self.telemetry.wrote(state.name, ok=False)
                 log.debug("configuration %s: no status subresource (%s)", state.name, err)
                 continue
             except (ApiError, OSError, TimeoutError) as err:
-                self._telemetry.wrote(state.name, ok=False)
+                self.telemetry.wrote(state.name, ok=False)
                 log.warning("configuration %s: status write failed: %s", state.name, err)
                 continue
-            self._telemetry.wrote(state.name, ok=True)
+            self.telemetry.wrote(state.name, ok=True)
             state.written = desired

@@ -50,7 +50,7 @@ def test_check_prints_each_problem_at_its_line(tmp_path: Path) -> None:
 def test_check_accepts_a_valid_thanos_file() -> None:
     out = io.StringIO()
     assert check(config_paths=[str(GOOD)], object_paths=[], out=out) == 0
-    assert out.getvalue().strip() == "OK: 0 configuration(s), 0 metric families; 1 Thanos object(s) valid"
+    assert out.getvalue().strip() == "OK: 0 configuration(s), 0 metric families; 1 Thanos object(s)"
 
 
 def test_render_prints_the_desired_objects_as_yaml(capsys: pytest.CaptureFixture[str]) -> None:
