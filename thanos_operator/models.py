@@ -61,6 +61,13 @@ class CommonThanosFields(_Model):
 
 
 class PodFields(CommonThanosFields):
+    @model_validator(mode="after")
+    def _escape_hatches(self) -> PodFields:
+        problems = escape_hatch_problems(self)
+        if problems:
+            raise _FieldErrors(problems, relative=True)
+        return self
+
     affinity: JsonObject | None = None
     node_selector: dict[str, str] | None = None
     tolerations: list[JsonObject] | None = None
@@ -74,6 +81,18 @@ class PodFields(CommonThanosFields):
         default=None,
         description="(extension) securityContext of the Thanos container; replaces the default "
         "(no privilege escalation, all capabilities dropped, read-only root filesystem)",
+    )
+    topology_spread_constraints: list[JsonObject] | None = Field(
+        default=None,
+        description="(extension) replaces the default spread over nodes and zones ([] turns it off)",
+    )
+    extra_args: list[str] | None = Field(
+        default=None, description="(extension) more --flag[=value] arguments for the Thanos container"
+    )
+    extra_env: list[JsonObject] | None = Field(default=None, description="(extension) more EnvVars")
+    extra_volumes: list[JsonObject] | None = Field(default=None, description="(extension) more pod volumes")
+    extra_volume_mounts: list[JsonObject] | None = Field(
+        default=None, description="(extension) mounts of extraVolumes into the Thanos container"
     )
     termination_grace_period_seconds: int | None = Field(
         default=None,
@@ -140,6 +159,44 @@ class QueryStores(_Model):
         return self
 
 
+def escape_hatch_problems(fields: PodFields) -> list[tuple[str, str]]:
+    """extraArgs/extraEnv/extraVolumes/extraVolumeMounts may add, never override what we set."""
+    problems: list[tuple[str, str]] = []
+    for i, arg in enumerate(fields.extra_args or []):
+        name = arg.partition("=")[0].removeprefix("--")
+        if not arg.startswith("--") or not name:
+            problems.append((f"extraArgs[{i}]", f"{arg!r}: expected --flag or --flag=value"))
+        elif name in names.MANAGED_FLAGS or name.removeprefix("no-") in names.MANAGED_FLAGS:
+            problems.append(
+                (f"extraArgs[{i}]", f"--{name} is set by the operator; use the matching spec field instead")
+            )
+    for i, env in enumerate(fields.extra_env or []):
+        if not isinstance(env.get("name"), str) or not env["name"]:
+            problems.append((f"extraEnv[{i}].name", "required"))
+        elif env["name"] in names.MANAGED_ENV:
+            problems.append((f"extraEnv[{i}].name", f"{env['name']} is set by the operator"))
+    volume_names = set()
+    for i, spec in enumerate(fields.extra_volumes or []):
+        volume = spec.get("name")
+        if not isinstance(volume, str) or not volume:
+            problems.append((f"extraVolumes[{i}].name", "required"))
+        elif volume in names.MANAGED_VOLUMES or volume.startswith(names.MANAGED_VOLUME_PREFIXES):
+            problems.append((f"extraVolumes[{i}].name", f"{volume!r} is a volume name the operator uses"))
+        else:
+            volume_names.add(volume)
+    for i, mount in enumerate(fields.extra_volume_mounts or []):
+        path = mount.get("mountPath")
+        if mount.get("name") not in volume_names:
+            problems.append((f"extraVolumeMounts[{i}].name", "must name one of extraVolumes"))
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append((f"extraVolumeMounts[{i}].mountPath", "required: an absolute path"))
+        elif any(path == p or path.startswith(p + "/") for p in names.MANAGED_MOUNT_PATHS):
+            problems.append(
+                (f"extraVolumeMounts[{i}].mountPath", f"{path} is inside a directory the operator mounts")
+            )
+    return problems
+
+
 def _duration(value: str | None) -> str | None:
     return None if value is None else check_duration(value)
 
@@ -168,6 +225,39 @@ class Query(PodFields):
     stores: list[QueryStores] | None = None
     selector_labels: dict[str, str] | None = None
     envoy: EnvoySpec | None = None
+
+
+class CacheConfig(_Model):
+    """(extension) A Thanos cache: in memory (default), or memcached / redis configured by a
+    Thanos cache config (``type: MEMCACHED`` / ``REDIS``) kept in a Secret."""
+
+    type: Literal["inMemory", "memcached", "redis"] = "inMemory"
+    max_size: str = Field(default="256MB", description="inMemory only: the cache's size, e.g. 512MB")
+    config_secret: SecretKeySelector | None = Field(
+        default=None, description="memcached/redis: a Secret key holding the Thanos cache config YAML"
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> CacheConfig:
+        if self.type != "inMemory" and self.config_secret is None:
+            raise ValueError(f"configSecret is required for a {self.type} cache")
+        if self.type == "inMemory" and self.config_secret is not None:
+            raise ValueError("configSecret is only used by memcached and redis caches")
+        if not re.fullmatch(r"[0-9]+(B|KB|MB|GB)", self.max_size):
+            raise ValueError(f"maxSize {self.max_size!r}: expected a size such as 256MB")
+        return self
+
+
+class QueryFrontend(PodFields):
+    """(extension) Thanos Query Frontend in front of Query: splits, retries and caches range queries."""
+
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    split_interval: str | None = Field(default=None, description="--query-range.split-interval (default 24h)")
+
+    @field_validator("split_interval")
+    @classmethod
+    def _split(cls, value: str | None) -> str | None:
+        return _duration(value)
 
 
 class ReceiveRouter(PodFields):
@@ -211,9 +301,46 @@ class Receive(_Model):
         return self
 
 
+class TimeRange(_Model):
+    """(extension) One time partition of the Store Gateway (its own StatefulSet)."""
+
+    min_time: str | None = None
+    max_time: str | None = None
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_or_duration(value)
+
+
 class StoreGateway(PodFields):
     min_time: str | None = None
     max_time: str | None = None
+    time_ranges: list[TimeRange] | None = Field(
+        default=None,
+        description="(extension) one StatefulSet per time partition (instead of minTime/maxTime)",
+    )
+    shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="(extension) hash-shard the blocks of each partition over N StatefulSets",
+    )
+    index_cache: CacheConfig | None = Field(
+        default=None,
+        description="(extension) index cache: inMemory (maxSize) or memcached/redis (configSecret)",
+    )
+    bucket_cache_config: SecretKeySelector | None = Field(
+        default=None,
+        description="(extension) a Secret key with a caching-bucket config (--store.caching-bucket)",
+    )
+
+    @model_validator(mode="after")
+    def _partitions(self) -> StoreGateway:
+        if self.time_ranges is not None and (self.min_time or self.max_time):
+            raise ValueError("set either minTime/maxTime or timeRanges, not both")
+        if self.time_ranges is not None and not self.time_ranges:
+            raise ValueError("timeRanges: at least one range (or leave it out)")
+        return self
 
     @field_validator("min_time", "max_time")
     @classmethod
@@ -233,6 +360,40 @@ class Retention(_Model):
     @classmethod
     def _durations(cls, value: str | None) -> str | None:
         return _duration(value)
+
+
+class Ruler(PodFields):
+    """(extension) Thanos Rule: evaluates rule files from ConfigMaps against Query and sends
+    alerts to Alertmanagers; its blocks go to the bucket when ``objectStorageConfig`` is set."""
+
+    rule_selector: dict[str, str] = Field(
+        description="labels of the ConfigMaps (in the CR's namespace) whose keys are rule files"
+    )
+    alertmanagers: list[str] | None = Field(default=None, description="--alertmanagers.url values")
+    eval_interval: str | None = Field(default=None, description="--eval-interval (default 1m)")
+    retention: str | None = Field(default=None, description="--tsdb.retention (default 48h)")
+    object_storage_config: SecretKeySelector | None = None
+    data_volume: KubernetesVolume | None = None
+
+    @field_validator("eval_interval", "retention")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        return _duration(value)
+
+    @field_validator("rule_selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("at least one label (an empty selector would mount every ConfigMap)")
+        return value
+
+    @field_validator("alertmanagers")
+    @classmethod
+    def _urls(cls, value: list[str] | None) -> list[str] | None:
+        for i, url in enumerate(value or []):
+            if not re.fullmatch(r"(dns\+|dnssrv\+)?https?://[^\s/]+(/\S*)?", url):
+                raise ValueError(f"[{i}] {url!r}: expected http(s)://host:port (optionally dns+ or dnssrv+)")
+        return value
 
 
 class Compact(PodFields):
@@ -258,9 +419,11 @@ _OBJSTORE_REQUIRED = "required: Thanos {} cannot start without an object storage
 class ThanosSpec(_Model):
     default_fields: CommonThanosFields = Field(default_factory=CommonThanosFields)
     query: Query | None = None
+    query_frontend: QueryFrontend | None = Field(default=None, description="(extension) needs query")
     receive: Receive | None = None
     store_gateway: StoreGateway | None = None
     compact: Compact | None = None
+    ruler: Ruler | None = Field(default=None, description="(extension) needs query")
     paused: bool = Field(default=False, description="(extension) stop reconciling this object")
 
     @model_validator(mode="after")
@@ -271,6 +434,10 @@ class ThanosSpec(_Model):
             raise _FieldError("spec.storeGateway.objectStorageConfig", _OBJSTORE_REQUIRED.format("store"))
         if self.compact is not None and self.compact.object_storage_config is None:
             raise _FieldError("spec.compact.objectStorageConfig", _OBJSTORE_REQUIRED.format("compact"))
+        if self.query_frontend is not None and self.query is None:
+            raise _FieldError("spec.query", "required: spec.queryFrontend forwards to Query")
+        if self.ruler is not None and self.query is None:
+            raise _FieldError("spec.query", "required: spec.ruler evaluates its rules against Query")
         return self
 
 
@@ -340,6 +507,14 @@ class Thanos(BaseModel):
         return self
 
 
+def store_partition_suffixes(store: StoreGateway) -> list[str]:
+    """Name suffix of each Store Gateway StatefulSet: ``""`` (one, PaodinMonitoring's name), or
+    ``-t<i>`` per time range and/or ``-s<j>`` per hash shard."""
+    ranges = [f"-t{i}" for i in range(len(store.time_ranges))] if store.time_ranges else [""]
+    shards = [f"-s{j}" for j in range(store.shards)] if store.shards and store.shards > 1 else [""]
+    return [r + s for r in ranges for s in shards]
+
+
 def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
     """Every object name the operator derives, checked against the limit the cluster enforces."""
     t, spec = thanos.metadata.name, thanos.spec
@@ -349,6 +524,11 @@ def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
             ("metadata.name", "Deployment", names.query(t)),
             ("metadata.name", "Service", names.query_service(t)),
             ("metadata.name", "Secret", names.query_proxy_config(t)),
+        ]
+    if spec.query_frontend is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.query_frontend(t)),
+            ("metadata.name", "Service", names.query_frontend_service(t)),
         ]
     if spec.receive is not None:
         wanted += [
@@ -363,9 +543,15 @@ def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
                 (path, "Service", names.ingestor_service(t, ingestor.name)),
             ]
     if spec.store_gateway is not None:
+        for suffix in store_partition_suffixes(spec.store_gateway):
+            wanted += [
+                ("metadata.name", "StatefulSet", names.store_gateway(t, suffix)),
+                ("metadata.name", "Service", names.store_gateway_service(t, suffix)),
+            ]
+    if spec.ruler is not None:
         wanted += [
-            ("metadata.name", "StatefulSet", names.store_gateway(t)),
-            ("metadata.name", "Service", names.store_gateway_service(t)),
+            ("metadata.name", "StatefulSet", names.ruler(t)),
+            ("metadata.name", "Service", names.ruler_service(t)),
         ]
     if spec.compact is not None:
         wanted += [
@@ -448,9 +634,12 @@ class _FieldError(ValueError):
 
 
 class _FieldErrors(ValueError):
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    """Several problems; ``relative`` paths are below the model that raised them."""
+
+    def __init__(self, problems: list[tuple[str, str]], *, relative: bool = False) -> None:
         super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
         self.problems = problems
+        self.relative = relative
 
 
 class ThanosValidationError(ValueError):
@@ -482,7 +671,8 @@ def parse_thanos(obj: JsonObject) -> Thanos:
             message = error["msg"].removeprefix("Value error, ")
             ctx_error = (error.get("ctx") or {}).get("error")
             if isinstance(ctx_error, _FieldErrors):
-                problems += [f"{p}: {m}" for p, m in ctx_error.problems]
+                prefix = f"{path}." if ctx_error.relative and path else ""
+                problems += [f"{prefix}{p}: {m}" for p, m in ctx_error.problems]
                 continue
             if isinstance(ctx_error, _FieldError):
                 path, message = ctx_error.path, ctx_error.detail

@@ -45,6 +45,17 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
         spec["query"] = {"replicas": draw(st.integers(0, 3)), "stores": draw(st.lists(stores(), max_size=3))}
         if draw(st.booleans()):
             spec["query"]["selectorLabels"] = {"cluster": draw(dns_label)}
+        if draw(st.booleans()):
+            cache = draw(
+                st.sampled_from(
+                    [
+                        {},
+                        {"maxSize": "512MB"},
+                        {"type": "memcached", "configSecret": {"name": "mc", "key": "c.yaml"}},
+                    ]
+                )
+            )
+            spec["queryFrontend"] = {"replicas": draw(st.integers(1, 2)), "cache": cache}
     if draw(st.booleans()):
         factor = draw(st.integers(1, 3))
         names = draw(st.lists(dns_label, min_size=1, max_size=3, unique=True))
@@ -72,6 +83,11 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
             )
     if draw(st.booleans()):
         spec["storeGateway"] = {"objectStorageConfig": draw(secret_ref), "minTime": "-2w"}
+        if draw(st.booleans()):
+            del spec["storeGateway"]["minTime"]
+            spec["storeGateway"]["timeRanges"] = [{"maxTime": "-1w"}, {"minTime": "-1w"}]
+            spec["storeGateway"]["shards"] = draw(st.integers(1, 3))
+            spec["storeGateway"]["indexCache"] = {"maxSize": "1GB"}
     if draw(st.booleans()):
         spec["compact"] = {
             "objectStorageConfig": draw(secret_ref),
