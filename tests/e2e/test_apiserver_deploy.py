@@ -35,6 +35,16 @@ def test_kustomize_builds_base_overlay_and_examples() -> None:
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # High availability (issue 15): two replicas, never both down by choice, spread over nodes.
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    pdb = next(d for d in base if d["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": spec["selector"]["matchLabels"]}}
     service = next(d for d in base if d["kind"] == "Service")
     assert service["spec"]["ports"][0] == {
         "name": "https",
@@ -60,12 +70,16 @@ def test_ac4_server_side_dry_run_of_the_base(kube_cluster: KubeCluster) -> None:
     # A server-side dry run persists nothing, so objects in the panopticon namespace need it to
     # exist already (a real apply creates the Namespace first).
     kube_cluster.ensure_namespace("panopticon")
-    result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy"))
+    # Through the 1.20 overlay: the test cluster serves PodDisruptionBudget only as policy/v1beta1.
+    result = kube_cluster.kubectl(
+        "apply", "--dry-run=server", "-k", str(ROOT / "tests" / "e2e" / "overlays" / "kube-1.20")
+    )
     assert (
         "apiservice.apiregistration.k8s.io/v1alpha1.metrics.panopticon.io created (server dry run)"
         in result.stdout
     )
     assert "deployment.apps/panopticon created (server dry run)" in result.stdout
+    assert "poddisruptionbudget.policy/panopticon created (server dry run)" in result.stdout
 
 
 def test_ac4_examples_accepted_once_crds_exist(kube_cluster: KubeCluster) -> None:
