@@ -16,14 +16,20 @@ See ``tests/e2e/deployed.py`` for how a "pod" is made without an OCI runtime.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import threading
 import time
+import urllib.parse
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.cluster import KubeCluster, free_port
 from tests.e2e.deployed import (
@@ -32,6 +38,7 @@ from tests.e2e.deployed import (
     Deployed,
     MountedImage,
     Replica,
+    TcpBalancer,
     apply_deploy,
     built_image,
     make_replica,
@@ -81,7 +88,7 @@ def _wait(predicate: Any, *, timeout: float, what: str, log: Replica | None = No
     while time.monotonic() < deadline:
         try:
             last = predicate()
-        except (subprocess.CalledProcessError, RuntimeError, KeyError) as exc:
+        except (subprocess.CalledProcessError, RuntimeError, KeyError, OSError) as exc:
             last = exc
         if last and not isinstance(last, Exception):
             return last
@@ -161,3 +168,158 @@ def test_as_deployed(shipped: Shipped, kube_namespace: str) -> None:
         replica.stop()
         cluster.kubectl("delete", "metricsconfiguration", CONFIG["metadata"]["name"], "--ignore-not-found")
     _clean_log(replica)
+
+
+def _prometheus(
+    cluster: KubeCluster, workdir: Path, *, interval: str = "1s"
+) -> tuple[subprocess.Popen[bytes], int]:
+    """The real Prometheus scraping the aggregated path through the kube-apiserver with its own SA."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not found: apt-get install prometheus (Debian package)", pytrace=False)
+    monitoring = f"monitoring-{uuid.uuid4().hex[:6]}"
+    token = cluster.service_account_token(monitoring, "prometheus")
+    cluster.apply({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"scraper-{monitoring}"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "panopticon-metrics-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": monitoring}],
+    })
+    token_file = workdir / "prometheus-token"
+    token_file.write_text(token)
+    config = {
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval},
+        "scrape_configs": [{
+            "job_name": "panopticon", "scheme": "https", "metrics_path": f"{GV}/prometheus",
+            "honor_labels": True, "tls_config": {"ca_file": str(cluster.ca_file)},
+            "authorization": {"credentials_file": str(token_file)},
+            "static_configs": [{"targets": [cluster.server.removeprefix("https://")]}],
+        }],
+    }
+    config_file = workdir / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, f"--config.file={config_file}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=(workdir / "prometheus.log").open("wb"), stderr=subprocess.STDOUT,
+    )
+    return process, port
+
+
+def _query(port: int, promql: str) -> list[dict[str, Any]]:
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        body = json.load(resp)
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+class Prober:
+    """``kubectl get mf`` in a loop: a call fails only when it *and* its one retry fail."""
+
+    def __init__(self, cluster: KubeCluster) -> None:
+        self.cluster = cluster
+        self.calls = self.retried = self.failed = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _once(self) -> str | None:
+        result = self.cluster.kubectl("get", "mf", "--request-timeout=10s", check=False, timeout=30)
+        if result.returncode == 0 and FAMILY in result.stdout:
+            return None
+        return (result.stderr or result.stdout).strip()[-300:]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.calls += 1
+            error = self._once()
+            if error is not None:
+                self.retried += 1
+                second = self._once()
+                if second is not None:
+                    self.failed += 1
+                    self.errors.append(f"{error} / retry: {second}")
+            time.sleep(0.2)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+def test_failover(shipped: Shipped, kube_namespace: str) -> None:
+    cluster, workdir = shipped.cluster, shipped.workdir
+    replicas = [make_replica(cluster, shipped.image, shipped.deployed, workdir, name=f"panopticon-ha-{i}",
+                             volumes=shipped.volumes) for i in range(2)]
+    balancer = TcpBalancer([r.secure_port for r in replicas], port=shipped.port).start()
+    prometheus: subprocess.Popen[bytes] | None = None
+    watches: list[subprocess.Popen[str]] = []
+    try:
+        for replica in replicas:
+            replica.start()
+        for replica in replicas:
+            replica.wait_ready()
+        cluster.apply(CONFIG)
+        cluster.apply(deployment("shop", kube_namespace, 2))
+        cluster.wait_apiservice_available(APISERVICE, timeout=90)
+        _wait(lambda: FAMILY in cluster.kubectl("get", "mf").stdout, timeout=60, what="kubectl get mf",
+              log=replicas[0])
+        prometheus, prom_port = _prometheus(cluster, workdir)
+        _wait(lambda: _query(prom_port, 'up{job="panopticon"} == 1'), timeout=60, what="Prometheus up == 1")
+        started = time.monotonic()
+
+        def watch() -> subprocess.Popen[str]:
+            process = subprocess.Popen(
+                ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "get", "mf", "--watch", "-o", "name"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            watches.append(process)
+            return process
+
+        first_watch = watch()
+        with Prober(cluster) as prober:
+            time.sleep(3)
+            victim = replicas[0]
+            victim.kill()
+            time.sleep(8)  # the survivor alone serves kubectl, the watch retry and the scrapes
+            watch_retried = first_watch.poll() is not None
+            if watch_retried:
+                # The watch went to the killed replica and ended: one retry must work.
+                retry = watch()
+                line = retry.stdout.readline() if retry.stdout is not None else ""
+                assert FAMILY in line, f"watch retry got {line!r}"
+            else:
+                # The watch was served by the survivor: it still runs and has listed the family.
+                line = first_watch.stdout.readline() if first_watch.stdout is not None else ""
+                assert FAMILY in line, f"watch got {line!r}"
+            victim.start()
+            victim.wait_ready()
+            time.sleep(5)
+        assert prober.calls >= 10, prober.calls
+        assert prober.failed == 0, prober.errors
+        window = int(time.monotonic() - started) + 2
+        values = _query(prom_port, f'min_over_time(up{{job="panopticon"}}[{window}s])')
+        assert values and float(values[0]["value"][1]) == 1.0, values
+        samples = _query(prom_port, f'count_over_time(up{{job="panopticon"}}[{window}s])')
+        assert float(samples[0]["value"][1]) >= window / 2, samples
+        assert balancer.refused >= 1  # the kill was really seen by the stand-in for kube-proxy
+        print(f"failover: {prober.calls} kubectl get mf calls, {prober.retried} retried, 0 failed; "
+              f"up==1 over {window}s ({samples[0]['value'][1]} scrapes); balancer refused {balancer.refused}; "
+              f"watch {'ended and was retried once' if watch_retried else 'kept running'}")
+    finally:
+        for process in watches:
+            process.kill()
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(15)
+        for replica in replicas:
+            replica.stop()
+        balancer.stop()
+        cluster.kubectl("delete", "metricsconfiguration", CONFIG["metadata"]["name"], "--ignore-not-found")
+    for replica in replicas:
+        _clean_log(replica)
