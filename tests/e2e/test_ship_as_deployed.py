@@ -309,7 +309,8 @@ def test_failover(shipped: Shipped, kube_namespace: str) -> None:
         assert float(samples[0]["value"][1]) >= window / 2, samples
         assert balancer.refused >= 1  # the kill was really seen by the stand-in for kube-proxy
         print(f"failover: {prober.calls} kubectl get mf calls, {prober.retried} retried, 0 failed; "
-              f"up==1 over {window}s ({samples[0]['value'][1]} scrapes); balancer refused {balancer.refused}; "
+              f"up==1 over {window}s ({samples[0]['value'][1]} scrapes); "
+              f"balancer refused {balancer.refused}; "
               f"watch {'ended and was retried once' if watch_retried else 'kept running'}")
     finally:
         for process in watches:
