@@ -172,6 +172,7 @@ def build_app(
     telemetry: ApiTelemetry | None = None,
     limits: ServingLimits | None = None,
     groups: Sequence[ApiGroupVersion] = (),
+    extra_middlewares: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
 ) -> web.Application:
     """The application: the metrics group-version, then ``groups`` (more registry entries)."""
     health = health or Health()
@@ -183,7 +184,9 @@ def build_app(
     if telemetry is not None:
         telemetry.watch_reviews(authenticator, authorizer)
     app = web.Application(
-        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer)],
+        # extra_middlewares run after authorization (e.g. apiserver.peers.ShardUnion).
+        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer),
+                     *extra_middlewares],
         client_max_size=1024 * 1024,
     )
     app[REGISTRY] = registry
