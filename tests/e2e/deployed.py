@@ -324,6 +324,8 @@ class TcpBalancer:
     refused: int = 0
 
     def __post_init__(self) -> None:
+        self._open: list[tuple[int, socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._stop = threading.Event()
         self._next = itertools.count()
@@ -337,6 +339,17 @@ class TcpBalancer:
         self._stop.set()
         self._listener.close()
 
+    def set_backends(self, ports: Sequence[int]) -> None:
+        """Route new connections to ``ports`` only and cut the open ones to any other backend
+        (kube-proxy removing an endpoint; the clients reconnect)."""
+        self.backends[:] = list(ports)
+        with self._lock:
+            gone = [(c, b) for port, c, b in self._open if port not in ports]
+        for client, backend in gone:
+            for sock in (client, backend):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
@@ -345,23 +358,28 @@ class TcpBalancer:
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _connect(self) -> socket.socket | None:
+    def _connect(self) -> tuple[int, socket.socket] | None:
         start = next(self._next)
-        for i in range(len(self.backends)):
-            port = self.backends[(start + i) % len(self.backends)]
+        backends = list(self.backends)
+        for i in range(len(backends)):
+            port = backends[(start + i) % len(backends)]
             try:
-                return socket.create_connection(("127.0.0.1", port), timeout=2)
+                return port, socket.create_connection(("127.0.0.1", port), timeout=2)
             except OSError:
                 self.refused += 1
         return None
 
     def _serve(self, client: socket.socket) -> None:
         self.connections += 1
-        backend = self._connect()
-        if backend is None:
+        connected = self._connect()
+        if connected is None:
             client.close()
             return
+        port, backend = connected
         backend.settimeout(None)
+        entry = (port, client, backend)
+        with self._lock:
+            self._open.append(entry)
         pair = [client, backend]
         try:
             while True:
@@ -376,5 +394,7 @@ class TcpBalancer:
         except OSError:
             return
         finally:
+            with self._lock:
+                self._open.remove(entry)
             client.close()
             backend.close()

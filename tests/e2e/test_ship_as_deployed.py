@@ -16,7 +16,9 @@ See ``tests/e2e/deployed.py`` for how a "pod" is made without an OCI runtime.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -324,3 +326,129 @@ def test_failover(shipped: Shipped, kube_namespace: str) -> None:
         cluster.kubectl("delete", "metricsconfiguration", CONFIG["metadata"]["name"], "--ignore-not-found")
     for replica in replicas:
         _clean_log(replica)
+
+
+PEER_TIMEOUT = 3.0
+
+
+def _endpoint_slice(replica: Replica) -> dict[str, Any]:
+    """What the EndpointSlice controller would write for one ready shard pod of panopticon-peers."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",  # 1.20 serves v1beta1
+        "metadata": {"name": f"panopticon-peers-{replica.name}", "namespace": NAMESPACE,
+                     "labels": {"kubernetes.io/service-name": "panopticon-peers"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True},
+                       "targetRef": {"kind": "Pod", "name": replica.name, "namespace": NAMESPACE}}],
+        "ports": [{"name": "https", "port": replica.secure_port, "protocol": "TCP"}],
+    }
+
+
+def _scrape(cluster: KubeCluster) -> list[str]:
+    return cluster.kubectl("get", "--raw", f"{GV}/prometheus", timeout=60).stdout.splitlines()
+
+
+def _objectmetrics(cluster: KubeCluster) -> tuple[int, list[tuple[str, str, str]]]:
+    """``kubectl get om -A`` (a Table, paged by kubectl) and the objects with their series."""
+    table = cluster.kubectl("get", "om", "-A", "--no-headers", timeout=60).stdout.splitlines()
+    items = cluster.get_json("om", "-A")["items"]
+    keyed = sorted((i["metadata"]["namespace"], i["metadata"]["name"],
+                    json.dumps(sorted(json.dumps(s, sort_keys=True) for s in i["series"])))
+                   for i in items)
+    return len(table), keyed
+
+
+def test_sharded_union(shipped: Shipped, kube_namespace: str) -> None:
+    from tests.e2e.exporter_support import (
+        apply_crd,
+        create_widgets,
+        family_prefix,
+        metrics_config,
+        unique_group,
+        widget,
+        widget_crd,
+    )
+
+    cluster, workdir = shipped.cluster, shipped.workdir
+    group = unique_group()
+    apply_crd(cluster, widget_crd(group))
+    config = metrics_config(f"shards-{group.split('.')[0]}", group)
+    cluster.apply(config)
+    namespaces = [f"{kube_namespace}-{i}" for i in range(5)]
+    for ns in namespaces:
+        cluster.ensure_namespace(ns)
+    create_widgets(cluster, [widget(group, namespaces[i % 5], f"w{i}", replicas=i, color=f"c{i % 7}")
+                             for i in range(1000)])
+    prefix = family_prefix(group)
+    full = make_replica(cluster, shipped.image, shipped.deployed, workdir, name="panopticon-full",
+                        volumes=shipped.volumes)
+    shards = [make_replica(cluster, shipped.image, shipped.deployed, workdir, name=f"panopticon-shard-{i}",
+                           volumes=shipped.volumes,
+                           extra_args=[f"--shard={i}", "--total-shards=3", "--peer-service=panopticon-peers",
+                                       f"--peer-timeout={PEER_TIMEOUT:g}"])
+              for i in range(3)]
+    balancer = TcpBalancer([full.secure_port], port=shipped.port).start()
+    try:
+        for replica in [full, *shards]:
+            replica.start()
+        for replica in [full, *shards]:
+            replica.wait_ready()
+        cluster.apply(*[_endpoint_slice(s) for s in shards])
+        cluster.wait_apiservice_available(APISERVICE, timeout=90)
+
+        def complete() -> list[str]:
+            lines = _scrape(cluster)
+            return lines if sum(line.startswith(prefix) for line in lines) == 5000 else []
+
+        reference = _wait(complete, timeout=90, what="5000 series from the unsharded replica", log=full)
+        reference_rows, reference_om = _objectmetrics(cluster)
+        assert reference_rows >= 1000
+        own = [line for line in reference if line.startswith(prefix)]
+        assert len(own) == 5000
+
+        # Now only the 3 shards answer: the unsharded replica goes away (its connections with it).
+        balancer.set_backends([s.secure_port for s in shards])
+        full.stop()
+        for attempt in range(3):  # round-robin: each shard answers once
+            union = _wait(complete, timeout=60, what=f"the union (attempt {attempt})", log=shards[0])
+            assert sorted(union) == sorted(reference), "union differs from the unsharded exposition"
+            headers = [line for line in union if line.startswith("# TYPE ")]
+            assert len(headers) == len(set(headers)), "a family has two TYPE lines"
+        rows, om = _objectmetrics(cluster)
+        assert (rows, om) == (reference_rows, reference_om)
+        for i, s in enumerate(shards):
+            assert f"(shard {i} of 3)" in s.log_text()
+
+        # A shard that hangs (SIGSTOP) makes the others fail with 503 within --peer-timeout.
+        victim = shards[2]
+        assert victim.process is not None
+        os.kill(victim.process.pid, signal.SIGSTOP)
+        balancer.set_backends([s.secure_port for s in shards[:2]])  # kube-proxy drops the unready pod
+        try:
+            started = time.monotonic()
+            result = cluster.kubectl("get", "--raw", f"{GV}/prometheus", check=False, timeout=60)
+            elapsed = time.monotonic() - started
+            assert result.returncode != 0
+            assert "ServiceUnavailable" in result.stderr or "503" in result.stderr, result.stderr
+            assert "shard(s) 2 of 3" in result.stderr, result.stderr
+            assert elapsed < PEER_TIMEOUT + 5, elapsed
+            om_result = cluster.kubectl("get", "om", "-A", check=False, timeout=60)
+            assert om_result.returncode != 0 and "shard(s) 2 of 3" in om_result.stderr, om_result.stderr
+        finally:
+            os.kill(victim.process.pid, signal.SIGCONT)
+        victim.kill()  # a dead shard: refused at once, same 503
+        started = time.monotonic()
+        result = cluster.kubectl("get", "--raw", f"{GV}/prometheus", check=False, timeout=60)
+        killed_elapsed = time.monotonic() - started
+        assert result.returncode != 0 and "shard(s) 2 of 3" in result.stderr, result.stderr
+        print(f"sharded union: 3 shards == unsharded ({len(reference)} lines, {len(reference_om)} objects); "
+              f"hung shard -> 503 in {elapsed:.1f}s (timeout {PEER_TIMEOUT:g}s), "
+              f"killed shard -> 503 in {killed_elapsed:.1f}s")
+    finally:
+        balancer.stop()
+        for replica in [full, *shards]:
+            replica.stop()
+        for s in shards:
+            cluster.kubectl("delete", "endpointslice", f"panopticon-peers-{s.name}", "-n", NAMESPACE,
+                            "--ignore-not-found")
+        cluster.kubectl("delete", "metricsconfiguration", config["metadata"]["name"], "--ignore-not-found")

@@ -1,11 +1,20 @@
-"""apiserver.peers: the pure merging of shard answers and the EndpointSlice peer list."""
+"""apiserver.peers: merging shard answers, the EndpointSlice peer list, and the union middleware
+between real HTTPS servers on loopback (pinning, a missing and a hanging shard)."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from pathlib import Path
+
 import pytest
+from aiohttp import ClientSession, web
 
 from apiserver.peers import (
     Peer,
+    ShardUnion,
+    UnionOptions,
+    _certificate,
     _shard_of,
     decode_continue,
     merge_exposition,
@@ -13,7 +22,10 @@ from apiserver.peers import (
     page,
     peers_of_slices,
 )
+from apiserver.requestinfo import parse_request_info
+from apiserver.server import REQUEST_INFO, status_middleware
 from apiserver.status import StatusError
+from certs.generate import self_signed_serving, write_pair
 
 A = b"""# HELP a_total Things.
 # TYPE a_total counter
@@ -112,3 +124,90 @@ def test_shard_header() -> None:
     assert _shard_of("3/3", 3) is None
     assert _shard_of("1/2", 3) is None
     assert _shard_of("", 3) is None
+
+
+# --- the middleware between real HTTPS servers on loopback -------------------------------------------
+
+
+PATH = "/apis/metrics.panopticon.io/v1alpha1/prometheus"
+
+
+class StaticPeers:
+    def __init__(self, peers: list[Peer]) -> None:
+        self.list = peers
+
+    async def peers(self) -> list[Peer]:
+        return self.list
+
+
+async def _shard_server(body: bytes, *, shard: int, cert: Path, key: Path,
+                        peers: StaticPeers, timeout: float) -> tuple[web.AppRunner, int]:
+    @web.middleware
+    async def info(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        request[REQUEST_INFO] = parse_request_info(request.method, request.path, request.query)
+        return await handler(request)
+
+    async def scrape(_request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/plain")
+
+    union = ShardUnion(UnionOptions(self_host="127.0.0.1", self_port=0, timeout=timeout), peers,
+                       shards=lambda: (shard, 2), token=lambda: "t", certificate_der=_certificate(str(cert)),
+                       request_info_key=REQUEST_INFO)
+    app = web.Application(middlewares=[status_middleware, info, union.middleware])
+    app.router.add_get(PATH, scrape)
+    app.on_cleanup.append(lambda _app: union.close())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    object.__setattr__(union, "options", UnionOptions(self_host="127.0.0.1", self_port=port, timeout=timeout))
+    return runner, port
+
+
+async def _get(port: int) -> tuple[int, bytes]:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    async with ClientSession() as session, session.get(f"https://127.0.0.1:{port}{PATH}", ssl=context) as resp:
+        return resp.status, await resp.read()
+
+
+async def test_union_of_two_shards_and_503_when_one_is_missing(tmp_path: Path) -> None:
+    _ca, pair = self_signed_serving()
+    cert, key = write_pair(tmp_path, "tls", pair)
+    peers0, peers1 = StaticPeers([]), StaticPeers([])
+    r0, p0 = await _shard_server(A, shard=0, cert=cert, key=key, peers=peers0, timeout=1.0)
+    r1, p1 = await _shard_server(B, shard=1, cert=cert, key=key, peers=peers1, timeout=1.0)
+    try:
+        peers0.list, peers1.list = [Peer("s1", "127.0.0.1", p1)], [Peer("s0", "127.0.0.1", p0)]
+        for port in (p0, p1):
+            status, body = await _get(port)
+            assert status == 200, body
+            assert sorted(body.splitlines()) == sorted(merge_exposition([A, B]).splitlines())
+        # A peer that presents another certificate is not a shard of ours.
+        _ca2, other = self_signed_serving()
+        cert2, key2 = write_pair(tmp_path / "other", "tls", other)
+        r2, p2 = await _shard_server(B, shard=1, cert=cert2, key=key2, peers=StaticPeers([]), timeout=1.0)
+        peers0.list = [Peer("impostor", "127.0.0.1", p2)]
+        status, body = await _get(p0)
+        assert status == 503 and b"shard(s) 1 of 2" in body and b"serving certificate" in body, body
+        await r2.cleanup()
+        # A missing shard: 503 Status, never a partial answer.
+        peers0.list = []
+        status, body = await _get(p0)
+        assert status == 503 and b'"reason":"ServiceUnavailable"' in body, body
+        # A hanging shard: 503 after the timeout.
+        hang = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", 0)
+        hang_port = hang.sockets[0].getsockname()[1]
+        peers0.list = [Peer("hung", "127.0.0.1", hang_port)]
+        started = asyncio.get_running_loop().time()
+        status, body = await _get(p0)
+        elapsed = asyncio.get_running_loop().time() - started
+        assert status == 503 and b"within 1s" in body, body
+        assert 0.9 < elapsed < 3, elapsed
+        hang.close()
+    finally:
+        await r0.cleanup()
+        await r1.cleanup()
