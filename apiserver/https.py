@@ -157,6 +157,8 @@ class ExtensionApiComponent:
             limits=limits,
             extra_middlewares=[self.union.middleware] if self.union is not None else [],
         )
+        if self.union is not None:
+            self.union.install(app)
         self.server = HttpsServer(
             app, tls, host=args.bind_address, port=args.secure_port, limits=limits, on_reject=telemetry.reject
         )

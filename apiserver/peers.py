@@ -48,6 +48,7 @@ log = logging.getLogger("panopticon.peers")
 
 LOCAL_HEADER = "X-Panopticon-Shard-Local"
 SHARD_HEADER = "X-Panopticon-Shard"
+_SHARD_KEY = web.RequestKey("panopticon_shard", str)
 UNION_RESOURCES = frozenset({"metricfamilies", "objectmetrics", "clusterobjectmetrics", "prometheus"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -310,10 +311,19 @@ class ShardUnion:
         if total <= 1 or not self.applies(request):
             return await handler(request)
         if request.headers.get(LOCAL_HEADER):
-            response = await handler(request)
-            response.headers[SHARD_HEADER] = f"{shard}/{total}"
-            return response
+            request[_SHARD_KEY] = f"{shard}/{total}"  # set on the response by ``on_prepare``
+            return await handler(request)
         return await self._union(request, shard, total)
+
+    async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """``app.on_response_prepare``: name our shard before the headers go out (streamed
+        responses send them inside the handler, so the middleware cannot add them afterwards)."""
+        label = request.get(_SHARD_KEY)
+        if label:
+            response.headers[SHARD_HEADER] = label
+
+    def install(self, app: web.Application) -> None:
+        app.on_response_prepare.append(self.on_prepare)
 
     async def _union(self, request: web.Request, shard: int, total: int) -> web.StreamResponse:
         info: RequestInfo = request[self.info_key]

@@ -99,6 +99,7 @@ def _wait(predicate: Any, *, timeout: float, what: str, log: Replica | None = No
     raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})\n{tail}")
 
 
+@pytest.mark.timeout(900)
 def test_built_image_is_non_root_without_compilers(shipped: Shipped) -> None:
     image = shipped.image
     assert image.user == "65532:65532"
@@ -115,6 +116,7 @@ def test_built_image_is_non_root_without_compilers(shipped: Shipped) -> None:
     assert oci["org.opencontainers.image.version"]
 
 
+@pytest.mark.timeout(900)  # the module's first test may build the image (about 2 minutes)
 def test_as_deployed(shipped: Shipped, kube_namespace: str) -> None:
     cluster = shipped.cluster
     replica = make_replica(cluster, shipped.image, shipped.deployed, shipped.workdir, name="panopticon-0",
@@ -255,6 +257,7 @@ class Prober:
         self._thread.join(60)
 
 
+@pytest.mark.timeout(900)
 def test_failover(shipped: Shipped, kube_namespace: str) -> None:
     cluster, workdir = shipped.cluster, shipped.workdir
     replicas = [make_replica(cluster, shipped.image, shipped.deployed, workdir, name=f"panopticon-ha-{i}",
@@ -358,6 +361,7 @@ def _objectmetrics(cluster: KubeCluster) -> tuple[int, list[tuple[str, str, str]
     return len(table), keyed
 
 
+@pytest.mark.timeout(900)
 def test_sharded_union(shipped: Shipped, kube_namespace: str) -> None:
     from tests.e2e.exporter_support import (
         apply_crd,

@@ -147,13 +147,19 @@ async def _shard_server(body: bytes, *, shard: int, cert: Path, key: Path,
         request[REQUEST_INFO] = parse_request_info(request.method, request.path, request.query)
         return await handler(request)
 
-    async def scrape(_request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type="text/plain")
+    async def scrape(request: web.Request) -> web.StreamResponse:
+        # Streamed, as the real handler: the headers leave inside the handler.
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        await response.write(body)
+        await response.write_eof()
+        return response
 
     union = ShardUnion(UnionOptions(self_host="127.0.0.1", self_port=0, timeout=timeout), peers,
                        shards=lambda: (shard, 2), token=lambda: "t", certificate_der=_certificate(str(cert)),
                        request_info_key=REQUEST_INFO)
     app = web.Application(middlewares=[status_middleware, info, union.middleware])
+    union.install(app)
     app.router.add_get(PATH, scrape)
     app.on_cleanup.append(lambda _app: union.close())
     runner = web.AppRunner(app)
@@ -170,7 +176,8 @@ async def _shard_server(body: bytes, *, shard: int, cert: Path, key: Path,
 async def _get(port: int) -> tuple[int, bytes]:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    async with ClientSession() as session, session.get(f"https://127.0.0.1:{port}{PATH}", ssl=context) as resp:
+    url = f"https://127.0.0.1:{port}{PATH}"
+    async with ClientSession() as session, session.get(url, ssl=context) as resp:
         return resp.status, await resp.read()
 
 
