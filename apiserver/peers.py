@@ -373,30 +373,35 @@ class ShardUnion:
         """Every shard's local answer (ours first), or a 503 naming the shards that did not answer."""
         wanted = set(range(total))
         timeout = self.options.timeout
-        peers: list[Peer] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                peers = [own, *await self.directory.peers()]
-                results = await asyncio.gather(*(self._ask(p, path, query, accept) for p in peers),
-                                               return_exceptions=True)
+            peers = [own, *await asyncio.wait_for(self.directory.peers(), timeout)]
         except TimeoutError:
-            problem = f"no answer from every shard within {timeout:g}s"
-            raise self._unavailable(wanted, total, [problem]) from None
+            raise self._unavailable(wanted, total, [f"peer discovery took over {timeout:g}s"]) from None
         except Exception as exc:  # peer discovery itself failed (an API error)
             raise self._unavailable(wanted, total, [f"peer discovery failed: {exc}"]) from None
-        by_shard: dict[int, tuple[int, Mapping[str, str], bytes]] = {}
+        tasks = {asyncio.ensure_future(self._ask(p, path, query, accept)): p for p in peers}
+        done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
         problems: list[str] = []
-        for peer, result in zip(peers, results, strict=True):
+        for task in pending:
+            task.cancel()
+            peer = tasks[task]
+            problems.append(f"{peer.name or f'{peer.host}:{peer.port}'}: no answer within {timeout:g}s")
+        by_shard: dict[int, tuple[int, Mapping[str, str], bytes]] = {}
+        for task in done:
+            peer = tasks[task]
             label = peer.name or f"{peer.host}:{peer.port}"
-            if isinstance(result, BaseException):
-                problems.append(f"{label}: {result or type(result).__name__}")
+            error = task.exception()
+            if error is not None:
+                problems.append(f"{label}: {error or type(error).__name__}")
                 continue
-            status, headers, _body = result
+            status, headers, _body = task.result()
             got = _shard_of(headers.get(SHARD_HEADER, ""), total)
             if got is None:
                 problems.append(f"{label}: status {status}, not shard k/{total}")
                 continue
-            by_shard.setdefault(got, result)
+            by_shard.setdefault(got, task.result())
         missing = wanted - set(by_shard)
         if missing:
             raise self._unavailable(missing, total, problems)

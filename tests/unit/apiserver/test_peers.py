@@ -212,7 +212,7 @@ async def test_union_of_two_shards_and_503_when_one_is_missing(tmp_path: Path) -
         started = asyncio.get_running_loop().time()
         status, body = await _get(p0)
         elapsed = asyncio.get_running_loop().time() - started
-        assert status == 503 and b"within 1s" in body, body
+        assert status == 503 and b"within 1s" in body and b"shard(s) 1 of 2" in body, body
         assert 0.9 < elapsed < 3, elapsed
         hang.close()
     finally:
