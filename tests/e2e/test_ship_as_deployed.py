@@ -456,3 +456,58 @@ def test_sharded_union(shipped: Shipped, kube_namespace: str) -> None:
             cluster.kubectl("delete", "endpointslice", f"panopticon-peers-{s.name}", "-n", NAMESPACE,
                             "--ignore-not-found")
         cluster.kubectl("delete", "metricsconfiguration", config["metadata"]["name"], "--ignore-not-found")
+
+
+@pytest.mark.timeout(900)
+def test_namespace_deletion_while_one_replica_is_down(
+    shipped: Shipped, kube_controller_manager: KubeCluster
+) -> None:
+    """The namespace controller needs discovery of every aggregated group (metrics-server #614,
+    #1282): with both replicas down deletion waits; with one down it completes."""
+    cluster, workdir = shipped.cluster, shipped.workdir
+    replicas = [make_replica(cluster, shipped.image, shipped.deployed, workdir, name=f"panopticon-ns-{i}",
+                             volumes=shipped.volumes) for i in range(2)]
+    balancer = TcpBalancer([r.secure_port for r in replicas], port=shipped.port).start()
+
+    def gone(name: str) -> bool:
+        return cluster.kubectl("get", "namespace", name, check=False).returncode != 0
+
+    def discovery_failure(name: str) -> bool:
+        ns = cluster.get_json("namespace", name)
+        return any(c.get("type") == "NamespaceDeletionDiscoveryFailure" and c.get("status") == "True"
+                   for c in (ns.get("status") or {}).get("conditions") or [])
+
+    try:
+        for replica in replicas:
+            replica.start()
+        for replica in replicas:
+            replica.wait_ready()
+        cluster.wait_apiservice_available(APISERVICE, timeout=90)
+
+        # Both down: the aggregated group fails discovery and the namespace stays Terminating.
+        for replica in replicas:
+            replica.kill()
+        stuck = f"ns-stuck-{uuid.uuid4().hex[:6]}"
+        cluster.ensure_namespace(stuck)
+        cluster.kubectl("create", "configmap", "c", "-n", stuck)
+        cluster.kubectl("delete", "namespace", stuck, "--wait=false")
+        _wait(lambda: discovery_failure(stuck), timeout=90, what="NamespaceDeletionDiscoveryFailure")
+        assert not gone(stuck)
+
+        # One replica back (the other stays down): both deletions complete.
+        replicas[1].start()
+        replicas[1].wait_ready()
+        started = time.monotonic()
+        deleted = f"ns-one-down-{uuid.uuid4().hex[:6]}"
+        cluster.ensure_namespace(deleted)
+        cluster.kubectl("create", "configmap", "c", "-n", deleted)
+        cluster.kubectl("delete", "namespace", deleted, "--wait=false")
+        _wait(lambda: gone(deleted), timeout=120, what=f"namespace {deleted} deleted", log=replicas[1])
+        elapsed = time.monotonic() - started
+        _wait(lambda: gone(stuck), timeout=180, what=f"namespace {stuck} deleted after recovery")
+        print(f"namespace deletion with one replica down: {elapsed:.1f}s")
+    finally:
+        for replica in replicas:
+            replica.stop()
+        balancer.stop()
+    _clean_log(replicas[1])
