@@ -322,6 +322,7 @@ class TcpBalancer:
     port: int = field(default_factory=free_port)
     connections: int = 0
     refused: int = 0
+    connected: dict[int, int] = field(default_factory=dict)  # connections made per backend port
 
     def __post_init__(self) -> None:
         self._open: list[tuple[int, socket.socket, socket.socket]] = []
@@ -338,6 +339,14 @@ class TcpBalancer:
     def stop(self) -> None:
         self._stop.set()
         self._listener.close()
+
+    def open_connections(self) -> dict[int, int]:
+        """Open connections per backend port right now."""
+        with self._lock:
+            counts: dict[int, int] = {}
+            for port, _client, _backend in self._open:
+                counts[port] = counts.get(port, 0) + 1
+        return counts
 
     def set_backends(self, ports: Sequence[int]) -> None:
         """Route new connections to ``ports`` only and cut the open ones to any other backend
@@ -376,6 +385,7 @@ class TcpBalancer:
             client.close()
             return
         port, backend = connected
+        self.connected[port] = self.connected.get(port, 0) + 1
         backend.settimeout(None)
         entry = (port, client, backend)
         with self._lock:

@@ -289,7 +289,12 @@ def test_failover(shipped: Shipped, kube_namespace: str) -> None:
         first_watch = watch()
         with Prober(cluster) as prober:
             time.sleep(3)
-            victim = replicas[0]
+            # Kill the replica the kube-aggregator is talking to (it keeps one HTTP/2 connection).
+            open_now = balancer.open_connections()
+            victim = max(replicas, key=lambda r: open_now.get(r.secure_port, 0))
+            survivor = next(r for r in replicas if r is not victim)
+            assert open_now.get(victim.secure_port, 0) >= 1, open_now
+            before = balancer.connected.get(survivor.secure_port, 0)
             victim.kill()
             time.sleep(8)  # the survivor alone serves kubectl, the watch retry and the scrapes
             watch_retried = first_watch.poll() is not None
@@ -312,10 +317,12 @@ def test_failover(shipped: Shipped, kube_namespace: str) -> None:
         assert values and float(values[0]["value"][1]) == 1.0, values
         samples = _query(prom_port, f'count_over_time(up{{job="panopticon"}}[{window}s])')
         assert float(samples[0]["value"][1]) >= window / 2, samples
-        assert balancer.refused >= 1  # the kill was really seen by the stand-in for kube-proxy
+        # The traffic really moved: new connections to the survivor after the kill.
+        moved = balancer.connected.get(survivor.secure_port, 0) - before
+        assert moved >= 1, balancer.connected
         print(f"failover: {prober.calls} kubectl get mf calls, {prober.retried} retried, 0 failed; "
               f"up==1 over {window}s ({samples[0]['value'][1]} scrapes); "
-              f"balancer refused {balancer.refused}; "
+              f"{moved} new connections to the survivor, balancer refused {balancer.refused}; "
               f"watch {'ended and was retried once' if watch_retried else 'kept running'}")
     finally:
         for process in watches:
