@@ -65,6 +65,15 @@ def test_kustomize_builds_base_overlay_and_examples() -> None:
     )
     assert "caBundle" not in apiservice["spec"]
     assert {d["kind"] for d in _kustomize("deploy/examples")} >= {"MetricsConfiguration", "ClusterRole"}
+    # Scale-out: a StatefulSet of shards that find each other through the headless Service.
+    sharded = _kustomize("deploy/overlays/sharded")
+    assert not [d for d in sharded if d["kind"] == "Deployment"]
+    sts = next(d for d in sharded if d["kind"] == "StatefulSet")
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--pod=$(POD_NAME)", "--peer-service=panopticon-peers"} <= set(args)
+    peers = next(d for d in sharded if d["kind"] == "Service" and d["metadata"]["name"] == "panopticon-peers")
+    assert peers["spec"]["clusterIP"] == "None" and sts["spec"]["serviceName"] == "panopticon-peers"
+    assert peers["spec"]["ports"][0]["name"] == "https"  # apiserver.peers looks the port up by name
 
 
 def test_ac4_server_side_dry_run_of_the_base(kube_cluster: KubeCluster) -> None:
