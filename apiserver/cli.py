@@ -128,6 +128,13 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="TokenReview answers are cached this long (default 10)")
     s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
                    help="SubjectAccessReview answers are cached this long (default 10)")
+    s.add_argument("--peer-service", default="", metavar="NAME",
+                   help="with --total-shards > 1: the headless Service whose EndpointSlices list the other "
+                        "shards; every reply is then the union of all shards (apiserver/peers.py)")
+    s.add_argument("--peer-timeout", type=float, default=5.0,
+                   help="seconds every shard has to answer a union request before it fails with 503")
+    s.add_argument("--peer-cache-seconds", type=float, default=2.0,
+                   help="how long the peers' EndpointSlices are cached")
     s.add_argument("--max-connections", type=int, default=None, metavar="N",
                    help="open HTTPS connections at most; more are closed before the TLS handshake "
                         "(default 4096)")

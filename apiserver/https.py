@@ -27,9 +27,10 @@ from apiserver.authconfig import AuthConfigSource, AuthOverrides, AuthSettings
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
 from apiserver.connections import ServingLimits
+from apiserver.peers import ShardUnion, union_from_args
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
-from apiserver.server import REQUEST_USER, Health, HttpsServer, build_app
+from apiserver.server import REQUEST_INFO, REQUEST_USER, Health, HttpsServer, build_app
 from apiserver.settings import comma_list
 from apiserver.telemetry import ApiTelemetry
 from apiserver.views import ApiViews, ResourceNamer, guess_resource
@@ -102,6 +103,7 @@ class ExtensionApiComponent:
         exposition: ExpositionSource,
         client: ClusterClient | None = None,
         namer: ResourceNamer = guess_resource,
+        shards: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         self.args, self.store, self.exposition, self.client, self.namer = (
             args,
@@ -115,6 +117,8 @@ class ExtensionApiComponent:
         self.source: AuthConfigSource | None = None
         self.tls: ReloadingServerTLS | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.shards = shards
+        self.union: ShardUnion | None = None
 
     def ready(self) -> bool:
         if self.source is None:
@@ -163,6 +167,8 @@ class ExtensionApiComponent:
         self.views = ApiViews(self.store, namer=self.namer)
         limits = limits_from_args(args)
         telemetry = ApiTelemetry(self.store.telemetry.registry)
+        shards = self.shards or (lambda: (int(args.shard), int(args.total_shards)))
+        self.union = union_from_args(args, client=self.client, shards=shards, request_info_key=REQUEST_INFO)
         app = build_app(
             views=self.views,
             exposition=self.exposition,
@@ -173,7 +179,10 @@ class ExtensionApiComponent:
             telemetry=telemetry,
             limits=limits,
             extra_routes=webhooks.routes(),
+            extra_middlewares=[self.union.middleware] if self.union is not None else [],
         )
+        if self.union is not None:
+            self.union.install(app)
         self.server = HttpsServer(
             app, tls, host=args.bind_address, port=args.secure_port, limits=limits, on_reject=telemetry.reject
         )
@@ -193,5 +202,7 @@ class ExtensionApiComponent:
                 await self._watch
         if self.server is not None:
             await self.server.stop()
+        if self.union is not None:
+            await self.union.close()
         if self.views is not None:
             self.views.close()

@@ -173,6 +173,7 @@ def build_app(
     limits: ServingLimits | None = None,
     groups: Sequence[ApiGroupVersion] = (),
     extra_routes: Sequence[tuple[str, str, Handler]] = (),
+    extra_middlewares: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
 ) -> web.Application:
     """The application: the metrics group-version, then ``groups`` (more registry entries).
 
@@ -188,7 +189,9 @@ def build_app(
     if telemetry is not None:
         telemetry.watch_reviews(authenticator, authorizer)
     app = web.Application(
-        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer)],
+        # extra_middlewares run after authorization (e.g. apiserver.peers.ShardUnion).
+        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer),
+                     *extra_middlewares],
         client_max_size=1024 * 1024,
     )
     app[REGISTRY] = registry
