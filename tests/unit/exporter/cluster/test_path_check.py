@@ -26,7 +26,8 @@ from tests.unit.kube.fake_apiserver import FakeApiServer
 CRD = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas" / "widgets-crd.yaml").read_text())
 CONFIGS = "/apis/metrics.appscode.com/v1alpha1/metricsconfigurations"
 WIDGETS = "/apis/example.com/v1/widgets"
-WIDGET = ResolvedResource(group="example.com", version="v1", resource="widgets", kind="Widget", namespaced=True)
+WIDGET = ResolvedResource(group="example.com", version="v1", resource="widgets", kind="Widget",
+                          namespaced=True)
 DEPLOYMENT = ResolvedResource(group="apps", version="v1", resource="deployments", kind="Deployment",
                               namespaced=True)
 POD = ResolvedResource(group="", version="v1", resource="pods", kind="Pod", namespaced=True)
@@ -225,11 +226,13 @@ async def test_typo_reported_once_keeps_serving_and_fix_flips_to_true(
     series = {c: n for c, _, n in exporter.store.stats()}
     assert series["widgets"] == 5  # the good path keeps serving (the typo'd one finds nothing)
     registry = exporter.store.telemetry.registry
-    assert registry.get_sample_value("panopticon_configuration_unknown_paths", {"configuration": "widgets"}) == 1
+    unknown = {"configuration": "widgets"}
+    assert registry.get_sample_value("panopticon_configuration_unknown_paths", unknown) == 1
     # more object events and a re-resolution (CRD event) do not repeat the warning
     for i in range(5):
         await fake.put(WIDGETS, {"apiVersion": "example.com/v1", "kind": "Widget",
-                                 "metadata": {"namespace": "a", "name": f"w{i}"}, "spec": {"replicas": i + 1}})
+                                 "metadata": {"namespace": "a", "name": f"w{i}"},
+                                 "spec": {"replicas": i + 1}})
     await fake.put(CRDS, {k: v for k, v in CRD.items()})
     await eventually(lambda: exporter.schemas.generation >= 1, what=lambda: "no re-resolution")
     await exporter.queue.wait_idle()
@@ -242,7 +245,7 @@ async def test_typo_reported_once_keeps_serving_and_fix_flips_to_true(
                      what=lambda: str(conditions(fake, "widgets")))
     assert conditions(fake, "widgets")["PathsValid"]["message"] == (
         "2 paths match the schema of CustomResourceDefinition widgets.example.com")
-    assert registry.get_sample_value("panopticon_configuration_unknown_paths", {"configuration": "widgets"}) == 0
+    assert registry.get_sample_value("panopticon_configuration_unknown_paths", unknown) == 0
 
 
 async def test_compile_error_has_no_paths_condition(fake: FakeApiServer, exporter: ClusterExporter) -> None:
