@@ -19,6 +19,7 @@ and functions, or in-memory event plumbing):
   ``resolve_interval`` when they cannot be watched).
 - ``schemas`` (I/O): the target kinds' OpenAPI schemas (a CRD's own, ``/openapi/v2``), cached,
   for the typo check of paths (``exporter.schemacheck``; a warning, never blocks serving).
+- ``events`` (I/O): best-effort Warning Events about configurations (unknown paths).
 - ``sharding`` (I/O): shard and total from the own StatefulSet, re-sharding when it scales.
 - ``telemetry``: the controller's own metrics.
 - ``options``: ``ExporterOptions``, the settings with their defaults.

@@ -25,12 +25,14 @@ from typing import Any
 import orjson
 
 from exporter.cluster.binding import Binding, Event, namespace_of, uid_of
+from exporter.cluster.events import EventRecorder
 from exporter.cluster.options import ExporterOptions
 from exporter.cluster.resolution import Reresolution
 from exporter.cluster.schemas import LiveSchemas
 from exporter.cluster.sharding import StatefulSetWatch
 from exporter.cluster.state import (
     COMPILE_ERROR,
+    UNKNOWN_PATH,
     Compiler,
     ConfigState,
     PathCheck,
@@ -90,6 +92,8 @@ class ClusterExporter:
             interval=self.options.status_interval,
             enabled=self.options.write_status and not self.options.static_configs,
         )
+        self.events = EventRecorder(
+            client=client, enabled=self.options.write_status and not self.options.static_configs)
         self._config_informer: Informer | None = None
         self._ns_informer: Informer | None = None
         self._sts_watch: StatefulSetWatch | None = None
@@ -331,6 +335,8 @@ class ClusterExporter:
         if check.problems:
             log.warning("configuration %s: %d path(s) the schema of %s cannot have (still serving): %s",
                         state.name, len(check.problems), check.source, "; ".join(check.problems))
+            if self.options.shard == 0:  # every shard finds the same: one Event, not one per shard
+                await self.events.warn(state.raw, reason=UNKNOWN_PATH, message="; ".join(check.problems))
         elif check.unavailable:
             log.info("configuration %s: paths not checked: %s", state.name, check.unavailable)
         else:

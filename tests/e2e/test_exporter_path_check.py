@@ -3,7 +3,8 @@
 A MetricsConfiguration whose path the target's schema cannot have (``.spec.replica`` on a
 Widget CRD whose schema has ``.spec.replicas``; the same on Deployment, from the
 kube-apiserver's ``/openapi/v2``) gets ``PathsValid=False`` (``UnknownPath``) with a
-did-you-mean, keeps ``Ready=True`` and keeps serving; fixing it flips the condition to True.
+did-you-mean and one Warning Event, keeps ``Ready=True`` and keeps serving; fixing it flips the
+condition to True.
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def test_typo_in_a_path_is_a_condition_with_did_you_mean_and_keeps_serving(
         warnings = [line for line in proc.log.read_text().splitlines()
                     if f"configuration {name}:" in line and "cannot have" in line]
         assert len(warnings) == 1, warnings
+        events = kube_cluster.get_json("events", "-n", "default", "--field-selector",
+                                       f"involvedObject.name={name},reason=UnknownPath")["items"]
+        assert len(events) == 1, dump(events)
+        assert events[0]["type"] == "Warning" and "did you mean '.spec.replicas'?" in events[0]["message"]
+        assert events[0]["involvedObject"]["kind"] == "MetricsConfiguration"
 
         # fixing the path flips the condition to True and the family appears
         kube_cluster.apply(metrics_config(name, group, metrics=replicas_and_info(".spec.replicas")))

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from exporter.cluster import ClusterExporter, ExporterOptions
+from exporter.cluster.events import config_event
 from exporter.cluster.schemas import OPENAPI, LiveSchemas
 from exporter.cluster.state import PathCheck
 from exporter.cluster.status import config_status, path_check, paths_condition
@@ -111,6 +112,18 @@ def test_config_status_adds_paths_valid_after_ready_and_keeps_its_transition_tim
     assert fixed["conditions"][0]["lastTransitionTime"] == "T1"  # Ready did not change
     dropped = config_status(previous=fixed["conditions"], now="T4", **common)
     assert [c["type"] for c in dropped["conditions"]] == ["Ready"]
+
+
+def test_config_event_names_the_cluster_scoped_configuration() -> None:
+    cfg = config(".spec.replica")
+    cfg["metadata"]["uid"] = "u1"
+    event = config_event(cfg, type_="Warning", reason="UnknownPath", message="x" * 2000,
+                         component="panopticon", now="T")
+    assert event["metadata"] == {"generateName": "widgets.", "namespace": "default"}
+    assert event["involvedObject"] == {"apiVersion": "metrics.appscode.com/v1alpha1",
+                                       "kind": "MetricsConfiguration", "name": "widgets", "uid": "u1"}
+    assert (event["type"], event["reason"], len(event["message"])) == ("Warning", "UnknownPath", 1024)
+    assert event["message"].endswith("...")
 
 
 # ---- the schema cache ----------------------------------------------------------------------------
@@ -239,6 +252,8 @@ async def test_typo_reported_once_keeps_serving_and_fix_flips_to_true(
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "cannot have" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "widgets: 1 path(s)" in warnings[0].getMessage()
+    events = [r for r in fake.requests if r[:2] == ("POST", "/api/v1/namespaces/default/events")]
+    assert len(events) == 1  # and one Warning Event
 
     await fake.put(CONFIGS, config(".spec.replicas", ".spec.nodeName"))
     await eventually(lambda: conditions(fake, "widgets").get("PathsValid", {}).get("status") == "True",
