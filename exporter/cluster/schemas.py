@@ -7,7 +7,8 @@ cached, so that the controller never downloads more than it checks:
 - a custom kind: its CustomResourceDefinition (``GET .../customresourcedefinitions/<plural>.<group>``,
   every served version's ``openAPIV3Schema``), one request per targeted CRD;
 - a native kind (or a CRD that cannot be read, e.g. 403): the kube-apiserver's ``/openapi/v2``,
-  fetched once, on first need (only when some configuration targets a kind that is not a CRD).
+  fetched once, on first need (only when some configuration targets a kind that is not a CRD);
+  a 404 (a server without OpenAPI) counts as "no schemas".
 
 Answers are cached until ``invalidate()``, which the controller calls whenever discovery is
 refreshed after CustomResourceDefinition events (``exporter.cluster.resolution``). A failed
@@ -91,7 +92,10 @@ class LiveSchemas:
             return self._native
         generation = self.generation
         index = SchemaIndex()
-        kinds = index.add_document(await self._client.get(OPENAPI))
+        try:
+            kinds = index.add_document(await self._client.get(OPENAPI))
+        except NotFound:  # a server without OpenAPI: no schemas (cached like an answer)
+            kinds = 0
         log.debug("%s: schemas of %d kinds", OPENAPI, kinds)
         if generation == self.generation:
             self._native = index

@@ -180,6 +180,17 @@ async def test_a_failed_request_is_not_cached() -> None:
     assert api.gets == [OPENAPI, OPENAPI]
 
 
+async def test_a_server_without_openapi_has_no_schemas_and_is_asked_once() -> None:
+    api = Api({})
+    schemas = LiveSchemas(api)
+    first, second = await schemas.lookup(POD), await schemas.lookup(POD)
+    assert first.index is None and not first.error and first.source == OPENAPI
+    assert second == first and api.gets == [OPENAPI]
+    check = path_check(key=(), config=config(".spec.x", api_version="v1", kind="Pod"), target=("v1", "Pod"),
+                       index=first.index, source=first.source)
+    assert paths_condition(check) == ("Unknown", "SchemaUnavailable", "no schema for v1 Pod in /openapi/v2")
+
+
 async def test_invalidation_during_a_request_does_not_keep_the_stale_answer() -> None:
     api = Api({OPENAPI: OPENAPI_DOC})
     schemas = LiveSchemas(api)
