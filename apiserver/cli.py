@@ -46,12 +46,13 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "check",
-        help="validate MetricsConfigurations",
+        help="validate MetricsConfigurations and Thanos objects",
         description="Validate MetricsConfigurations (schema, paths, expressions, names, duplicates) and "
-        "print every problem with its field path. Exit code 1 when there are problems.",
+        "Thanos objects, and print every problem with its field path (the admission webhook's "
+        "messages). Exit code 1 when there are problems.",
     )
     p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
-                   help="MetricsConfiguration file (repeatable; directories are read recursively)")
+                   help="MetricsConfiguration or Thanos file (repeatable; directories are read recursively)")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                    help="sample objects to render as a smoke test (repeatable)")
     p.add_argument("--schema", action="append", default=[], metavar="FILE",
@@ -136,6 +137,11 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="a client that takes no response data (or watch event) for this long is "
                         "disconnected (default 60)")
 
+    a = p.add_argument_group("admission webhooks (on --secure-port; docs/admission.md)")
+    a.add_argument("--admission-allowed-users", default="", metavar="USER,...",
+                   help="only these authenticated users may call the webhooks (default: any caller)")
+    a.add_argument("--admission-schema-timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="longest wait for a target CRD's schema before reviewing without it")
     t = p.add_argument_group("Thanos operator")
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                    help="use a coordination.k8s.io Lease so only one replica reconciles")

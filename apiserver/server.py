@@ -172,8 +172,13 @@ def build_app(
     telemetry: ApiTelemetry | None = None,
     limits: ServingLimits | None = None,
     groups: Sequence[ApiGroupVersion] = (),
+    extra_routes: Sequence[tuple[str, str, Handler]] = (),
 ) -> web.Application:
-    """The application: the metrics group-version, then ``groups`` (more registry entries)."""
+    """The application: the metrics group-version, then ``groups`` (more registry entries).
+
+    ``extra_routes`` (method, path, handler) are mounted as they are, behind the same middlewares
+    (the admission webhooks, ``apiserver.admission``).
+    """
     health = health or Health()
     limits = limits or ServingLimits()
     prometheus = PrometheusApi(exposition, write_timeout=limits.write_timeout)
@@ -236,6 +241,8 @@ def build_app(
     r.add_get("/openapi/v2", openapi_v2)
     r.add_get("/openapi/v3", openapi_v3)
     r.add_get("/openapi/v3/apis/{group}/{version}", openapi_v3_gv)
+    for method, path, handler in extra_routes:
+        r.add_route(method, path, handler)
     for entry in registry.entries:
         _add_routes(r, entry, bookmark_interval, default_watch_timeout, limits.write_timeout)
     r.add_get("/apis/{group}", group)
