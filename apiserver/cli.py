@@ -106,6 +106,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="paths that skip authorization")
     s.add_argument("--authn-cache-ttl", type=float, default=10.0, help="TokenReview cache seconds")
     s.add_argument("--authz-cache-ttl", type=float, default=10.0, help="SubjectAccessReview cache seconds")
+    s.add_argument("--max-connections", type=int, default=4096,
+                   help="open HTTPS connections at most; more are closed before the TLS handshake")
+    s.add_argument("--idle-timeout", type=float, default=90.0,
+                   help="seconds a connection without a request in flight stays open")
+    s.add_argument("--write-timeout", type=float, default=60.0,
+                   help="seconds a client has to read a response (or a watch event) before it is cut off")
 
     t = p.add_argument_group("Thanos operator")
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,

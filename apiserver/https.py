@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from apiserver.authconfig import AuthConfigSource, AuthOverrides, AuthSettings
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
+from apiserver.connections import ServingLimits
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
 from apiserver.server import Health, HttpsServer, build_app
@@ -57,6 +58,16 @@ def resolved_namer(resolved: Callable[[str], str | None]) -> ResourceNamer:
         return resolved(configuration) or guess_resource(configuration, target)
 
     return namer
+
+
+def limits_from_args(args: Any) -> ServingLimits:
+    """``--max-connections``, ``--idle-timeout``, ``--write-timeout`` (defaults: ``ServingLimits``)."""
+    defaults = ServingLimits()
+    return ServingLimits(
+        idle_timeout=getattr(args, "idle_timeout", None) or defaults.idle_timeout,
+        write_timeout=getattr(args, "write_timeout", None) or defaults.write_timeout,
+        max_connections=getattr(args, "max_connections", None) or defaults.max_connections,
+    )
 
 
 class ExtensionApiComponent:
@@ -127,6 +138,8 @@ class ExtensionApiComponent:
         source.subscribe(authenticator.update)
         source.subscribe(lambda settings: tls.set_client_ca(settings.tls_client_ca_pem))
         self.views = ApiViews(self.store, namer=self.namer)
+        limits = limits_from_args(args)
+        telemetry = ApiTelemetry(self.store.telemetry.registry)
         app = build_app(
             views=self.views,
             exposition=self.exposition,
@@ -134,9 +147,12 @@ class ExtensionApiComponent:
             authenticator=authenticator,
             authorizer=authorizer,
             health=Health(ready=self.ready),
-            telemetry=ApiTelemetry(self.store.telemetry.registry),
+            telemetry=telemetry,
+            limits=limits,
         )
-        self.server = HttpsServer(app, tls, host=args.bind_address, port=args.secure_port)
+        self.server = HttpsServer(
+            app, tls, host=args.bind_address, port=args.secure_port, limits=limits, on_reject=telemetry.reject
+        )
         try:
             await self.server.start()
         except OSError as exc:
