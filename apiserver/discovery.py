@@ -1,7 +1,9 @@
 """Discovery documents: ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``, ``/version``.
 
 Built from the registry (``apiserver.registry``): every group-version and every discoverable
-resource entry. They never look at the store, so the aggregator's availability probe and
+resource entry, plus the entries a group-version computes per request (the custom and external
+metrics APIs list the metric families currently known: plans only, never object data). They
+never wait on the store, so the aggregator's availability probe and
 discovery refresh (5 s budget, research/apiserver.md §1.4-1.5) are answered at once whatever the
 data is doing. ``/apis`` answers the legacy ``APIGroupList`` with ``application/json`` for every
 Accept, including the aggregated-discovery v2 media type: the aggregator then falls back to
@@ -41,7 +43,10 @@ def api_resource_list(entry: ApiGroupVersion) -> dict[str, Any]:
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": entry.group_version,
-        "resources": [_resource(r) for r in entry.resources if r.discoverable],
+        "resources": [
+            *(_resource(r) for r in entry.resources if r.discoverable),
+            *(dict(r) for r in (entry.discovery() if entry.discovery is not None else ())),
+        ],
     }
 
 

@@ -23,6 +23,8 @@ from apiserver.authconfig import AuthConfigSource, AuthOverrides, AuthSettings
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
 from apiserver.connections import ServingLimits
+from apiserver.metric_lookup import ScopeOf, StateMetrics, guess_namespaced
+from apiserver.metrics_apis import metrics_api_groups
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
 from apiserver.server import Health, HttpsServer, build_app
@@ -83,6 +85,7 @@ class ExtensionApiComponent:
         exposition: ExpositionSource,
         client: ClusterClient | None = None,
         namer: ResourceNamer = guess_resource,
+        namespaced: ScopeOf = guess_namespaced,
     ) -> None:
         self.args, self.store, self.exposition, self.client, self.namer = (
             args,
@@ -91,6 +94,7 @@ class ExtensionApiComponent:
             client,
             namer,
         )
+        self.namespaced = namespaced
         self.server: HttpsServer | None = None
         self.views: ApiViews | None = None
         self.source: AuthConfigSource | None = None
@@ -138,6 +142,9 @@ class ExtensionApiComponent:
         source.subscribe(authenticator.update)
         source.subscribe(lambda settings: tls.set_client_ca(settings.tls_client_ca_pem))
         self.views = ApiViews(self.store, namer=self.namer)
+        state_metrics = StateMetrics(
+            self.store, self.views, parse_series=parse_series, namer=self.namer, namespaced=self.namespaced
+        )
         limits = limits_from_args(args)
         telemetry = ApiTelemetry(self.store.telemetry.registry)
         app = build_app(
@@ -149,6 +156,7 @@ class ExtensionApiComponent:
             health=Health(ready=self.ready),
             telemetry=telemetry,
             limits=limits,
+            groups=metrics_api_groups(state_metrics),
         )
         self.server = HttpsServer(
             app, tls, host=args.bind_address, port=args.secure_port, limits=limits, on_reject=telemetry.reject
