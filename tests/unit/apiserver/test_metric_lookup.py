@@ -32,35 +32,68 @@ from tests.plan_doubles import SamplePlan
 EVERYTHING = parse_label_selector("")
 
 
-def widget(name: str, namespace: str, samples: dict[str, list[tuple[dict[str, str], Any]]],
-           *, labels: dict[str, str] | None = None, rv: str = "1") -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}",
-                            "resourceVersion": rv}
+def widget(
+    name: str,
+    namespace: str,
+    samples: dict[str, list[tuple[dict[str, str], Any]]],
+    *,
+    labels: dict[str, str] | None = None,
+    rv: str = "1",
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "namespace": namespace,
+        "uid": f"uid-{namespace}-{name}",
+        "resourceVersion": rv,
+    }
     if labels:
         meta["labels"] = labels
-    return {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": meta,
-            "samples": {k: [list(s) for s in v] for k, v in samples.items()}}
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": meta,
+        "samples": {k: [list(s) for s in v] for k, v in samples.items()},
+    }
 
 
 @pytest.fixture
 def metrics() -> StateMetrics:
     store = MetricsStore(clock=lambda: 1_700_000_000.0)
     store.set_plan(SamplePlan.of("widgets", ["widget_backlog", "widget_condition"]))
-    store.replace("widgets", [
-        widget("w1", "team-a", {
-            "widget_backlog": [({}, 30)],
-            "widget_condition": [({"type": "Ready"}, 1), ({"type": "Stalled"}, 0)],
-        }, labels={"app": "queue", "tier": "gold"}),
-        widget("w2", "team-a", {"widget_backlog": [({}, 2.5)]}, labels={"app": "queue"}),
-        widget("w3", "team-a", {"widget_backlog": [({}, math.nan)]}, labels={"app": "other"}),
-        widget("w4", "team-b", {"widget_backlog": [({}, 7)]}, labels={"app": "queue"}),
-    ])
+    store.replace(
+        "widgets",
+        [
+            widget(
+                "w1",
+                "team-a",
+                {
+                    "widget_backlog": [({}, 30)],
+                    "widget_condition": [({"type": "Ready"}, 1), ({"type": "Stalled"}, 0)],
+                },
+                labels={"app": "queue", "tier": "gold"},
+            ),
+            widget("w2", "team-a", {"widget_backlog": [({}, 2.5)]}, labels={"app": "queue"}),
+            widget("w3", "team-a", {"widget_backlog": [({}, math.nan)]}, labels={"app": "other"}),
+            widget("w4", "team-b", {"widget_backlog": [({}, 7)]}, labels={"app": "queue"}),
+        ],
+    )
     return StateMetrics(store, ApiViews(store), parse_series=parse_series, namer=guess_resource)
 
 
 def test_quantity_canonical_milli_units() -> None:
-    cases = {3.0: "3", 2.5: "2500m", 0.0: "0", 2000.0: "2k", 1_500_000.0: "1500k", 0.0004: "0",
-             0.0005: "1m", -2.5: "-2500m", 0.1 * 3: "300m", 1e18: "1E", 123.456789: "123457m"}
+    cases = {
+        3.0: "3",
+        2.5: "2500m",
+        0.0: "0",
+        2000.0: "2k",
+        1_500_000.0: "1500k",
+        0.0004: "0",
+        0.0005: "1m",
+        -2.5: "-2500m",
+        0.1 * 3: "300m",
+        1e18: "1E",
+        123.456789: "123457m",
+    }
     assert {v: format_quantity(v) for v in cases} == cases
     assert milli_units(1.0005) == 1001
     for bad in (math.nan, math.inf, -math.inf):
@@ -79,7 +112,11 @@ def test_split_group_resource() -> None:
 def test_object_value_and_catalogue(metrics: StateMetrics) -> None:
     info = metrics.metric("widget_backlog", "widgets.example.com")
     assert (info.resource, info.group, info.namespaced, info.group_resource) == (
-        "widgets", "example.com", True, "widgets.example.com")
+        "widgets",
+        "example.com",
+        True,
+        "widgets.example.com",
+    )
     found = metrics.for_object(info, namespace="team-a", name="w1", metric_selector=EVERYTHING)
     [point] = found.points
     assert point.value == 30.0 and point.target.name == "w1" and point.target.namespace == "team-a"
@@ -107,32 +144,42 @@ def test_metric_selector_must_narrow_to_one_series(metrics: StateMetrics) -> Non
     with pytest.raises(AmbiguousSeries, match="2 series") as exc:
         metrics.for_object(info, namespace="team-a", name="w1", metric_selector=EVERYTHING)
     assert exc.value.code == 400
-    found = metrics.for_object(info, namespace="team-a", name="w1",
-                               metric_selector=parse_label_selector("type=Stalled"))
+    found = metrics.for_object(
+        info, namespace="team-a", name="w1", metric_selector=parse_label_selector("type=Stalled")
+    )
     assert [(p.labels["type"], p.value) for p in found.points] == [("Stalled", 0.0)]
     with pytest.raises(SeriesNotFound):
-        metrics.for_object(info, namespace="team-a", name="w1",
-                           metric_selector=parse_label_selector("type=Missing"))
+        metrics.for_object(
+            info, namespace="team-a", name="w1", metric_selector=parse_label_selector("type=Missing")
+        )
 
 
 def test_nan_is_skipped_and_named(metrics: StateMetrics) -> None:
     info = metrics.metric("widget_backlog", "widgets.example.com")
     with pytest.raises(SeriesNotFound, match=r"no finite value.*w3.*nan"):
         metrics.for_object(info, namespace="team-a", name="w3", metric_selector=EVERYTHING)
-    found = metrics.for_objects(info, namespace="team-a", object_selector=EVERYTHING,
-                                metric_selector=EVERYTHING)
+    found = metrics.for_objects(
+        info, namespace="team-a", object_selector=EVERYTHING, metric_selector=EVERYTHING
+    )
     assert [(p.target.name, p.value) for p in found.points] == [("w1", 30.0), ("w2", 2.5)]
     assert [s.target.name for s in found.skipped] == ["w3"]
 
 
 def test_all_objects_filtered_by_object_labels(metrics: StateMetrics) -> None:
     info = metrics.metric("widget_backlog", "widgets.example.com")
-    found = metrics.for_objects(info, namespace="team-a", object_selector=parse_label_selector("app=queue"),
-                                metric_selector=EVERYTHING)
+    found = metrics.for_objects(
+        info,
+        namespace="team-a",
+        object_selector=parse_label_selector("app=queue"),
+        metric_selector=EVERYTHING,
+    )
     assert [p.target.name for p in found.points] == ["w1", "w2"] and not found.skipped
-    gold = metrics.for_objects(info, namespace="team-a",
-                               object_selector=parse_label_selector("app in (queue),tier=gold"),
-                               metric_selector=EVERYTHING)
+    gold = metrics.for_objects(
+        info,
+        namespace="team-a",
+        object_selector=parse_label_selector("app in (queue),tier=gold"),
+        metric_selector=EVERYTHING,
+    )
     assert [p.target.name for p in gold.points] == ["w1"]
 
 
@@ -140,8 +187,9 @@ def test_external_one_item_per_series_of_the_namespace(metrics: StateMetrics) ->
     info = metrics.metric("widget_condition")
     found = metrics.external(info, namespace="team-a", selector=EVERYTHING)
     assert [(p.target.name, p.labels["type"]) for p in found.points] == [("w1", "Ready"), ("w1", "Stalled")]
-    backlog = metrics.external(metrics.metric("widget_backlog"), namespace="team-a",
-                               selector=parse_label_selector("widget!=w2"))
+    backlog = metrics.external(
+        metrics.metric("widget_backlog"), namespace="team-a", selector=parse_label_selector("widget!=w2")
+    )
     assert [p.value for p in backlog.points] == [30.0] and [s.target.name for s in backlog.skipped] == ["w3"]
     team_b = metrics.external(metrics.metric("widget_backlog"), namespace="team-b", selector=EVERYTHING)
     assert [p.value for p in team_b.points] == [7.0]
@@ -150,9 +198,14 @@ def test_external_one_item_per_series_of_the_namespace(metrics: StateMetrics) ->
 def test_labels_follow_the_object_without_a_new_render(metrics: StateMetrics) -> None:
     store = metrics._store
     assert isinstance(store, MetricsStore)
-    store.upsert("widgets", widget("w2", "team-a", {"widget_backlog": [({}, 2.5)]}, labels={"app": "moved"},
-                                   rv="2"))
+    store.upsert(
+        "widgets", widget("w2", "team-a", {"widget_backlog": [({}, 2.5)]}, labels={"app": "moved"}, rv="2")
+    )
     info = metrics.metric("widget_backlog", "widgets.example.com")
-    found = metrics.for_objects(info, namespace="team-a", object_selector=parse_label_selector("app=queue"),
-                                metric_selector=EVERYTHING)
+    found = metrics.for_objects(
+        info,
+        namespace="team-a",
+        object_selector=parse_label_selector("app=queue"),
+        metric_selector=EVERYTHING,
+    )
     assert [p.target.name for p in found.points] == ["w1"]
