@@ -51,7 +51,7 @@ CLUSTER_SCOPED_KINDS = frozenset(
         ("scheduling.k8s.io", "PriorityClass"),
         ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
         ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
-        ("metrics.panopticon.io", "MetricsConfiguration"),
+        ("metrics.appscode.com", "MetricsConfiguration"),
     }
 )
 
