@@ -17,7 +17,9 @@ when nothing finite is left). Unknown families, families of another kind and unk
 ``MetricNotFound`` / ``ObjectNotFound`` (404).
 
 Reads only: the store (``entries`` of one configuration, per namespace), the views' name index
-and the series parser. One event loop, like the store; nothing here awaits.
+and the series parser. Parsed chunks are memoised by their bytes (a chunk is immutable and its
+hash is cached by CPython), at most ``PARSE_CACHE_SIZE`` of them, so the HPA's repeated lookups
+of unchanged objects do not re-parse. One event loop, like the store; nothing here awaits.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from exporter.store import ObjectEntry
 from exporter.types import FamilyHeader, Plan, Series, TargetRef
 
 SeriesParser = Callable[[bytes], list[Series]]
+PARSE_CACHE_SIZE = 16384
 # (configuration, target) -> whether the target kind is namespaced
 ScopeOf = Callable[[str, TargetRef], bool]
 
@@ -190,6 +193,7 @@ class StateMetrics:
         self._namer, self._namespaced = namer, namespaced
         self._plans_key: tuple[int, ...] = ()
         self._families: dict[str, MetricInfo] = {}
+        self._parsed: dict[bytes, list[Series]] = {}
 
     # ------------------------------------------------------------------ catalogue
 
@@ -277,6 +281,14 @@ class StateMetrics:
 
     # ------------------------------------------------------------------ internals
 
+    def _series(self, chunk: bytes) -> list[Series]:
+        parsed = self._parsed.get(chunk)
+        if parsed is None:
+            if len(self._parsed) >= PARSE_CACHE_SIZE:
+                self._parsed.clear()  # changed objects leave stale chunks behind: start afresh
+            parsed = self._parsed[chunk] = self._parse(chunk)
+        return parsed
+
     @staticmethod
     def _check_scope(info: MetricInfo, namespace: str) -> None:
         if info.namespaced and not namespace:
@@ -303,7 +315,7 @@ class StateMetrics:
             return
         target_ref = info.header.target
         target = Target(target_ref.api_version, target_ref.kind, info.resource, entry.namespace, entry.name)
-        matched = [s for s in self._parse(chunk) if s.name == info.name and selector.matches(s.labels)]
+        matched = [s for s in self._series(chunk) if s.name == info.name and selector.matches(s.labels)]
         finite = []
         for series in matched:
             if math.isfinite(series.value):

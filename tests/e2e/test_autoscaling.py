@@ -201,6 +201,12 @@ class Env:
         dep = self.cluster.get_json("deployment", name, "-n", self.namespace)
         return int(dep["spec"]["replicas"]), int(dep.get("status", {}).get("readyReplicas") or 0)
 
+    def hpa(self, name: str) -> Any:
+        """The HPA as autoscaling/v2beta2 (``kubectl get hpa`` alone returns autoscaling/v1)."""
+        return self.cluster.get_json(
+            "horizontalpodautoscalers.v2beta2.autoscaling", name, "-n", self.namespace
+        )
+
     def hpa_events(self, name: str) -> list[dict[str, Any]]:
         events = self.cluster.get_json(
             "events", "-n", self.namespace, "--field-selector", f"involvedObject.name={name}"
@@ -442,7 +448,7 @@ def _scale_and_measure(
 
 
 def _check_hpa_status(env: Env, name: str, kind: str) -> None:
-    status = env.cluster.get_json("horizontalpodautoscalers.v2beta2.autoscaling", name, "-n", env.namespace)["status"]
+    status = env.hpa(name)["status"]
     [current] = status["currentMetrics"]
     assert current["type"] == kind and current[kind.lower()]["current"].get("averageValue"), status
     table = env.cluster.kubectl("get", "hpa", name, "-n", env.namespace).stdout
@@ -477,15 +483,16 @@ def _test_hpa(
     wait(lambda: env.replicas(target) == (1, 1), timeout=90, what=f"{target} with one ready pod")
     _wait_for_discovery(env)
     env.cluster.apply(hpa(name, env.namespace, target, metric))
-    wait(
-        lambda: (
-            env.cluster.get_json("horizontalpodautoscalers.v2beta2.autoscaling", name, "-n", env.namespace)
-            .get("status", {})
-            .get("currentMetrics")
-        ),
-        timeout=60,
-        what=f"HPA {name} reading its metric",
-    )
+
+    def reading() -> Any:
+        return env.hpa(name).get("status", {}).get("currentMetrics")
+
+    try:
+        wait(reading, timeout=60, what=f"HPA {name} reading its metric")
+    except AssertionError as error:
+        conditions = env.hpa(name).get("status", {}).get("conditions")
+        events = [(e["reason"], e["message"]) for e in env.hpa_events(name)]
+        raise AssertionError(f"{error}\nconditions: {conditions}\nevents: {events}") from None
     scale_up = _scale_and_measure(env, name, target, up, up_to)
     _check_hpa_status(env, name, kind)
     scale_down = _scale_and_measure(env, name, target, down, 1)

@@ -209,3 +209,22 @@ def test_labels_follow_the_object_without_a_new_render(metrics: StateMetrics) ->
         metric_selector=EVERYTHING,
     )
     assert [p.target.name for p in found.points] == ["w1"]
+
+
+def test_unchanged_chunks_are_parsed_once() -> None:
+    store = MetricsStore()
+    store.set_plan(SamplePlan.of("widgets", ["widget_backlog"]))
+    store.replace("widgets", [widget("w1", "team-a", {"widget_backlog": [({}, 1)]})])
+    calls: list[bytes] = []
+
+    def counting(chunk: bytes) -> list[Any]:
+        calls.append(chunk)
+        return parse_series(chunk)
+
+    metrics = StateMetrics(store, ApiViews(store), parse_series=counting, namer=guess_resource)
+    info = metrics.metric("widget_backlog", "widgets.example.com")
+    for _ in range(3):
+        metrics.for_object(info, namespace="team-a", name="w1", metric_selector=EVERYTHING)
+    store.upsert("widgets", widget("w1", "team-a", {"widget_backlog": [({}, 2)]}, rv="2"))
+    [point] = metrics.for_object(info, namespace="team-a", name="w1", metric_selector=EVERYTHING).points
+    assert point.value == 2.0 and len(calls) == 2
