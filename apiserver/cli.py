@@ -74,7 +74,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="cluster mode: read MetricsConfigurations from FILE (repeatable; directories "
                    "recursively) instead of watching the CRD, so a namespaced Role suffices (sidecar)")
     g.add_argument("--namespaces", default="",
-                   help="comma-separated namespaces to watch (default: all); lets a namespaced Role suffice")
+                   help="comma-separated namespaces the exporter and the Thanos operator watch (default: "
+                        "all); lets a namespaced Role suffice")
     g.add_argument("--namespace-selector", default="",
                    help="label selector on Namespaces whose objects are exported (as Panopticon)")
     g.add_argument("--shard", type=int, default=0, help="this instance's shard (0-based)")
@@ -82,18 +83,31 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--pod", default="", help="StatefulSet pod name: derive --shard from its ordinal")
     g.add_argument("--pod-namespace", default="",
                    help="namespace of --pod (to read the StatefulSet replicas)")
+    g.add_argument("--write-status", action=argparse.BooleanOptionalAction, default=True,
+                   help="write MetricsConfiguration status (--no-write-status: read-only RBAC suffices)")
+    g.add_argument("--status-interval", type=float, default=None, metavar="SECONDS",
+                   help="at most one status write per MetricsConfiguration this often (default 3)")
+    g.add_argument("--resolve-interval", type=float, default=None, metavar="SECONDS",
+                   help="re-resolve kinds not served yet this often when CRDs cannot be watched (default 30)")
+    g.add_argument("--watch-timeout", type=int, default=None, metavar="SECONDS",
+                   help="timeoutSeconds of the exporter's WATCH requests (default 300)")
+    g.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
+                   help="timeout of every API request (default 30)")
 
     h = p.add_argument_group("plain HTTP")
-    h.add_argument("--metrics-address", default="127.0.0.1:8080", metavar="HOST:PORT",
+    h.add_argument("--metrics-bind-address", "--metrics-address", dest="metrics_address",
+                   default="127.0.0.1:8080", metavar="HOST:PORT",
                    help="plain HTTP /metrics, /healthz, /livez, /readyz "
-                        "(default 127.0.0.1:8080; '' to disable)")
-    h.add_argument("--no-state-metrics-on-plain", action="store_true",
-                   help="serve only own telemetry on the plain /metrics (state metrics only via the API)")
+                        "(default 127.0.0.1:8080; '' to disable; --metrics-address is the old name)")
+    h.add_argument("--state-metrics-on-plain", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve the state metrics on the plain /metrics (--no-state-metrics-on-plain: only "
+                        "own telemetry there; state metrics only through the authorized API)")
 
     s = p.add_argument_group("extension API server (HTTPS)")
     s.add_argument("--secure-port", type=int, default=0,
                    help="HTTPS port of the aggregated API (0 = disabled; 8443 in the Deployment)")
-    s.add_argument("--bind-address", default="0.0.0.0", help="address for --secure-port")
+    s.add_argument("--bind-address", default="0.0.0.0", metavar="HOST",
+                   help="address the HTTPS server listens on, with --secure-port (default 0.0.0.0)")
     s.add_argument("--tls-cert-file", metavar="FILE", help="serving certificate (self-signed when omitted)")
     s.add_argument("--tls-private-key-file", metavar="FILE", help="serving key")
     s.add_argument("--client-ca-file", metavar="FILE",
@@ -104,8 +118,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="comma-separated CNs allowed to front-proxy (default: from the ConfigMap)")
     s.add_argument("--authorization-always-allow-paths", default="/healthz,/livez,/readyz",
                    help="paths that skip authorization")
-    s.add_argument("--authn-cache-ttl", type=float, default=10.0, help="TokenReview cache seconds")
-    s.add_argument("--authz-cache-ttl", type=float, default=10.0, help="SubjectAccessReview cache seconds")
+    s.add_argument("--authn-cache-ttl", type=float, default=10.0, metavar="SECONDS",
+                   help="TokenReview answers are cached this long (default 10)")
+    s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
+                   help="SubjectAccessReview answers are cached this long (default 10)")
     s.add_argument("--max-connections", type=int, default=4096,
                    help="open HTTPS connections at most; more are closed before the TLS handshake")
     s.add_argument("--idle-timeout", type=float, default=90.0,
@@ -117,10 +133,16 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                    help="use a coordination.k8s.io Lease so only one replica reconciles")
     t.add_argument("--leader-elect-namespace", default="", help="namespace of the Lease (default: own)")
-    t.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
-    t.add_argument("--watch-namespace", default="", help="only reconcile Thanos objects in this namespace")
+    t.add_argument("--leader-elect-lease-duration", type=float, default=15.0, metavar="SECONDS",
+                   help="Lease duration; renewals every duration/7.5, given up after 2/3 of it (default 15)")
+    t.add_argument("--resync-period", type=float, default=None, metavar="SECONDS",
+                   help="reconcile every Thanos object again this often (reads only when converged; "
+                        "default 300)")
+    t.add_argument("--watch-namespace", default="",
+                   help="deprecated, use --namespaces: only reconcile Thanos objects in this namespace")
 
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="log level (default info)")
 
 
 def _add_certs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -43,7 +43,6 @@ from exporter.values import ValueConversionError, datetime_to_float, format_valu
 __all__ = [
     "CompileError",
     "CompiledPlan",
-    "check_conflicts",
     "compile_config",
     "compile_documents",
     "find_conflicts",
@@ -627,7 +626,3 @@ def compile_documents(configs: Sequence[Document], *,
         problems.append(format_problem(source=where, name=name, problem=problem))
     return list(plans), problems
 
-
-def check_conflicts(plans: Sequence[CompiledPlan]) -> list[Problem]:
-    """Problems for families two configurations both produce (the later one is reported)."""
-    return [problem for _, problem in find_conflicts(plans)]

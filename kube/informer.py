@@ -46,9 +46,6 @@ Handler = Callable[[str, dict[str, Any]], None]
 Replay = Callable[[list[dict[str, Any]]], None]
 
 
-ListWatchClient = ListWatcher
-
-
 @dataclass(frozen=True, slots=True)
 class WatchTarget:
     """One collection to list/watch: a group/version/resource, optionally one namespace."""
@@ -132,7 +129,7 @@ class Informer:
 
     def __init__(
         self,
-        client: ListWatchClient,
+        client: ListWatcher,
         target: WatchTarget,
         *,
         page_size: int = 500,
@@ -395,7 +392,7 @@ class InformerRegistry:
 
     def __init__(
         self,
-        client: ListWatchClient,
+        client: ListWatcher,
         *,
         telemetry: InformerTelemetry | None = None,
         keep: Callable[[str], bool] | None = None,

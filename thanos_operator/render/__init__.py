@@ -30,12 +30,7 @@ OWNED_KINDS: tuple[tuple[str, str], ...] = (
 )
 _KIND_ORDER = {kind: i for i, (_, kind) in enumerate(OWNED_KINDS)}
 
-__all__ = ["OWNED_KINDS", "object_key", "referenced_secrets", "render"]
-
-
-def object_key(obj: JsonObject) -> tuple[str, str, str]:
-    meta = obj["metadata"]
-    return obj["kind"], meta.get("namespace", ""), meta["name"]
+__all__ = ["OWNED_KINDS", "referenced_secrets", "render"]
 
 
 def _stamp(obj: JsonObject) -> JsonObject:

@@ -4,6 +4,7 @@ real subprocess on a free port: negotiation, gzip, telemetry, health, reload, cl
 from __future__ import annotations
 
 import gzip
+import re
 import signal
 import socket
 import time
@@ -97,6 +98,12 @@ def _replicas(base: str) -> dict[str, float]:
     return {labels["deployment"]: v for labels, v in checked.samples("apps_deployment_status_replicas")}
 
 
+def _failed_reloads(base: str) -> float:
+    text = http_get(base + "/metrics")[2].decode()
+    found = re.search(r'^panopticon_source_reloads_total\{result="failure"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_serve_source_subprocess(tmp_path: Path) -> None:
     root = make_source_dir(tmp_path / "src")
     port = free_port()
@@ -115,8 +122,12 @@ def test_serve_source_subprocess(tmp_path: Path) -> None:
         while _replicas(base).get("web") != 9:
             assert time.monotonic() < deadline, "reload not observed"
             time.sleep(0.2)
+        failed = _failed_reloads(base)
         write_and_touch(root / "objects" / "web.yaml", "kind: [unclosed\n")
-        time.sleep(2.0)
+        deadline = time.monotonic() + 10
+        while _failed_reloads(base) == failed:  # the reload of the broken file has happened
+            assert time.monotonic() < deadline, "failed reload not observed"
+            time.sleep(0.1)
         assert _replicas(base) == {"web": 9, "api": 2}  # last good state kept
     finally:
         proc.send_signal(signal.SIGINT)

@@ -273,6 +273,7 @@ async def test_forbidden_target_is_list_error_and_recovers(
     assert run.exporter.ready()
 
 
+@pytest.mark.virtual_time  # three seconds of a busy collection, without waiting them
 async def test_status_writes_are_rate_limited_per_config(
     fake: FakeApiServer, client: KubeClient
 ) -> None:
