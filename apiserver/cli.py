@@ -140,6 +140,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "default 300)")
     t.add_argument("--watch-namespace", default="",
                    help="deprecated, use --namespaces: only reconcile Thanos objects in this namespace")
+    t.add_argument("--thanos-default-image", default="", metavar="IMAGE",
+                   help="Thanos image when a CR sets none (default: quay.io/thanos/thanos:v0.37.2)")
+    t.add_argument("--envoy-default-image", default="", metavar="IMAGE",
+                   help="envoy sidecar image when a CR sets none (default: envoyproxy/envoy:v1.40.0)")
 
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log level (default info)")

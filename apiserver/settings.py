@@ -63,6 +63,8 @@ class Settings:
             namespaces=namespaces,
             watch_namespace=args.watch_namespace,
             resync_period=args.resync_period,
+            default_image=args.thanos_default_image or None,
+            default_envoy_image=args.envoy_default_image or None,
         )
         return _replace(cls(exporter=exporter, operator=operator), request_timeout=args.request_timeout)
 

@@ -29,7 +29,7 @@ from kube.workqueue import RetryPolicy, WorkQueue
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
 from thanos_operator.reconciler import RESOURCES, Reconciler, RetryLater, controller_of
-from thanos_operator.render import referenced_secrets
+from thanos_operator.render import DefaultImages, referenced_secrets
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +52,14 @@ class ThanosController:
         identity: str = "",
         retry_after: float = 1.0,
         retry: RetryPolicy | None = None,
+        images: DefaultImages | None = None,
     ) -> None:
         self.client = client
         # Watched namespaces (``--namespaces``); empty: all. ``namespace`` is the one-namespace form.
         one = (namespace,) if namespace else ()
         self.namespaces: tuple[str, ...] = tuple(sorted(set(namespaces))) or one
         self.resync_period = resync_period
-        self.reconciler = Reconciler(client, identity=identity)
+        self.reconciler = Reconciler(client, identity=identity, images=images)
         self._retry_after = retry_after
         retry = retry or RetryPolicy(initial=1.0, maximum=300.0)
         self.queue: WorkQueue[Key] = WorkQueue(self._process, name="thanos", workers=workers, retry=retry)
@@ -134,9 +135,10 @@ class ThanosController:
             yield WatchTarget(API_GROUP, API_VERSION, PLURAL, namespace=namespace), self._on_thanos
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
         for namespace in namespaces:
-            for kind, (group, version, resource) in RESOURCES.items():
+            for kind in RESOURCES:
                 if kind == "Secret":
                     continue
+                group, version, resource = self.reconciler.group_version(kind)
                 yield (
                     WatchTarget(group, version, resource, namespace=namespace, label_selector=selector),
                     self._on_child,
@@ -144,6 +146,7 @@ class ThanosController:
             yield WatchTarget("", "v1", "secrets", namespace=namespace), self._on_secret
 
     async def start(self) -> None:
+        await self.reconciler.resolve_served_versions()  # e.g. policy/v1beta1 PDBs on Kubernetes 1.20
         for target, handler in self._targets():
             informer = Informer(self.client, target)
             informer.add_handler(handler)

@@ -34,7 +34,7 @@ from kube.paths import resource_path
 from thanos_operator import names
 from thanos_operator.drift import drift
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.render import OWNED_KINDS, referenced_secrets, render
+from thanos_operator.render import OWNED_KINDS, DefaultImages, referenced_secrets, render
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,16 @@ RESOURCES = {
     "Service": ("", "v1", "services"),
     "StatefulSet": ("apps", "v1", "statefulsets"),
     "Deployment": ("apps", "v1", "deployments"),
+    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
     # Read and watched, never written: the endpoints controller copies our Service labels onto
     # them, and their ready addresses decide the hashring membership (``ready_ingestor_pods``).
     "Endpoints": ("", "v1", "endpoints"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
+_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS, ("PodDisruptionBudget",))
+# Kinds rendered at their newest version but applied at an older one where only that is served
+# (found through discovery once per Reconciler): policy/v1 PDBs arrived in Kubernetes 1.21.
+OLDER_VERSIONS = {"PodDisruptionBudget": ("v1beta1",)}
 
 
 class RetryLater(Exception):
@@ -108,9 +112,11 @@ def thanos_path(namespace: str | None, name: str | None = None, subresource: str
     )
 
 
-def object_path(kind: str, namespace: str, name: str | None = None) -> str:
-    group, version, resource = RESOURCES[kind]
-    return resource_path(group=group, version=version, resource=resource, namespace=namespace, name=name)
+def object_path(kind: str, namespace: str, name: str | None = None, *, version: str | None = None) -> str:
+    group, default_version, resource = RESOURCES[kind]
+    return resource_path(
+        group=group, version=version or default_version, resource=resource, namespace=namespace, name=name
+    )
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -194,10 +200,51 @@ def component_status(
 class Reconciler:
     """Stateless between passes: everything it decides comes from the API server."""
 
-    def __init__(self, client: KubeApi, *, field_manager: str = FIELD_MANAGER, identity: str = "") -> None:
+    def __init__(
+        self,
+        client: KubeApi,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        identity: str = "",
+        images: DefaultImages | None = None,
+    ) -> None:
         self.client = client
+        self.images = images or DefaultImages()
         self.field_manager = field_manager
         self.identity = identity
+        self.served_versions: dict[str, str] = {}  # kind -> the version applied (see OLDER_VERSIONS)
+
+    async def resolve_served_versions(self) -> dict[str, str]:
+        """For each kind with older fallbacks, the newest version the API server serves it at."""
+        for kind, older in OLDER_VERSIONS.items():
+            if kind in self.served_versions:
+                continue
+            group, newest, resource = RESOURCES[kind]
+            chosen = older[-1]
+            for version in (newest, *older):
+                try:
+                    doc = await self.client.get(f"/apis/{group}/{version}")
+                except NotFound:
+                    continue
+                if any(r.get("name") == resource for r in doc.get("resources") or []):
+                    chosen = version
+                    break
+            self.served_versions[kind] = chosen
+        return self.served_versions
+
+    def group_version(self, kind: str) -> tuple[str, str, str]:
+        group, version, resource = RESOURCES[kind]
+        return group, self.served_versions.get(kind, version), resource
+
+    def path(self, kind: str, namespace: str, name: str | None = None) -> str:
+        return object_path(kind, namespace, name, version=self.served_versions.get(kind))
+
+    def _as_served(self, obj: JsonObject) -> JsonObject:
+        version = self.served_versions.get(obj["kind"])
+        if version is None:
+            return obj
+        group = RESOURCES[obj["kind"]][0]
+        return {**obj, "apiVersion": f"{group}/{version}"}
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
         outcome = Outcome()
@@ -283,8 +330,9 @@ class Reconciler:
                 versions[secret_name] = str(secret["metadata"].get("resourceVersion") or "")
             except NotFound:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
+        await self.resolve_served_versions()
         ready_pods = await self._ready_ingestor_pods(namespace, thanos)
-        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods)
+        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods, images=self.images)
         live = await self._list_children(namespace, thanos_name)
 
         wanted = {_key(o) for o in desired}
@@ -313,7 +361,7 @@ class Reconciler:
             ):
                 continue
             await self.client.delete(
-                object_path(key[0], namespace, key[1]),
+                self.path(key[0], namespace, key[1]),
                 propagation_policy="Background",
                 preconditions={"uid": current["metadata"]["uid"]},
             )
@@ -376,9 +424,11 @@ class Reconciler:
                 _label(obj),
                 ", ".join(drifted),
             )
-        path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
+        path = self.path(obj["kind"], namespace, obj["metadata"]["name"])
         try:
-            applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)
+            applied = await self.client.apply(
+                path, self._as_served(obj), field_manager=self.field_manager, force=True
+            )
         except Invalid as err:
             if not (obj["kind"] == "StatefulSet" and current is not None and is_immutable_field_error(err)):
                 raise ApplyRejected(_label(obj), err) from err
@@ -412,7 +462,7 @@ class Reconciler:
         live: dict[tuple[str, str], JsonObject] = {}
         lists = await asyncio.gather(
             *(
-                self.client.list(object_path(kind, namespace), params={"labelSelector": selector})
+                self.client.list(self.path(kind, namespace), params={"labelSelector": selector})
                 for _, kind in OWNED_KINDS
             )
         )

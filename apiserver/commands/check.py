@@ -21,6 +21,7 @@ from typing import TextIO
 from exporter.compiler import CompiledPlan, compile_documents
 from exporter.sources import CONFIG_KIND, Document, FieldLocator, SourceError, load_documents, split_documents
 from exporter.types import RenderErrors
+from thanos_operator import offline as thanos_offline
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +37,9 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         print(str(exc), file=out)
         return 1
     configs, others = split_documents(documents)
+    thanos_docs = [doc for doc in others if thanos_offline.is_thanos(doc.data)]  # the operator's kind
+    others = [doc for doc in others if not thanos_offline.is_thanos(doc.data)]
+    problems.extend(thanos_offline.check_documents(thanos_docs, locate=FieldLocator()))
     for doc in others:
         if doc.data.get("kind") == CONFIG_KIND:
             problems.append(f"{doc.location}: {doc.name or '(unnamed)'}: apiVersion: "
@@ -43,7 +47,7 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         else:
             kind = doc.data.get("kind")
             notes.append(f"{doc.location}: note: {kind!r} is not a MetricsConfiguration; ignored")
-    if not configs and not problems:
+    if not configs and not problems and not thanos_docs:
         problems.append(f"{', '.join(config_paths)}: no MetricsConfiguration found")
     plans, compile_problems = compile_documents(configs, locate=FieldLocator())
     problems.extend(compile_problems)
@@ -77,6 +81,8 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         return 1
     families = sum(len(plan.families) for plan in plans)
     summary = f"OK: {len(plans)} configuration(s), {families} metric families"
+    if thanos_docs:
+        summary += f"; {len(thanos_docs)} Thanos object(s) valid"
     if object_paths:
         summary += f"; {rendered} sample object(s) rendered into {series} series"
     print(summary, file=out)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from thanos_operator import names
 from thanos_operator.models import Thanos
-from thanos_operator.render.common import JsonObject, RenderContext, content_hash
+from thanos_operator.render.common import DefaultImages, JsonObject, RenderContext, content_hash
 from thanos_operator.render.query import render_query
 from thanos_operator.render.receive import render_receive
 from thanos_operator.render.storage import render_compact, render_store_gateway
@@ -27,10 +27,11 @@ OWNED_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "Service"),
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "Deployment"),
+    ("policy/v1", "PodDisruptionBudget"),
 )
 _KIND_ORDER = {kind: i for i, (_, kind) in enumerate(OWNED_KINDS)}
 
-__all__ = ["OWNED_KINDS", "referenced_secrets", "render"]
+__all__ = ["OWNED_KINDS", "DefaultImages", "referenced_secrets", "render"]
 
 
 def _stamp(obj: JsonObject) -> JsonObject:
@@ -43,10 +44,13 @@ def render(
     *,
     secret_versions: Mapping[str, str] | None = None,
     ready_pods: Mapping[str, Sequence[str]] | None = None,
+    images: DefaultImages | None = None,
 ) -> list[JsonObject]:
-    """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``)."""
+    """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``);
+    ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``)."""
     ctx = RenderContext(
         thanos=thanos,
+        images=images or DefaultImages(),
         secret_versions=dict(secret_versions or {}),
         ready_pods={k: tuple(v) for k, v in (ready_pods or {}).items()},
     )

@@ -21,6 +21,14 @@ JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class DefaultImages:
+    """Images used when the CR names none (operator flags; spec.defaultFields.image wins)."""
+
+    thanos: str = names.DEFAULT_THANOS_IMAGE
+    envoy: str = names.DEFAULT_ENVOY_IMAGE
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """The CR plus what the pure renderer needs to know about the cluster."""
 
@@ -32,6 +40,7 @@ class RenderContext:
     # its Service; a group missing here (offline render, no Endpoints yet) gets its static
     # membership pod-0..replicas-1.
     ready_pods: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    images: DefaultImages = field(default_factory=DefaultImages)
 
     @property
     def name(self) -> str:
@@ -76,8 +85,9 @@ def component_labels(ctx: RenderContext, component: str, **extra: str) -> dict[s
     return dict(sorted(labels.items()))
 
 
-def resolved_image(fields: CommonThanosFields, defaults: CommonThanosFields) -> str:
-    return fields.image or defaults.image or names.DEFAULT_THANOS_IMAGE
+def resolved_image(ctx: RenderContext, fields: CommonThanosFields) -> str:
+    """The component's image, else ``spec.defaultFields.image``, else the operator's default."""
+    return fields.image or ctx.thanos.spec.default_fields.image or ctx.images.thanos
 
 
 def log_args(fields: CommonThanosFields, defaults: CommonThanosFields) -> list[str]:
@@ -242,6 +252,23 @@ def stateful_set(
     }
 
 
+# A voluntary disruption (drain, cluster upgrade) may take down one pod of a group at a time;
+# Thanos Receive with replicationFactor >= 3 keeps its write quorum, Query and Store Gateway
+# keep serving from the others.
+PDB_MAX_UNAVAILABLE = 1
+
+
+def pod_disruption_budget(ctx: RenderContext, *, name: str, labels: Mapping[str, str]) -> JsonObject:
+    """Rendered as ``policy/v1``; the reconciler applies it as ``policy/v1beta1`` where only that
+    is served (Kubernetes < 1.21)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(ctx, name, labels),
+        "spec": {"maxUnavailable": PDB_MAX_UNAVAILABLE, "selector": {"matchLabels": dict(labels)}},
+    }
+
+
 def headless_service(
     ctx: RenderContext, *, name: str, labels: Mapping[str, str], ports: list[tuple[str, int]]
 ) -> JsonObject:
@@ -363,6 +390,7 @@ def data_stateful_set(
     ports: list[tuple[str, int]],
     env: list[JsonObject] | None = None,
     termination_grace_period: int | None = None,
+    disruption_budget: bool = False,
 ) -> list[JsonObject]:
     """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
@@ -375,7 +403,7 @@ def data_stateful_set(
         secret_names.append(objstore.secret_name)
     container = thanos_container(
         name=subcommand,
-        image=resolved_image(fields, ctx.thanos.spec.default_fields),
+        image=resolved_image(ctx, fields),
         args=command_args(subcommand, flags),
         env=env,
         ports=[container_port(name, port) for name, port in ports],
@@ -402,4 +430,5 @@ def data_stateful_set(
             claims=data.claims,
         ),
         headless_service(ctx, name=svc, labels=labels, ports=ports),
+        *([pod_disruption_budget(ctx, name=sts, labels=labels)] if disruption_budget else []),
     ]

@@ -23,6 +23,7 @@ from thanos_operator.render.common import (
     deployment,
     headless_service,
     log_args,
+    pod_disruption_budget,
     pod_template,
     replicas,
     resolved_image,
@@ -102,7 +103,7 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
     containers = [
         thanos_container(
             name="query",
-            image=resolved_image(query, defaults),
+            image=resolved_image(ctx, query),
             args=command_args("query", flags),
             ports=[container_port("grpc", names.GRPC_PORT), container_port("http", names.HTTP_PORT)],
             resources=query.resources,
@@ -137,7 +138,7 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
         containers.append(
             {
                 "name": "proxy",
-                "image": (envoy_spec.image if envoy_spec and envoy_spec.image else names.DEFAULT_ENVOY_IMAGE),
+                "image": (envoy_spec.image if envoy_spec and envoy_spec.image else ctx.images.envoy),
                 "args": ["-c", f"{names.ENVOY_CONFIG_DIR}/{envoy.BOOTSTRAP_FILE}"],
                 "resources": (envoy_spec.resources if envoy_spec and envoy_spec.resources else {}),
                 "securityContext": copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT),
@@ -159,4 +160,5 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
             ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
         )
     )
+    objects.append(pod_disruption_budget(ctx, name=names.query(t), labels=labels))
     return objects

@@ -39,6 +39,7 @@ from thanos_operator.render.common import (
     headless_service,
     log_args,
     object_storage,
+    pod_disruption_budget,
     pod_template,
     replicas,
     resolved_image,
@@ -128,7 +129,7 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
         flags.append(f"--receive.replication-factor={router.replication_factor}")
     container = thanos_container(
         name="receive",
-        image=resolved_image(router, defaults),
+        image=resolved_image(ctx, router),
         args=command_args("receive", flags),
         env=[POD_NAME_ENV],
         ports=_container_ports(),
@@ -153,6 +154,7 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
             ctx, name=names.router(t), labels=labels, replica_count=replicas(router), template=template
         ),
         headless_service(ctx, name=names.router_service(t), labels=labels, ports=_PORTS),
+        pod_disruption_budget(ctx, name=names.router(t), labels=labels),
     ]
 
 
@@ -188,6 +190,7 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
         ports=_PORTS,
         env=[POD_NAME_ENV],
         termination_grace_period=INGESTOR_TERMINATION_GRACE_SECONDS,
+        disruption_budget=True,
     )
 
 

@@ -49,6 +49,7 @@ def render_store_gateway(ctx: RenderContext, store: StoreGateway) -> list[JsonOb
         data=data,
         objstore=objstore,
         ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
+        disruption_budget=True,
     )
 
 

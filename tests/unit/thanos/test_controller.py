@@ -108,4 +108,4 @@ async def test_a_successful_pass_converges_through_the_worker() -> None:
     assert await controller.wait_idle(5)
     await controller.stop()
     assert controller.passes == 1 and controller.failures == 0
-    assert len(api.writes_of("apply")) == 2  # Deployment + Service
+    assert len(api.writes_of("apply")) == 3  # Deployment + Service + PodDisruptionBudget (v1beta1 here)

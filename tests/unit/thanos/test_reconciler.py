@@ -54,12 +54,12 @@ def cond(api: FakeApi, type_: str) -> dict[str, Any]:
 async def test_first_pass_applies_everything_and_second_pass_writes_nothing() -> None:
     api, reconciler = setup()
     first = await reconciler.reconcile(NS, NAME)
-    assert len(first.applied) == 10 and first.status_written
+    assert len(first.applied) == 14 and first.status_written  # 10 objects + 4 PodDisruptionBudgets
     assert cond(api, "Reconciled")["status"] == "True" and cond(api, "Reconciled")["observedGeneration"] == 1
     assert cond(api, "Ready")["reason"] == "ComponentsNotReady"
     api.writes.clear()
     second = await reconciler.reconcile(NS, NAME)
-    assert api.writes == [] and second.applied == [] and len(second.unchanged) == 10
+    assert api.writes == [] and second.applied == [] and len(second.unchanged) == 14
 
 
 async def test_a_spec_change_applies_only_what_changed() -> None:
@@ -88,6 +88,7 @@ async def test_removed_ingestor_is_pruned_but_foreign_objects_are_not() -> None:
     set_spec(api, spec)
     outcome = await reconciler.reconcile(NS, NAME)
     assert sorted(outcome.pruned) == [
+        "PodDisruptionBudget/t-receive-ingestor-b",
         "Service/t-receive-ingestor-b-operated",
         "StatefulSet/t-receive-ingestor-b",
     ]
@@ -210,3 +211,17 @@ async def test_hashrings_follow_the_ready_addresses_of_the_ingestor_endpoints() 
     api.put(ep_path, endpoints([], [0, 1]))
     await reconciler.reconcile(NS, NAME)
     assert '"endpoints": []' in api.objects[cm_path]["data"]["hashrings.json"]
+
+
+async def test_pod_disruption_budgets_use_policy_v1_where_served_else_v1beta1() -> None:
+    api, reconciler = setup({"query": {}})
+    await reconciler.reconcile(NS, NAME)  # no /apis/policy/v1 discovery: Kubernetes 1.20
+    assert "/apis/policy/v1beta1/namespaces/ns/poddisruptionbudgets/t-query" in api.writes_of("apply")
+    assert api.objects["/apis/policy/v1beta1/namespaces/ns/poddisruptionbudgets/t-query"]["apiVersion"] == (
+        "policy/v1beta1"
+    )
+    newer, reconciler = setup({"query": {}})
+    newer.put("/apis/policy/v1", {"kind": "APIResourceList", "resources": [{"name": "poddisruptionbudgets"}]})
+    await reconciler.reconcile(NS, NAME)
+    assert "/apis/policy/v1/namespaces/ns/poddisruptionbudgets/t-query" in newer.writes_of("apply")
+    assert reconciler.served_versions == {"PodDisruptionBudget": "v1"}

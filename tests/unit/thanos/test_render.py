@@ -71,7 +71,11 @@ def test_removed_ingestor_group_is_no_longer_rendered() -> None:
     removed = {(o["kind"], o["metadata"]["name"]) for o in two} - {
         (o["kind"], o["metadata"]["name"]) for o in one
     }
-    assert removed == {("StatefulSet", "t-receive-ingestor-b"), ("Service", "t-receive-ingestor-b-operated")}
+    assert removed == {
+        ("StatefulSet", "t-receive-ingestor-b"),
+        ("Service", "t-receive-ingestor-b-operated"),
+        ("PodDisruptionBudget", "t-receive-ingestor-b"),
+    }
 
 
 def test_objstore_secret_version_rolls_pods_but_envoy_credentials_do_not() -> None:
@@ -170,3 +174,30 @@ def test_selector_labels_become_selector_label_flags() -> None:
     objects = render(parse_thanos(cr({"query": {"selectorLabels": {"cluster": "host"}}})))
     args = workload(objects, "Deployment", "t-query")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert '--selector-label=cluster="host"' in args
+
+
+def test_operator_default_images_apply_only_where_the_cr_names_none() -> None:
+    from thanos_operator.render import DefaultImages
+
+    spec = {
+        "query": {"stores": [{"addresses": ["x:1"], "caSecret": {"name": "ca", "key": "ca.crt"}}]},
+        "receive": {"ingestors": [{"name": "a", "image": "own/thanos:1"}]},
+    }
+    images = DefaultImages(thanos="mirror/thanos:v0.37.2", envoy="mirror/envoy:v1.40.0")
+    objects = render(parse_thanos(cr(spec)), images=images)
+
+    def images_of(kind: str, name: str) -> dict[str, str]:
+        pod = workload(objects, kind, name)["spec"]["template"]["spec"]
+        return {c["name"]: c["image"] for c in pod["containers"]}
+
+    assert images_of("Deployment", "t-query") == {
+        "query": "mirror/thanos:v0.37.2",
+        "proxy": "mirror/envoy:v1.40.0",
+    }
+    assert images_of("StatefulSet", "t-receive-ingestor-a") == {"receive": "own/thanos:1"}
+    with_default = render(
+        parse_thanos(cr({**spec, "defaultFields": {"image": "cr/thanos:2"}})), images=images
+    )
+    assert workload(with_default, "Deployment", "t-query")["spec"]["template"]["spec"]["containers"][0][
+        "image"
+    ] == ("cr/thanos:2")
