@@ -7,13 +7,16 @@ aiohttp's defaults do not fit an aggregated API server (issue 9 items 2, 4, 8, 9
   connections of the loop one receive buffer: the transport reads into it and the protocol
   copies the bytes into the connection's TLS input BIO at once, synchronously, so it is never
   shared by two reads. Per-connection cost is measured in bench/README.md.
+- **Handshake bursts**: TLS handshakes run on the event loop; ``HandshakeBudget`` gives them at
+  most 30% of it while a burst lasts, so probes and requests on open connections still answer.
 - **Timeouts** (``ServingLimits``): the TLS handshake must finish within ``handshake_timeout``;
   a connection with no request in flight is closed ``idle_timeout`` after it connected or its
   last response (aiohttp's keep-alive timer); the headers of a request must arrive within
   ``header_timeout`` of its first byte (slowloris); a response the client does not read within
   ``write_timeout`` ends the connection (``apiserver.streaming``). The values follow the
   kube-apiserver's (``IdleTimeout`` 90 s, ``ReadHeaderTimeout`` 32 s, request timeout 60 s).
-- **Limits**: at most ``max_connections`` connections (more are closed before the handshake, and
+- **Limits**: the kernel send buffer of a connection is ``send_buffer`` (256 KiB, instead of
+  up to 4 MiB autotuned), at most ``max_connections`` connections (more are closed before the handshake, and
   counted); request line plus headers up to ``max_header_bytes`` (1 MiB, Go's
   ``DefaultMaxHeaderBytes`` that the kube-apiserver uses), so what the kube-apiserver forwards
   (2,000 ``X-Remote-Group`` lines, 9 KB extra values, an 11 KB ``labelSelector``) is accepted;
@@ -26,8 +29,10 @@ aiohttp's defaults do not fit an aggregated API server (issue 9 items 2, 4, 8, 9
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+import time
 from asyncio import sslproto
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +43,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
+from apiserver import memory
+from apiserver.memory import TRIM_MIN_PEAK
 from apiserver.ratelimit import RateLimitedLog
 from apiserver.status import status_body
 
@@ -66,6 +73,7 @@ class ServingLimits:
     write_timeout: float = 60.0
     max_connections: int = 4096
     max_header_bytes: int = 1 << 20
+    send_buffer: int = 256 * 1024  # kernel send buffer per connection (SO_SNDBUF), 0: the kernel's
 
 
 def _raw_status(code: int, reason: str, message: str) -> bytes:
@@ -86,6 +94,11 @@ class ApiRequestHandler(RequestHandler):
         self._on_reject = on_reject
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
+
+    def count_reject(self, reason: str) -> None:
+        """Count a refusal decided by the application (e.g. a write timeout)."""
+        self._on_reject(reason)
+        _client_log.log(logging.INFO, "disconnected %s: %s", self._peer(), reason)
 
     # -------------------------------------------------------------- header deadline and budget
 
@@ -220,6 +233,34 @@ class ApiAppRunner(web.AppRunner):
         )
 
 
+class HandshakeBudget:
+    """Caps the loop time TLS handshakes take during a burst (``spend`` seconds per ``window``).
+
+    A server-side handshake with client-certificate verification costs 3-10 ms of CPU on the
+    event loop (OpenSSL 3.0); a burst of hundreds would hold requests already connected (the
+    kubelet's probes) for seconds. Handshake steps beyond the budget wait for the next window,
+    so established connections keep being served in between.
+    """
+
+    def __init__(self, *, window: float = 0.05, spend: float = 0.015) -> None:
+        self.window, self.spend = window, spend
+        self._start, self._spent = 0.0, 0.0
+        self.deferred = 0
+
+    def wait(self) -> float:
+        """0 when a handshake step may run now, else the seconds until the next window."""
+        now = time.perf_counter()
+        if now - self._start >= self.window:
+            self._start, self._spent = now, 0.0
+        if self._spent < self.spend:
+            return 0.0
+        return self._start + self.window - now
+
+    def charge(self, seconds: float) -> None:
+        self._spent += seconds
+
+
+HANDSHAKES = HandshakeBudget()
 _SHARED_BUFFER = bytearray(256 * 1024)
 _SHARED_VIEW = memoryview(_SHARED_BUFFER)
 
@@ -229,11 +270,44 @@ class SharedBufferSSLProtocol(sslproto.SSLProtocol):
 
     max_size = 64 * 1024  # decrypted bytes per read (allocated per read, released at once)
 
-    def __init__(self, *args: Any, on_lost: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_lost: Callable[[], None], send_buffer: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ssl_buffer = _SHARED_BUFFER
         self._ssl_buffer_view = _SHARED_VIEW
         self._on_lost = on_lost
+        self._send_buffer = send_buffer
+        self._handshake_waiting = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._send_buffer:
+            # Bounded kernel memory per client (charged to the pod's cgroup): a client that does
+            # not read stalls our writes after this much instead of after the autotuned 4 MiB.
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer)
+        super().connection_made(transport)
+
+    def _do_handshake(self) -> None:
+        # _state and _do_handshake are CPython's (3.11+) SSLProtocol internals, not in typeshed.
+        if self._state is not sslproto.SSLProtocolState.DO_HANDSHAKE:  # type: ignore[attr-defined]
+            return  # closed while the step was waiting for the budget
+        wait = HANDSHAKES.wait()
+        if wait > 0:
+            if not self._handshake_waiting:
+                self._handshake_waiting = True
+                HANDSHAKES.deferred += 1
+                self._loop.call_later(wait, self._resume_handshake)
+            return
+        started = time.perf_counter()
+        try:
+            super()._do_handshake()  # type: ignore[misc]
+        finally:
+            HANDSHAKES.charge(time.perf_counter() - started)
+
+    def _resume_handshake(self) -> None:
+        self._handshake_waiting = False
+        self._do_handshake()
 
     def get_buffer(self, n: int) -> memoryview:
         # The transport fills this, then calls buffer_updated(), which copies it into the
@@ -258,17 +332,29 @@ class _Refuse(asyncio.Protocol):
 
 
 class ConnectionLimiter:
-    """Counts open connections and refuses new ones above ``limits.max_connections``."""
+    """Counts open connections, refuses new ones above ``limits.max_connections``, and trims the
+    heap once a burst of connections is gone (``apiserver.memory``)."""
 
     def __init__(self, limits: ServingLimits, on_reject: OnReject) -> None:
         self.limits, self.on_reject = limits, on_reject
         self.open = 0
+        self.peak = 0
+        self.trims = 0
+        self._trim_pending: asyncio.TimerHandle | None = None
+
+    def _trim(self) -> None:
+        self._trim_pending = None
+        self.peak = self.open
+        self.trims += 1
+        memory.trim()
 
     def factory(self, server: web.Server, ssl_context: Any) -> Callable[[], asyncio.BaseProtocol]:
         loop = asyncio.get_running_loop()
 
         def lost() -> None:
             self.open -= 1
+            if self.peak >= TRIM_MIN_PEAK and self.open <= self.peak // 2 and self._trim_pending is None:
+                self._trim_pending = loop.call_later(1.0, self._trim)
 
         def make() -> asyncio.BaseProtocol:
             if self.open >= self.limits.max_connections:
@@ -276,6 +362,7 @@ class ConnectionLimiter:
                 _client_log.log(logging.WARNING, "refused a connection: %d open", self.open)
                 return _Refuse()
             self.open += 1
+            self.peak = max(self.peak, self.open)
             return SharedBufferSSLProtocol(
                 loop,
                 server(),
@@ -284,6 +371,7 @@ class ConnectionLimiter:
                 server_side=True,
                 ssl_handshake_timeout=self.limits.handshake_timeout,
                 on_lost=lost,
+                send_buffer=self.limits.send_buffer,
             )
 
         return make

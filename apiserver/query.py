@@ -80,7 +80,8 @@ class Query:
     send_initial_events: bool | None
 
     @classmethod
-    def parse(cls, params: Mapping[str, str]) -> Query:
+    def parse(cls, params: Mapping[str, str], *, single: bool = False) -> Query:
+        """Validate ``params``; ``single`` for a GET of one object (ListOptions rules do not apply)."""
         try:
             labels = parse_label_selector(params.get("labelSelector"))
             fields = parse_field_selector(params.get("fieldSelector"))
@@ -110,7 +111,7 @@ class Query:
         )
         if query.resource_version:
             parse_resource_version(query.resource_version)
-        if not query.watch:
+        if not query.watch and not single:
             query.validate_list()
         return query
 

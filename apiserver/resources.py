@@ -32,7 +32,7 @@ from apiserver.negotiation import Negotiated, NotAcceptable, negotiate
 from apiserver.query import Query, decode_continue, encode_continue
 from apiserver.registry import ApiGroupVersion, ResourceBackend, ServedResource
 from apiserver.status import StatusError, not_found
-from apiserver.streaming import WriteDeadline, write_json_list
+from apiserver.streaming import WriteDeadline, select, write_json_list
 from apiserver.watch import WatchOptions, serve_watch
 
 
@@ -90,7 +90,7 @@ class ResourceApi:
         namespace = request.match_info.get("namespace")
         name = request.match_info["name"]
         negotiated = self._negotiate(request)
-        query = Query.parse(request.query)
+        query = Query.parse(request.query, single=True)
         if query.watch:
             return await self._watch(request, namespace, query, negotiated, name=name)
         self.backend.sync()
@@ -131,9 +131,10 @@ class ResourceApi:
                     reason="Expired",
                 )
             rv = token_rv
-        items = [i for i in backend.items(namespace) if matches(backend, i, query, namespace)]
-        if after is not None:
-            items = [i for i in items if backend.key(i) > after]
+        def keep(item: Any) -> bool:
+            return (after is None or backend.key(item) > after) and matches(backend, item, query, namespace)
+
+        items = await select(backend.items(namespace), keep)
         continue_token, remaining = "", None
         if query.limit and len(items) > query.limit:
             remaining = len(items) - query.limit

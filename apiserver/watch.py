@@ -32,7 +32,7 @@ from aiohttp import web
 from apiserver.query import Query, invalid, parse_resource_version
 from apiserver.registry import ResourceBackend
 from apiserver.status import status_body
-from apiserver.streaming import ClientTooSlow
+from apiserver.streaming import cut_off
 
 TICK_SECONDS = 1.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -115,9 +115,7 @@ async def serve_watch(
             async with asyncio.timeout(options.write_timeout):
                 await response.write(orjson.dumps(event) + b"\n")
         except TimeoutError:
-            if request.transport is not None:
-                request.transport.abort()
-            raise ClientTooSlow("watch event not taken within the write timeout") from None
+            raise cut_off(request, "watch event not taken within the write timeout") from None
 
     async def expired(rv: int) -> web.StreamResponse:
         await send(
