@@ -2,8 +2,9 @@
 
 This is the kube-state-metrics design (research/exporter.md §4.1). When an object is added or
 updated, its configuration's ``Plan`` renders it once into one chunk of sample lines per family;
-the store keeps those chunks under the object's UID together with its namespace, name and
-resourceVersion, and forgets the object. A scrape (``exporter.exposition``) only concatenates.
+the store keeps those chunks under the object's UID together with its namespace, name,
+resourceVersion, labels (for label selectors on target objects: the custom metrics API) and
+render time, and forgets the rest of the object. A scrape (``exporter.exposition``) only concatenates.
 
 Layout, chosen for the scrape path: per configuration, objects live in blocks of up to
 ``BLOCK_SIZE`` entries (in arrival order); each block caches, per family, the join of its
