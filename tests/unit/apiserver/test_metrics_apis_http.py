@@ -231,3 +231,85 @@ async def test_sar_attributes_are_the_kube_apiservers(metrics_served: Served) ->
         "name": "",
     }
     assert reviewer.access_reviews[0]["user"] == "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
+
+
+@pytest.fixture
+async def cluster_scoped_served(pki: Pki) -> AsyncIterator[Served]:
+    from exporter.types import FamilyHeader, TargetRef
+
+    nodes, namespaces = TargetRef("v1", "Node"), TargetRef("v1", "Namespace")
+    store = MetricsStore(clock=lambda: 1_700_000_000.0)
+    store.set_plan(
+        SamplePlan("nodes", (FamilyHeader("core_node_pods", "h", "gauge", "nodes", nodes),), nodes)
+    )
+    store.set_plan(
+        SamplePlan(
+            "namespaces",
+            (FamilyHeader("core_namespace_quota", "h", "gauge", "namespaces", namespaces),),
+            namespaces,
+        )
+    )
+
+    def obj(kind: str, name: str, value: float, labels: dict[str, str]) -> dict[str, Any]:
+        family = "core_node_pods" if kind == "Node" else "core_namespace_quota"
+        meta = {"name": name, "uid": f"uid-{name}", "resourceVersion": "1", "labels": labels}
+        return {"apiVersion": "v1", "kind": kind, "metadata": meta, "samples": {family: [[{}, value]]}}
+
+    store.replace("nodes", [obj("Node", "n1", 12, {"zone": "a"}), obj("Node", "n2", 3, {"zone": "b"})])
+    store.replace("namespaces", [obj("Namespace", "team-a", 0.25, {})])
+    views = ApiViews(store)
+    reviewer = FakeReviewer()
+    settings = pki.settings()
+    groups = metrics_api_groups(StateMetrics(store, views, parse_series=parse_series, namer=guess_resource))
+    app = build_app(
+        views=views,
+        exposition=Exposition(store),
+        parse_series=parse_series,
+        authenticator=Authenticator(settings, token_reviewer=reviewer),
+        authorizer=Authorizer(reviewer, always_allow_paths=["/healthz"]),
+        groups=groups,
+    )
+    tls = ReloadingServerTLS(pair=pki.serving, client_ca_pem=settings.tls_client_ca_pem)
+    server = HttpsServer(app, tls, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        yield Served(
+            f"https://127.0.0.1:{server.port}",
+            store,
+            views,
+            reviewer,
+            Authenticator(settings),
+            Authorizer(None),
+            tls,
+            pki,
+        )
+    finally:
+        await server.stop()
+        views.close()
+
+
+async def test_cluster_scoped_and_namespace_metrics(cluster_scoped_served: Served) -> None:
+    served = cluster_scoped_served
+    _, discovery, _ = await get(served, CM)
+    assert {(r["name"], r["namespaced"]) for r in discovery["resources"]} == {
+        ("nodes/core_node_pods", False),
+        ("namespaces/core_namespace_quota", False),
+    }
+    _, external, _ = await get(served, EM)
+    assert external["resources"] == []  # cluster-scoped series are not any namespace's external metric
+    status, one, _ = await get(served, f"{CM}/nodes/n1/core_node_pods")
+    assert status == 200 and one["items"][0]["describedObject"] == {
+        "kind": "Node",
+        "name": "n1",
+        "apiVersion": "v1",
+    }
+    assert one["items"][0]["value"] == "12"
+    _, zone, _ = await get(served, f"{CM}/nodes/%2A/core_node_pods?labelSelector=zone%3Db")
+    assert [(i["describedObject"]["name"], i["value"]) for i in zone["items"]] == [("n2", "3")]
+    status, quota, _ = await get(served, f"{CM}/namespaces/team-a/metrics/core_namespace_quota")
+    assert status == 200 and quota["items"][0]["value"] == "250m"
+    assert quota["items"][0]["describedObject"] == {"kind": "Namespace", "name": "team-a", "apiVersion": "v1"}
+    status, scoped, _ = await get(served, f"{CM}/namespaces/team-a/nodes/n1/core_node_pods")
+    assert status == 404 and "cluster-scoped" in scoped["message"]
+    status, ext, _ = await get(served, f"{EM}/namespaces/team-a/core_node_pods")
+    assert status == 404 and "/apis/custom.metrics.k8s.io/v1beta2/nodes/*/core_node_pods" in ext["message"]
