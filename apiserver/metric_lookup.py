@@ -321,7 +321,7 @@ class StateMetrics:
             if math.isfinite(series.value):
                 finite.append(series)
             else:
-                found.skipped.append(Skipped(target, dict(series.labels), series.value))
+                found.skipped.append(Skipped(target, series.labels, series.value))
         if single and len(finite) > 1:
             labels = "; ".join(",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) for s in finite)
             raise AmbiguousSeries(
@@ -329,6 +329,5 @@ class StateMetrics:
                 f"{entry.namespace + '/' if entry.namespace else ''}{entry.name} ({labels}): "
                 "narrow it to one with a metric label selector"
             )
-        found.points.extend(
-            Point(target, info.name, dict(s.labels), s.value, entry.rendered) for s in finite
-        )
+        # Series (and their label mappings) come from the parse memo: shared, never mutated.
+        found.points.extend(Point(target, info.name, s.labels, s.value, entry.rendered) for s in finite)

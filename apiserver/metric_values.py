@@ -20,6 +20,7 @@ Discovery lists one ``APIResource`` per metric as prometheus-adapter does: name
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,7 +35,12 @@ _OPERATORS = {"in": "In", "=": "In", "notin": "NotIn", "!=": "NotIn", "exists": 
 
 
 def rfc3339(unix: float) -> str:
-    return dt.datetime.fromtimestamp(int(unix), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_second(int(unix))
+
+
+@functools.lru_cache(maxsize=1024)
+def _rfc3339_second(second: int) -> str:  # most values of one answer share a handful of seconds
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def label_selector_object(selector: LabelSelector) -> dict[str, Any] | None:

@@ -25,6 +25,8 @@ def milli_units(value: float) -> int:
     """``value`` in milli-units, rounded to the nearest (half away from zero)."""
     if not math.isfinite(value):
         raise NonFiniteValue(f"{value!r} is not a finite number")
+    if value.is_integer():  # the common case (counts, replicas, phases): exact without Decimal
+        return int(value) * 1000
     return int((Decimal(repr(value)) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
