@@ -228,3 +228,17 @@ def test_unchanged_chunks_are_parsed_once() -> None:
     store.upsert("widgets", widget("w1", "team-a", {"widget_backlog": [({}, 2)]}, rv="2"))
     [point] = metrics.for_object(info, namespace="team-a", name="w1", metric_selector=EVERYTHING).points
     assert point.value == 2.0 and len(calls) == 2
+
+
+def test_metrics_api_requests_have_fixed_telemetry_labels(metrics: StateMetrics) -> None:
+    from apiserver.metrics_apis import metrics_api_groups
+    from apiserver.registry import ApiRegistry
+
+    registry = ApiRegistry(metrics_api_groups(metrics))
+    assert (
+        registry.telemetry_label("custom.metrics.k8s.io", "v1beta2", "widgets.example.com")
+        == "custom.metrics"
+    )
+    assert registry.telemetry_label("custom.metrics.k8s.io", "v1beta1", "pods") == "custom.metrics"
+    assert registry.telemetry_label("external.metrics.k8s.io", "v1beta1", "any_family") == "external.metrics"
+    assert registry.telemetry_label("example.com", "v1", "widgets") == "other"
