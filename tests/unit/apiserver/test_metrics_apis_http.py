@@ -237,7 +237,7 @@ async def test_sar_attributes_are_the_kube_apiservers(metrics_served: Served) ->
 async def cluster_scoped_served(pki: Pki) -> AsyncIterator[Served]:
     from exporter.types import FamilyHeader, TargetRef
 
-    nodes, namespaces = TargetRef("v1", "Node"), TargetRef("v1", "Namespace")
+    nodes, namespaces, pods = TargetRef("v1", "Node"), TargetRef("v1", "Namespace"), TargetRef("v1", "Pod")
     store = MetricsStore(clock=lambda: 1_700_000_000.0)
     store.set_plan(
         SamplePlan("nodes", (FamilyHeader("core_node_pods", "h", "gauge", "nodes", nodes),), nodes)
@@ -250,13 +250,20 @@ async def cluster_scoped_served(pki: Pki) -> AsyncIterator[Served]:
         )
     )
 
+    store.set_plan(SamplePlan("pods", (FamilyHeader("core_pod_restarts", "h", "gauge", "pods", pods),), pods))
+
     def obj(kind: str, name: str, value: float, labels: dict[str, str]) -> dict[str, Any]:
-        family = "core_node_pods" if kind == "Node" else "core_namespace_quota"
-        meta = {"name": name, "uid": f"uid-{name}", "resourceVersion": "1", "labels": labels}
+        family = {"Node": "core_node_pods", "Namespace": "core_namespace_quota"}.get(
+            kind, "core_pod_restarts"
+        )
+        meta: dict[str, Any] = {"name": name, "uid": f"uid-{name}", "resourceVersion": "1", "labels": labels}
+        if kind == "Pod":
+            meta["namespace"] = "team-a"
         return {"apiVersion": "v1", "kind": kind, "metadata": meta, "samples": {family: [[{}, value]]}}
 
     store.replace("nodes", [obj("Node", "n1", 12, {"zone": "a"}), obj("Node", "n2", 3, {"zone": "b"})])
     store.replace("namespaces", [obj("Namespace", "team-a", 0.25, {})])
+    store.replace("pods", [obj("Pod", "web-0", 2, {"app": "web"}), obj("Pod", "db-0", 5, {"app": "db"})])
     views = ApiViews(store)
     reviewer = FakeReviewer()
     settings = pki.settings()
@@ -294,9 +301,17 @@ async def test_cluster_scoped_and_namespace_metrics(cluster_scoped_served: Serve
     assert {(r["name"], r["namespaced"]) for r in discovery["resources"]} == {
         ("nodes/core_node_pods", False),
         ("namespaces/core_namespace_quota", False),
+        ("pods/core_pod_restarts", True),
     }
     _, external, _ = await get(served, EM)
-    assert external["resources"] == []  # cluster-scoped series are not any namespace's external metric
+    # cluster-scoped series are not any namespace's external metric
+    assert [r["name"] for r in external["resources"]] == ["core_pod_restarts"]
+    _, web, _ = await get(
+        served, f"{CM}/namespaces/team-a/pods/%2A/core_pod_restarts?labelSelector=app%3Dweb"
+    )
+    assert [(i["describedObject"], i["value"]) for i in web["items"]] == [
+        ({"kind": "Pod", "namespace": "team-a", "name": "web-0", "apiVersion": "v1"}, "2")
+    ]
     status, one, _ = await get(served, f"{CM}/nodes/n1/core_node_pods")
     assert status == 200 and one["items"][0]["describedObject"] == {
         "kind": "Node",
