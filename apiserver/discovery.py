@@ -1,10 +1,12 @@
 """Discovery documents: ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``, ``/version``.
 
 Built from the registry (``apiserver.registry``): every group-version and every discoverable
-resource entry. They never look at the store, so the aggregator's availability probe and
-discovery refresh (a 5 s budget; docs/design.md) are answered at once whatever the data is
-doing. ``/apis`` answers the legacy ``APIGroupList`` with ``application/json`` for every Accept,
-including the aggregated-discovery v2 media type: the aggregator then falls back to
+resource entry, plus the entries a group-version computes per request (the custom and external
+metrics APIs list the metric families currently known: plans only, never object data). They
+never wait on the store, so the aggregator's availability probe and discovery refresh (a 5 s
+budget; docs/design.md) are answered at once whatever the data is doing. ``/apis`` answers the
+legacy ``APIGroupList`` with ``application/json`` for every Accept, including the
+aggregated-discovery v2 media type: the aggregator then falls back to
 ``/apis/<group>/<version>`` (§8.6), which is how v1.20 to current kube-apiservers all work.
 
 The Prometheus endpoints (``.../prometheus``) are deliberately *not* listed as a resource: they
@@ -41,7 +43,10 @@ def api_resource_list(entry: ApiGroupVersion) -> dict[str, Any]:
         "kind": "APIResourceList",
         "apiVersion": "v1",
         "groupVersion": entry.group_version,
-        "resources": [_resource(r) for r in entry.resources if r.discoverable],
+        "resources": [
+            *(_resource(r) for r in entry.resources if r.discoverable),
+            *(dict(r) for r in (entry.discovery() if entry.discovery is not None else ())),
+        ],
     }
 
 

@@ -27,6 +27,8 @@ from apiserver.authconfig import AuthConfigSource, AuthOverrides, AuthSettings
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
 from apiserver.connections import ServingLimits
+from apiserver.metric_lookup import ScopeOf, StateMetrics, guess_namespaced
+from apiserver.metrics_apis import metrics_api_groups
 from apiserver.peers import ShardUnion, union_from_args
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
@@ -104,6 +106,7 @@ class ExtensionApiComponent:
         client: ClusterClient | None = None,
         namer: ResourceNamer = guess_resource,
         shards: Callable[[], tuple[int, int]] | None = None,
+        namespaced: ScopeOf = guess_namespaced,
     ) -> None:
         self.args, self.store, self.exposition, self.client, self.namer = (
             args,
@@ -112,6 +115,7 @@ class ExtensionApiComponent:
             client,
             namer,
         )
+        self.namespaced = namespaced
         self.server: HttpsServer | None = None
         self.views: ApiViews | None = None
         self.source: AuthConfigSource | None = None
@@ -165,6 +169,9 @@ class ExtensionApiComponent:
         source.subscribe(authenticator.update)
         source.subscribe(lambda settings: tls.set_client_ca(settings.tls_client_ca_pem))
         self.views = ApiViews(self.store, namer=self.namer)
+        state_metrics = StateMetrics(
+            self.store, self.views, parse_series=parse_series, namer=self.namer, namespaced=self.namespaced
+        )
         limits = limits_from_args(args)
         telemetry = ApiTelemetry(self.store.telemetry.registry)
         shards = self.shards or (lambda: (int(args.shard), int(args.total_shards)))
@@ -180,6 +187,7 @@ class ExtensionApiComponent:
             limits=limits,
             extra_routes=webhooks.routes(),
             extra_middlewares=[self.union.middleware] if self.union is not None else [],
+            groups=metrics_api_groups(state_metrics),
         )
         if self.union is not None:
             self.union.install(app)

@@ -20,7 +20,9 @@ A ``ServedResource`` carries:
 
 Group-versions may add ``routes``: extra ``(path suffix, handler)`` pairs under
 ``/apis/<group>/<version>/`` for APIs whose paths are not ``<resource>[/<name>]`` (the
-custom/external metrics APIs' ``<resource>/<name>/<metric>`` shapes).
+custom/external metrics APIs' ``<resource>/<name>/<metric>`` shapes). Such APIs list what they
+serve in discovery at request time (``discovery``: the metrics available now, as
+prometheus-adapter does) and count their requests under one telemetry label (``route_label``).
 
 This module only defines the table and lookups; it imports nothing from the rest of the
 package, so no import cycle can run through it.
@@ -158,6 +160,9 @@ class ApiGroupVersion:
     definitions: Mapping[str, Any] = field(default_factory=dict)  # shared OpenAPI v2 definitions
     definition_prefix: str = ""  # e.g. io.panopticon.metrics.v1alpha1. (schemas' own namespace)
     routes: tuple[tuple[str, RawHandler], ...] = ()
+    # APIResource entries computed per discovery request (after the static resources)
+    discovery: Callable[[], Sequence[Mapping[str, Any]]] | None = None
+    route_label: str = ""  # telemetry label of requests that name no registered resource
 
     @property
     def group_version(self) -> str:
@@ -187,6 +192,7 @@ class ApiRegistry:
         self.entries: tuple[ApiGroupVersion, ...] = tuple(entries)
         self._index = {(e.group, e.version, r.plural): r for e in self.entries for r in e.resources}
         self._labels = frozenset(r.label for e in self.entries for r in e.resources)
+        self._route_labels = {(e.group, e.version): e.route_label for e in self.entries if e.route_label}
 
     def groups(self) -> list[tuple[str, list[ApiGroupVersion]]]:
         """Group name -> its versions, in registration order."""
@@ -207,4 +213,6 @@ class ApiRegistry:
     def telemetry_label(self, group: str, version: str, plural: str) -> str:
         """The resource's label for request metrics; ``other`` for anything unknown."""
         resource = self._index.get((group, version, plural))
-        return resource.label if resource is not None and resource.label in self._labels else OTHER
+        if resource is not None and resource.label in self._labels:
+            return resource.label
+        return self._route_labels.get((group, version), OTHER)

@@ -1,7 +1,7 @@
 """Extension API server benchmark: throughput and p99 over TLS, with and without a warm SAR cache.
 
     ~/.cache/panopticon/venv/bin/python bench/bench_apiserver.py [--seconds 12] [--clients 50] \
-        [--objects 1000] [--kubeconfig PATH]
+        [--objects 1000] [--kubeconfig PATH] [--scenarios metrics|autoscaling|all]
 
 Three processes on 127.0.0.1, so client and server do not share a GIL:
 - the **server**: ``apiserver.server.build_app`` over a ``MetricsStore`` filled with ``--objects``
@@ -17,10 +17,14 @@ Three processes on 127.0.0.1, so client and server do not share a GIL:
   distinct identity (``X-Remote-User: bench-user-<i>``) behind a front-proxy client certificate
   over TLS with keep-alive, as the kube-aggregator connects.
 
-Scenarios: the Prometheus path (``GET .../prometheus``, gzip, as Prometheus asks) and
-``kubectl get metricfamilies`` (list with the Table Accept header), each with the authorizer's
-cache TTL at 10 s (warm: the cache is primed with one request per identity first) and at 0 s
-(cold: every request sends a SubjectAccessReview).
+Scenarios (``--scenarios metrics``, the default): the Prometheus path (``GET .../prometheus``,
+gzip, as Prometheus asks) and ``kubectl get metricfamilies`` (list with the Table Accept header).
+``--scenarios autoscaling``: the HPA's lookups (docs/autoscaling.md) - one Deployment's custom
+metric (``custom.metrics.k8s.io/v1beta2/namespaces/NS/deployments.apps/NAME/<family>``), the
+``*`` form over a namespace's 50 Deployments with a label selector on the objects, and an external
+metric with a selector on series labels. Each with the authorizer's cache TTL at 10 s (warm: the
+cache is primed with one request per identity first) and at 0 s (cold: every request sends a
+SubjectAccessReview).
 """
 
 from __future__ import annotations
@@ -49,9 +53,19 @@ TABLE = (
     "application/json;as=Table;v=v1;g=meta.k8s.io,"
     "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 )
+CM = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns-7"
+EM = "/apis/external.metrics.k8s.io/v1beta1/namespaces/ns-7"
+REPLICAS = "apps_deployment_kube_deployment_status_replicas"
 SCENARIOS = {
-    "prometheus": (f"{GV}/prometheus", {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "gzip"}),
-    "get metricfamilies": (f"{GV}/metricfamilies?limit=500", {"Accept": TABLE}),
+    "metrics": {
+        "prometheus": (f"{GV}/prometheus", {"Accept": "text/plain;version=0.0.4", "Accept-Encoding": "gzip"}),
+        "get metricfamilies": (f"{GV}/metricfamilies?limit=500", {"Accept": TABLE}),
+    },
+    "autoscaling": {
+        "custom object": (f"{CM}/deployments.apps/app-7/{REPLICAS}", {}),
+        "custom * (50 objects)": (f"{CM}/deployments.apps/%2A/{REPLICAS}?labelSelector=tier%3Dweb", {}),
+        "external": (f"{EM}/{REPLICAS}?labelSelector=deployment%3Dapp-7", {}),
+    },
 }
 
 
@@ -68,7 +82,7 @@ def deployment(i: int) -> dict[str, Any]:
             "namespace": ns,
             "uid": f"uid-{i}",
             "resourceVersion": str(i + 1),
-            "labels": {"app": f"app-{i}"},
+            "labels": {"app": f"app-{i}", "tier": "web"},
         },
         "spec": {
             "replicas": 3,
@@ -130,9 +144,11 @@ async def serve(args: argparse.Namespace) -> None:
     from apiserver.authconfig import AuthSettings, with_roots
     from apiserver.authn import Authenticator
     from apiserver.authz import Authorizer
+    from apiserver.metric_lookup import StateMetrics
+    from apiserver.metrics_apis import metrics_api_groups
     from apiserver.reviews import KubeReviewer
     from apiserver.server import build_app
-    from apiserver.views import ApiViews
+    from apiserver.views import ApiViews, guess_resource
     from certs.reload import ReloadingServerTLS
     from exporter.compiler import compile_config
     from exporter.exposition import Exposition, parse_series
@@ -155,12 +171,15 @@ async def serve(args: argparse.Namespace) -> None:
         )
     )
     authorizer = Authorizer(reviewer, always_allow_paths=["/healthz", "/livez", "/readyz"], ttl=args.ttl)
+    views = ApiViews(store)
+    state = StateMetrics(store, views, parse_series=parse_series, namer=guess_resource)
     app = build_app(
-        views=ApiViews(store),
+        views=views,
         exposition=Exposition(store),
         parse_series=parse_series,
         authenticator=Authenticator(settings),
         authorizer=authorizer,
+        groups=metrics_api_groups(state),
     )
 
     async def stats(_request: web.Request) -> web.Response:
@@ -290,7 +309,12 @@ def grant_rbac(kubeconfig: str) -> None:
                     "apiGroups": ["metrics.panopticon.io"],
                     "resources": ["prometheus", "metricfamilies"],
                     "verbs": ["list"],
-                }
+                },
+                {
+                    "apiGroups": ["custom.metrics.k8s.io", "external.metrics.k8s.io"],
+                    "resources": ["*"],
+                    "verbs": ["get", "list"],
+                },
             ],
         },
         {
@@ -354,6 +378,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--kubeconfig", default="", help="send reviews to this real kube-apiserver")
     parser.add_argument("--overhead-only", action="store_true", help="only the store-listener overhead")
+    parser.add_argument("--scenarios", choices=("metrics", "autoscaling", "all"), default="metrics")
     args = parser.parse_args()
     if args.mode == "serve":
         asyncio.run(serve(args))
@@ -405,7 +430,9 @@ def main() -> None:
                     *sar_args,
                 )
                 try:
-                    for name, (path, headers) in SCENARIOS.items():
+                    chosen = ("metrics", "autoscaling") if args.scenarios == "all" else (args.scenarios,)
+                    scenarios = {k: v for group in chosen for k, v in SCENARIOS[group].items()}
+                    for name, (path, headers) in scenarios.items():
                         r = asyncio.run(
                             load(
                                 f"https://127.0.0.1:{port}",

@@ -3,8 +3,9 @@
 This is the kube-state-metrics design (kubernetes/kube-state-metrics
 ``docs/design/metrics-store-performance-optimization.md``). When an object is added or
 updated, its configuration's ``Plan`` renders it once into one chunk of sample lines per family;
-the store keeps those chunks under the object's UID together with its namespace, name and
-resourceVersion, and forgets the object. A scrape (``exporter.exposition``) only concatenates.
+the store keeps those chunks under the object's UID together with its namespace, name,
+resourceVersion, labels (for label selectors on target objects: the custom metrics API) and
+render time, and forgets the rest of the object. A scrape (``exporter.exposition``) only concatenates.
 
 Layout, chosen for the scrape path: per configuration, objects live in blocks of up to
 ``BLOCK_SIZE`` entries (in arrival order); each block caches, per family, the join of its
@@ -66,6 +67,10 @@ class ObjectEntry:
     resource_version: str
     chunks: tuple[bytes, ...]  # aligned with the plan's families; b"" when a family has no series
     revision: int  # store generation at the last change of ``chunks``
+    # The object's ``metadata.labels`` (for label selectors on target objects, e.g. the custom
+    # metrics API's ``labelSelector``) and when it was last rendered (Unix time).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    rendered: float = 0.0
 
     @property
     def series(self) -> int:
@@ -132,6 +137,16 @@ class _PlanState:
         self.family_objects = [0] * n
         self.family_series = [0] * n
         self.family_updated = [None] * n
+
+
+_NO_LABELS: Mapping[str, str] = {}
+
+
+def object_labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
+    """``metadata.labels`` of a raw object (a shared empty mapping when it has none)."""
+    meta = obj.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, Mapping) else None
+    return labels if isinstance(labels, Mapping) and labels else _NO_LABELS
 
 
 def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -261,6 +276,15 @@ class MetricsStore:
         state = self._plans.get(plan_name)
         return state.entries.get(uid) if state else None
 
+    def entries(self, plan_name: str, *, namespace: str | None = None) -> Iterable[ObjectEntry]:
+        """One configuration's entries (only those in ``namespace``; ``""`` = cluster-scoped)."""
+        state = self._plans.get(plan_name)
+        if state is None:
+            return ()
+        if namespace is None:
+            return state.entries.values()
+        return state.by_namespace.get(namespace, {}).values()
+
     def objects(self, *, namespace: str | None = None) -> Iterator[ObjectEntry]:
         for state in self._order:
             if namespace is None:
@@ -358,7 +382,8 @@ class MetricsStore:
         chunks = self._render(state, obj, uid)
         if chunks is None:
             return
-        entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation)
+        entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation,
+                            object_labels(obj), self._clock())
         old = state.entries.get(uid)
         if old is not None:
             self._replace(state, old, entry)
@@ -381,9 +406,12 @@ class MetricsStore:
         if old is not None and old.chunks == chunks and old.namespace == namespace:
             old.resource_version = rv
             old.name = name
+            old.labels = object_labels(obj)
+            old.rendered = self._clock()
             return uid, None
         self.generation += 1
-        entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation)
+        entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation,
+                            object_labels(obj), self._clock())
         if old is not None:
             self._replace(state, old, entry)
         else:

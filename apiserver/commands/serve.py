@@ -219,13 +219,25 @@ class ExtensionApiServerComponent:
     def __init__(self, runtime: Runtime, *, client: object | None = None,
                  exporter: ClusterExporterComponent | None = None) -> None:
         from apiserver.https import ExtensionApiComponent, resolved_namer
+        from apiserver.metric_lookup import guess_namespaced
         from apiserver.views import guess_resource
+
+        def resolved_resource(configuration: str) -> Any:
+            live = exporter.exporter if exporter is not None else None
+            state = live.configs.get(configuration) if live is not None else None
+            return state.resource if state is not None else None
 
         def resolved(configuration: str) -> str | None:
             # ObjectMetrics names use the plural the live exporter's discovery resolved.
-            live = exporter.exporter if exporter is not None else None
-            state = live.configs.get(configuration) if live is not None else None
-            return state.resource.resource if state is not None and state.resource is not None else None
+            resource = resolved_resource(configuration)
+            return resource.resource if resource is not None else None
+
+        def namespaced(configuration: str, target: Any) -> bool:
+            # The custom metrics API's scope of a kind: from discovery, else well-known kinds.
+            resource = resolved_resource(configuration)
+            if resource is None:
+                return guess_namespaced(configuration, target)
+            return bool(resource.namespaced)
 
         def shards() -> tuple[int, int]:
             # The live exporter's current assignment (--pod re-shards when the StatefulSet scales).
@@ -237,7 +249,7 @@ class ExtensionApiServerComponent:
         self.inner = ExtensionApiComponent(args=runtime.args, store=runtime.store,
                                            exposition=runtime.exposition, client=client,  # type: ignore[arg-type]
                                            namer=resolved_namer(resolved) if exporter else guess_resource,
-                                           shards=shards)
+                                           shards=shards, namespaced=namespaced)
         runtime.readiness.append(self.inner.ready)
 
     async def start(self) -> None:

@@ -92,12 +92,26 @@ class PanopticonServer:
     ca_pem: bytes
     log: Path
     registration: APIServiceRegistration
+    registrations: tuple[APIServiceRegistration, ...] = ()
 
     @classmethod
     def start(
-        cls, cluster: KubeCluster, workdir: Path, *, extra_args: Sequence[str] = ()
+        cls,
+        cluster: KubeCluster,
+        workdir: Path,
+        *,
+        configs: Iterable[Mapping[str, Any]] = (CONFIG,),
+        apis: Iterable[tuple[str, str, int]] = ((GROUP, VERSION, 15),),
+        service: str | None = None,
+        extra_args: Sequence[str] = (),
     ) -> PanopticonServer:
-        """``extra_args`` are appended to ``panopticon serve``'s command line."""
+        """Start ``panopticon serve`` with ``configs`` applied, registered for each of ``apis``.
+
+        ``apis`` are (group, version, versionPriority); all share one ExternalName Service
+        (``service``, default the first API's), whose name the serving certificate carries.
+        ``extra_args`` are appended to ``panopticon serve``'s command line.
+        """
+        apis = list(apis)
         cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds" / "metricsconfigurations.yaml"))
         cluster.kubectl(
             "wait",
@@ -105,8 +119,8 @@ class PanopticonServer:
             "crd/metricsconfigurations.metrics.appscode.com",
             "--timeout=60s",
         )
-        cluster.apply(CONFIG)
-        service = service_name_for(GROUP, VERSION)
+        cluster.apply(*configs)
+        service = service or service_name_for(apis[0][0], apis[0][1])
         cert_dir = workdir / "serving"
         certs = subprocess.run(
             [
@@ -160,8 +174,13 @@ class PanopticonServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        registration = cluster.register_apiservice(GROUP, VERSION, port, ca_pem)
-        server = cls(cluster, process, port, cert_dir, ca_pem, log, registration)
+        registrations = tuple(
+            cluster.register_apiservice(
+                group, version, port, ca_pem, service=service, version_priority=priority
+            )
+            for group, version, priority in apis
+        )
+        server = cls(cluster, process, port, cert_dir, ca_pem, log, registrations[0], registrations)
         server.wait_ready()
         return server
 
@@ -180,7 +199,8 @@ class PanopticonServer:
         raise RuntimeError(f"panopticon serve not ready after {timeout}s ({last}):\n{self.log_tail()}")
 
     def stop(self) -> None:
-        self.cluster.unregister_apiservice(self.registration)
+        for registration in self.registrations or (self.registration,):
+            self.cluster.unregister_apiservice(registration)
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 from pathlib import Path
 
 from tests.e2e.cluster import KubeCluster
@@ -54,6 +55,7 @@ def test_three_shards_equal_the_unsharded_exposition(
         "spec": {
             "replicas": 3,
             "serviceName": "panopticon",
+            "podManagementPolicy": "Parallel",  # with kube-controller-manager: all pods at once
             "selector": {"matchLabels": {"app": "p"}},
             "template": {
                 "metadata": {"labels": {"app": "p"}},
@@ -71,26 +73,34 @@ def test_three_shards_equal_the_unsharded_exposition(
         },
     )
     uid = kube_cluster.get_json("statefulset", "panopticon", "-n", kube_namespace)["metadata"]["uid"]
-    kube_cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": "panopticon-1",
-                "namespace": kube_namespace,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "StatefulSet",
-                        "name": "panopticon",
-                        "uid": uid,
-                        "controller": True,
-                    }
-                ],
-            },
-            "spec": {"automountServiceAccountToken": False, "containers": [{"name": "p", "image": "x"}]},
-        }
-    )
+    if kube_cluster.has_controller_manager:
+        # the real StatefulSet controller creates (and owns) pod #1
+        deadline = time.monotonic() + 60
+        pod = ("get", "pod", "panopticon-1", "-n", kube_namespace)
+        while kube_cluster.kubectl(*pod, check=False).returncode:
+            assert time.monotonic() < deadline, "the StatefulSet controller did not create panopticon-1"
+            time.sleep(0.5)
+    else:
+        kube_cluster.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": "panopticon-1",
+                    "namespace": kube_namespace,
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "StatefulSet",
+                            "name": "panopticon",
+                            "uid": uid,
+                            "controller": True,
+                        }
+                    ],
+                },
+                "spec": {"automountServiceAccountToken": False, "containers": [{"name": "p", "image": "x"}]},
+            }
+        )
 
     def bodies(procs: list) -> list[list[str]]:  # type: ignore[type-arg]
         return [[line for line in p.metrics().splitlines() if line.startswith(prefix)] for p in procs]
