@@ -3,7 +3,7 @@
     ~/.cache/panopticon/venv/bin/python bench/bench_admission.py CONFIG_DIR [--clients 50] \
         [--seconds 10]
 
-CONFIG_DIR is a directory of MetricsConfigurations (e.g. ``../shared/real_configs/configs``);
+CONFIG_DIR is a directory of MetricsConfigurations (e.g. ``/path/to/real_configs/configs``);
 every configuration in it is a payload. Two processes on 127.0.0.1, so client and server do not
 share a GIL:
 
