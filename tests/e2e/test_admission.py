@@ -253,8 +253,10 @@ def test_deploy_webhook_configuration_base_and_cert_manager_overlay(kube_cluster
     assert overlay["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
         "panopticon/panopticon-serving-cert")
     assert all("caBundle" not in w["clientConfig"] for w in overlay["webhooks"])
-    # The real kube-apiserver accepts it (admissionregistration.k8s.io/v1 in 1.20).
+    # The real kube-apiserver accepts it (admissionregistration.k8s.io/v1 in 1.20), through the
+    # 1.20 overlay: the test cluster serves PodDisruptionBudget only as policy/v1beta1.
     kube_cluster.ensure_namespace("panopticon")
-    result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy"))
+    result = kube_cluster.kubectl("apply", "--dry-run=server", "-k",
+                                  str(ROOT / "tests" / "e2e" / "overlays" / "kube-1.20"))
     assert ("validatingwebhookconfiguration.admissionregistration.k8s.io/panopticon created (server dry run)"
             in result.stdout)
