@@ -78,6 +78,9 @@ def test_three_shards_equal_the_unsharded_exposition(
             "metadata": {
                 "name": "panopticon-1",
                 "namespace": kube_namespace,
+                # the selector's labels: with a real StatefulSet controller (pytest
+                # --kube-controller-manager) a pod without them would be released (orphaned)
+                "labels": {"app": "p"},
                 "ownerReferences": [
                     {
                         "apiVersion": "apps/v1",
