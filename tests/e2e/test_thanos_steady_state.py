@@ -1,8 +1,10 @@
 """A converged Thanos object costs no writes: resync passes only read (counted in the audit log).
 
 With the real kube-controller-manager and the simulated kubelet, every workload's pods run and
-are Ready, the ingestor Endpoints are filled (so the hashrings come from them) and the
-PodDisruptionBudgets exist. The resync period is shortened to 1 s and the window is 60 s:
+are Ready, the ingestor Endpoints are filled (so the hashrings come from them), the
+PodDisruptionBudgets exist, and the extensions run too (Query Frontend, Ruler with a selected
+rule ConfigMap, 2 time partitions x 2 shards of Store Gateway).
+The resync period is shortened to 1 s and the window is 60 s:
 about 60 full passes over the object (the default period is 300 s), each one reading the CR,
 its Secrets, the ingestor Endpoints and every child list.
 """
@@ -27,6 +29,19 @@ from tests.e2e.thanos_support import (
 )
 
 WINDOW_SECONDS = 60
+# Every kind of child: the lifecycle test's stack plus our extensions (Query Frontend, Ruler with
+# a selected rule ConfigMap, Store Gateway time partitions x hash shards with an index cache).
+STEADY_SPEC = {
+    **SPEC,
+    "queryFrontend": {"replicas": 1},
+    "ruler": {"ruleSelector": {"steady-rules": "yes"}, "alertmanagers": ["http://alertmanager:9093"]},
+    "storeGateway": {
+        "objectStorageConfig": {"name": "bucket", "key": "objstore.yaml"},
+        "timeRanges": [{"maxTime": "-2w"}, {"minTime": "-2w"}],
+        "shards": 2,
+        "indexCache": {"maxSize": "128MB"},
+    },
+}
 
 
 async def test_steady_state_makes_zero_writes(
@@ -46,7 +61,16 @@ async def test_steady_state_makes_zero_writes(
         },
     )
     async with running_controller(kube_cluster, ns, resync_period=1.0, user_agent=agent) as controller:
-        await apply_obj(kube_cluster, thanos_cr(ns, "steady", SPEC))
+        await apply_obj(
+            kube_cluster,
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "team-rules", "namespace": ns, "labels": {"steady-rules": "yes"}},
+                "data": {"alerts.yaml": "groups: []\n"},
+            },
+        )
+        await apply_obj(kube_cluster, thanos_cr(ns, "steady", STEADY_SPEC))
 
         async def converged() -> bool:
             cr = await get_json(kube_cluster, "thanos", "steady", "-n", ns)
