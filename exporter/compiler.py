@@ -37,6 +37,7 @@ from exporter.naming import (
     label_name_problem,
     metric_name_problem,
 )
+from exporter.objectlabels import ObjectLabelRenderer, compile_allowlists, label_could_collide
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
 from exporter.sources import Document
 from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef
@@ -50,6 +51,11 @@ __all__ = [
     "find_conflicts",
     "format_problem",
 ]
+
+
+class NoSample(Exception):
+    """A value that is deliberately absent (``c ? 1`` with ``c`` false): the series is dropped
+    quietly, not recorded as an error."""
 
 
 class CompileError(Exception):
@@ -174,6 +180,8 @@ class _FamilyRenderer:
             else:
                 try:
                     value = format_value(compute(ctx))
+                except NoSample:
+                    continue
                 except (ValueConversionError, EvaluationError) as exc:
                     if errors is not None:
                         errors.items.append((self.metric, exc.reason, str(exc)))
@@ -199,6 +207,7 @@ class CompiledPlan:
     _kind_key_open: str
     _common: tuple[_LabelRule, ...]
     _renderers: tuple[_FamilyRenderer, ...]
+    _object_labels: ObjectLabelRenderer | None = None
 
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
@@ -228,6 +237,8 @@ class CompiledPlan:
             text = None if raw is MISSING else label_value_of(raw)
             if text is not None:
                 parts.append(rule.key_open + escape_label_value(text) + '"')
+        if self._object_labels is not None and isinstance(meta, dict):
+            parts.append(self._object_labels(meta))
         return "".join(parts)
 
 
@@ -238,6 +249,15 @@ class _Collector:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.allowlists: tuple[Any, ...] = ()  # spec.labelsAllowlist/annotationsAllowlist, compiled
+
+    def collides_with_allowlist(self, key: str, where: str) -> bool:
+        entry = label_could_collide(key, self.allowlists)
+        if entry is None:
+            return False
+        self.add(where, f"label {key!r} collides with the labels {entry!r} of "
+                 "spec.labelsAllowlist/annotationsAllowlist")
+        return True
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path=path, message=message))
@@ -267,6 +287,10 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     target = TargetRef(api_version=spec.targetRef.apiVersion, kind=spec.targetRef.kind)
     reserved = default_label_keys(target)
     kind_key = reserved[1]
+    object_labels, allowlists = compile_allowlists(labels=spec.labelsAllowlist,
+                                                   annotations=spec.annotationsAllowlist,
+                                                   problems=collector.problems)
+    collector.allowlists = allowlists
 
     common_keys: dict[str, str] = {}
     common = tuple(
@@ -309,6 +333,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _kind_key_open=f',{kind_key}="',
         _common=common,
         _renderers=tuple(renderers),
+        _object_labels=object_labels,
     )
 
 
@@ -405,6 +430,8 @@ def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dic
     if key in taken:
         collector.add(f"{where}.key", f"label {key!r} is already defined at {taken[key]}")
         return None
+    if collector.collides_with_allowlist(key, f"{where}.key"):
+        return None
     taken[key] = where
     key_open = f',{key}="'
     if label.value:  # Panopticon: a non-empty value wins over valuePath
@@ -447,6 +474,8 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
         elif state_key in taken:
             collector.add(f"{where}.states.labelKey",
                           f"label {state_key!r} is already defined at {taken[state_key]}")
+        else:
+            collector.collides_with_allowlist(state_key, f"{where}.states.labelKey")
         seen_states: dict[str, int] = {}
         for index, state in enumerate(metric.states.values):
             state_where = f"{where}.states.values[{index}]"
@@ -574,7 +603,7 @@ def _path_value(path: _ContextPath, *, datetime: bool, text: str) -> ValueFn:
 def _expression_value(expression: CompiledExpression,
                       params: Mapping[str, Callable[[Context], Any]]) -> ValueFn:
     used = tuple((name, params[name]) for name in sorted(expression.params))
-    evaluate = expression.evaluate
+    evaluate, optional = expression.evaluate, expression.optional
 
     if len(used) == 1:
         ((only_name, only_get),) = used
@@ -582,6 +611,8 @@ def _expression_value(expression: CompiledExpression,
         def evaluate_one(ctx: Context) -> float:
             raw = only_get(ctx)
             result = evaluate({only_name: MISSING if raw is None else raw})
+            if optional and result is None:
+                raise NoSample
             return _result_to_float(result, expression.text)
 
         return evaluate_one
@@ -591,7 +622,10 @@ def _expression_value(expression: CompiledExpression,
         for name, get in used:
             raw = get(ctx)
             env[name] = MISSING if raw is None else raw
-        return _result_to_float(evaluate(env), expression.text)
+        result = evaluate(env)
+        if optional and result is None:
+            raise NoSample
+        return _result_to_float(result, expression.text)
 
     return evaluate_many
 

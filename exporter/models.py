@@ -89,6 +89,9 @@ class MetricsConfigurationSpec(_Strict):
     targetRef: TargetRef
     commonLabels: list[Label] = Field(default_factory=list)
     metrics: list[Metric] = Field(min_length=1)
+    # extensions (docs/metrics-configuration.md "Extensions"): object labels/annotations to copy
+    labelsAllowlist: list[StrictStr] = Field(default_factory=list)
+    annotationsAllowlist: list[StrictStr] = Field(default_factory=list)
 
 
 class ObjectMeta(BaseModel):
