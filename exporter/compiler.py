@@ -98,6 +98,7 @@ class _LabelRule:
     key_open: str  # ',key="'
     path: _ContextPath | None
     level: int
+    key: bool = False  # keyFromPath: reads a map key / array index
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +118,11 @@ class _FamilyRenderer:
     """Renders one family for one object: the per-object hot loop, kept free of allocations
     that compile time could do (label fragments, ``name{`` prefixes, formatted constants)."""
 
-    __slots__ = ("_labels", "_levels", "_series", "fan_out", "metric", "name_bare", "name_open")
+    __slots__ = ("_keyed", "_labels", "_levels", "_series", "fan_out", "metric", "name_bare", "name_open")
 
     def __init__(self, *, metric: str, full_name: str, labels: Sequence[_LabelRule],
-                 rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]]) -> None:
+                 rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]],
+                 keyed: bool = False) -> None:
         self.metric = metric  # metrics[].name, for RenderErrors
         self.name_open = full_name + "{"
         self.name_bare = full_name + " "
@@ -135,6 +137,7 @@ class _FamilyRenderer:
         )
         self._levels = tuple(levels)  # getters of each fan-out level's array
         self.fan_out = bool(levels)
+        self._keyed = keyed  # a label reads a map key: contexts carry the keys after the elements
 
     def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
         if not self.fan_out:
@@ -143,12 +146,34 @@ class _FamilyRenderer:
         return "".join([self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)])
 
     def _contexts(self, obj: Any) -> list[Context]:
+        if self._keyed:
+            return self._keyed_contexts(obj)
         contexts: list[Context] = [(obj,)]
         for getter in self._levels:
             contexts = [(*ctx, element) for ctx in contexts for element in elements_of(getter(ctx[-1]))]
             if not contexts:
                 break
         return contexts
+
+    def _keyed_contexts(self, obj: Any) -> list[Context]:
+        """(object, element 1, ..., element n, key 1, ..., key n): the keys (map keys, array
+        indices) sit after the elements, so every other reader keeps its level."""
+        walked: list[tuple[Context, tuple[Any, ...]]] = [((obj,), ())]
+        for getter in self._levels:
+            following: list[tuple[Context, tuple[Any, ...]]] = []
+            for ctx, keys in walked:
+                container = getter(ctx[-1])
+                if isinstance(container, dict):
+                    pairs: Iterable[tuple[Any, Any]] = container.items()
+                elif isinstance(container, list):
+                    pairs = enumerate(container)
+                else:
+                    continue
+                following.extend(((*ctx, element), (*keys, key)) for key, element in pairs)
+            walked = following
+            if not walked:
+                break
+        return [ctx + keys for ctx, keys in walked]
 
     def _render_context(self, ctx: Context, head: str, errors: RenderErrors | None,
                         seen: set[str] | None) -> str:
@@ -437,6 +462,8 @@ def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dic
     if label.value:  # Panopticon: a non-empty value wins over valuePath
         return _LabelRule(literal=f'{key_open}{escape_label_value(label.value)}"', key_open=key_open,
                           path=None, level=0)
+    if label.keyFromPath is not None:
+        return _key_label_rule(label, where=where, key_open=key_open, collector=collector, fan_out=fan_out)
     if not label.valuePath:
         collector.add(where, "a label needs value or valuePath")
         return None
@@ -447,6 +474,37 @@ def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dic
     if bound is None:
         return None
     return _LabelRule(literal=None, key_open=key_open, path=bound, level=bound.level)
+
+
+def _key_label_rule(label: Label, *, where: str, key_open: str, collector: _Collector,
+                    fan_out: _FanOut | None) -> _LabelRule | None:
+    """``keyFromPath: .status.capacity[*]``: the key of the element the last ``[*]`` walks."""
+    assert label.keyFromPath is not None
+    if label.valuePath:
+        collector.add(where, "a label takes valuePath or keyFromPath, not both")
+        return None
+    path = collector.path(label.keyFromPath, f"{where}.keyFromPath")
+    if path is None:
+        return None
+    if not path.is_simple or path.wildcards == 0 or path.segments[-1]:
+        collector.add(f"{where}.keyFromPath", f"{label.keyFromPath!r}: keyFromPath must end with [*] "
+                      "(or .*), the map or array whose keys become the label")
+        return None
+    if fan_out is None:
+        collector.add(f"{where}.keyFromPath", "keyFromPath is not allowed here (commonLabels cannot fan out)")
+        return None
+    level = path.wildcards
+    if tuple(path.segments[:level]) != fan_out.segments[:level]:
+        collector.add(f"{where}.keyFromPath", f"{label.keyFromPath!r} does not walk the same map or array "
+                      f"as {fan_out.source!r}: all [*] paths of one metric must share their prefixes")
+        return None
+    # the key of level k sits at ctx[depth + k] (see _FamilyRenderer._keyed_contexts)
+    return _LabelRule(literal=None, key_open=key_open,
+                      path=_ContextPath(fan_out.depth + level, _identity), level=level, key=True)
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tuple[str, ...],
@@ -507,7 +565,8 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
         return None
     depth = fan_out.depth if fan_out is not None else 0
     levels = tuple(accessor(fan_out.segments[i]) for i in range(depth)) if fan_out is not None else ()
-    return _FamilyRenderer(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels)
+    return _FamilyRenderer(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels,
+                           keyed=any(rule.key for rule in labels))
 
 
 def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut:
@@ -518,6 +577,7 @@ def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut
         if path is not None and path.is_simple:
             candidates.append((_domain_of(path, array_field=metric.field.type == "Array"), metric.field.path))
     texts = [label.valuePath for label in metric.labels if not label.value and label.valuePath]
+    texts += [label.keyFromPath for label in metric.labels if not label.value and label.keyFromPath]
     texts += [param.valuePath for param in metric.params if not param.value and param.valuePath]
     values = [metric.metricValue] if metric.states is None and metric.metricValue is not None else []
     if metric.states is not None:

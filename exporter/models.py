@@ -45,6 +45,8 @@ class Label(_Strict):
     key: StrictStr = Field(min_length=1)
     value: StrictStr | None = None
     valuePath: StrictStr | None = None
+    # extension: the label's value is the map key (or array index) its last [*] walks
+    keyFromPath: StrictStr | None = None
 
 
 class Param(_Strict):

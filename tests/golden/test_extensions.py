@@ -37,7 +37,7 @@ def test_render_prints_the_documented_output() -> None:
     assert result.stdout == (EXAMPLE / "expected.prom").read_text()
     families = {family.name: family for family in text_string_to_metric_families(result.stdout)}
     assert set(families) == {"core_pod_ready", "core_pod_not_ready_reason", "core_pod_containers",
-                             "core_pod_restarted_containers"}
+                             "core_pod_restarted_containers", "core_node_capacity", "core_node_pool_quota"}
 
 
 def test_check_passes_with_the_samples() -> None:
@@ -46,4 +46,4 @@ def test_check_passes_with_the_samples() -> None:
          "-f", str(EXAMPLE / "objects.yaml")],
         capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 sample object(s) rendered into 6 series" in result.stdout
+    assert "3 sample object(s) rendered into 12 series" in result.stdout
