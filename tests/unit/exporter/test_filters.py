@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from exporter.paths import MISSING, PathError, compile_path, reference_find_all
 
-POD = {
+POD: dict[str, Any] = {
     "status": {
         "conditions": [
             {"type": "Initialized", "status": "True"},
