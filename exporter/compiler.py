@@ -39,6 +39,7 @@ from exporter.naming import (
 )
 from exporter.objectlabels import ObjectLabelRenderer, compile_allowlists, label_could_collide
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
+from exporter.scoping import Scope, compile_scope
 from exporter.sources import Document
 from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef
 from exporter.values import ValueConversionError, datetime_to_float, format_value, label_value_of, to_float
@@ -233,6 +234,11 @@ class CompiledPlan:
     _common: tuple[_LabelRule, ...]
     _renderers: tuple[_FamilyRenderer, ...]
     _object_labels: ObjectLabelRenderer | None = None
+    scope: Scope | None = None  # spec.targetRef.selector / namespaces / excludeNamespaces
+
+    def accepts(self, obj: Mapping[str, Any]) -> bool:
+        """Whether the configuration reads this object of its kind (its scope; offline use)."""
+        return self.scope is None or self.scope.accepts(obj)
 
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
@@ -316,6 +322,10 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
                                                    annotations=spec.annotationsAllowlist,
                                                    problems=collector.problems)
     collector.allowlists = allowlists
+    selector = spec.targetRef.selector
+    scope = compile_scope(selector=selector.model_dump() if selector is not None else None,
+                          namespaces=spec.targetRef.namespaces,
+                          exclude_namespaces=spec.targetRef.excludeNamespaces, problems=collector.problems)
 
     common_keys: dict[str, str] = {}
     common = tuple(
@@ -359,6 +369,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _common=common,
         _renderers=tuple(renderers),
         _object_labels=object_labels,
+        scope=scope,
     )
 
 

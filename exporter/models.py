@@ -36,9 +36,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class SelectorRequirement(_Strict):
+    key: StrictStr = Field(min_length=1)
+    operator: StrictStr
+    values: list[StrictStr] = Field(default_factory=list)
+
+
+class LabelSelector(_Strict):
+    matchLabels: dict[str, StrictStr] = Field(default_factory=dict)
+    matchExpressions: list[SelectorRequirement] = Field(default_factory=list)
+
+
 class TargetRef(_Strict):
     apiVersion: StrictStr = Field(min_length=1)
     kind: StrictStr = Field(min_length=1)
+    # extensions (exporter/scoping.py): which objects of the kind are read
+    selector: LabelSelector | None = None
+    namespaces: list[StrictStr] = Field(default_factory=list)
+    excludeNamespaces: list[StrictStr] = Field(default_factory=list)
 
 
 class Label(_Strict):
