@@ -48,7 +48,8 @@ def widget(group: str, namespace: str, name: str, labels: dict[str, str], ready:
     return {"apiVersion": f"{group}/v1", "kind": "Widget",
             "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "spec": {"capacity": {"cpu": "2", "memory": "1Ki"}},
-            "status": {"conditions": [{"type": "Synced", "status": "True"}, {"type": "Ready", "status": ready}]}}
+            "status": {"conditions": [{"type": "Synced", "status": "True"},
+                                      {"type": "Ready", "status": ready}]}}
 
 
 def test_crd_accepts_the_extension_examples(kube_cluster: KubeCluster, tmp_path: Path) -> None:
