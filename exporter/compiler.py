@@ -338,18 +338,24 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     renderers: list[_FamilyRenderer] = []
     family_paths: list[str] = []
     names_seen: dict[str, int] = {}
+    full_names_seen: dict[str, int] = {}
     for index, metric in enumerate(spec.metrics):
         where = f"spec.metrics[{index}]"
-        full_name = family_name(target, metric.name)
+        full_name, name_field = _chosen_name(metric, prefix=spec.metricNamePrefix, target=target, where=where)
         problem = metric_name_problem(full_name)
         if problem is not None:
-            collector.add(f"{where}.name", f"family name {problem}")
+            collector.add(name_field, f"family name {problem}")
         if metric.name in names_seen:
             collector.add(f"{where}.name", f"duplicate metric {metric.name!r} "
                           f"(also spec.metrics[{names_seen[metric.name]}]): "
                           "one family would be emitted twice")
             continue
+        if full_name in full_names_seen:
+            collector.add(name_field, f"family {full_name!r} is also the name of "
+                          f"spec.metrics[{full_names_seen[full_name]}]: one family would be emitted twice")
+            continue
         names_seen[metric.name] = index
+        full_names_seen[full_name] = index
         renderer = _compile_metric(metric, where=where, full_name=full_name, reserved=reserved,
                                    common_keys=common_keys, collector=collector)
         if renderer is not None:
@@ -371,6 +377,17 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _object_labels=object_labels,
         scope=scope,
     )
+
+
+def _chosen_name(metric: Metric, *, prefix: str | None, target: TargetRef,
+                 where: str) -> tuple[str, str]:
+    """The family name and the field it comes from: ``fullName`` > ``metricNamePrefix`` + name >
+    Panopticon's ``<group>_<kind>_<name>``."""
+    if metric.fullName is not None:
+        return metric.fullName, f"{where}.fullName"
+    if prefix is not None:
+        return (f"{prefix}_{metric.name}" if prefix else metric.name), f"{where}.name"
+    return family_name(target, metric.name), f"{where}.name"
 
 
 _METRIC_INDEX = re.compile(r"^spec\.metrics\[(\d+)\]")

@@ -100,6 +100,7 @@ class Metric(_Strict):
     params: list[Param] = Field(default_factory=list)
     states: State | None = None
     metricValue: MetricValue | None = None
+    fullName: StrictStr | None = Field(default=None, min_length=1)  # extension: the family's whole name
 
 
 class MetricsConfigurationSpec(_Strict):
@@ -107,6 +108,7 @@ class MetricsConfigurationSpec(_Strict):
     commonLabels: list[Label] = Field(default_factory=list)
     metrics: list[Metric] = Field(min_length=1)
     # extensions (docs/metrics-configuration.md "Extensions"): object labels/annotations to copy
+    metricNamePrefix: StrictStr | None = None  # extension: replaces "<group>_<kind>" ("" = none)
     labelsAllowlist: list[StrictStr] = Field(default_factory=list)
     annotationsAllowlist: list[StrictStr] = Field(default_factory=list)
 

@@ -185,3 +185,29 @@ def test_key_label_problems() -> None:
     assert [p.split(":")[0] for p in found] == [
         "spec.commonLabels[0].keyFromPath", "spec.metrics[0].labels[0].keyFromPath",
         "spec.metrics[1].labels[0]", "spec.metrics[1]", "spec.metrics[2].metricValue.valueFromPath"]
+
+
+# --- chosen family names -------------------------------------------------------------------------
+
+def test_default_names_are_panopticons() -> None:
+    plan = compile_config(config(metric("replicas", **ONE)))
+    assert [f.name for f in plan.families] == ["example_com_widget_replicas"]
+
+
+def test_prefix_override_and_full_names() -> None:
+    plan = compile_config(config(metric("replicas", **ONE),
+                                 metric("info", fullName="kube_widget_info", **ONE),
+                                 metricNamePrefix="kube_widget"))
+    assert [f.name for f in plan.families] == ["kube_widget_replicas", "kube_widget_info"]
+    assert lines(plan)[0] == 'kube_widget_replicas{namespace="ns1",widget="w1"} 1'
+    bare = compile_config(config(metric("widget_up", **ONE), metricNamePrefix=""))
+    assert [f.name for f in bare.families] == ["widget_up"]
+
+
+def test_name_problems() -> None:
+    found = problems(config(metric("a", fullName="x", **ONE), metric("b", fullName="x", **ONE),
+                            metric("c", fullName="bad-name", **ONE)))
+    assert [p.split(":")[0] for p in found] == ["spec.metrics[1].fullName", "spec.metrics[2].fullName"]
+    assert "also the name of spec.metrics[0]" in found[0]
+    assert problems(config(metric("a", **ONE), metricNamePrefix="bad-prefix"))[0].startswith(
+        "spec.metrics[0].name: family name")
