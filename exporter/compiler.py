@@ -159,6 +159,13 @@ class _FamilyRenderer:
     def _keyed_contexts(self, obj: Any) -> list[Context]:
         """(object, element 1, ..., element n, key 1, ..., key n): the keys (map keys, array
         indices) sit after the elements, so every other reader keeps its level."""
+        if len(self._levels) == 1:  # the common map: one level, no intermediate tuples
+            container = self._levels[0](obj)
+            if isinstance(container, dict):
+                return [(obj, element, key) for key, element in container.items()]
+            if isinstance(container, list):
+                return [(obj, element, index) for index, element in enumerate(container)]
+            return []
         walked: list[tuple[Context, tuple[Any, ...]]] = [((obj,), ())]
         for getter in self._levels:
             following: list[tuple[Context, tuple[Any, ...]]] = []

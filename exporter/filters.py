@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Predicate", "compile_filter"]
+__all__ = ["Equality", "Predicate", "compile_filter"]
 
 Predicate = Callable[[Any], bool]
 
@@ -133,12 +133,23 @@ def _compile_node(node: Any) -> Predicate | None:
     return compare
 
 
+class Equality:
+    """The fast path ``@.key == 'text'``: one dict lookup (a str equals only a str). The path
+    accessor inlines ``key``/``literal`` into its loop instead of calling the predicate."""
+
+    __slots__ = ("key", "literal")
+
+    def __init__(self, key: str, literal: str) -> None:
+        self.key, self.literal = key, literal
+
+    def __call__(self, element: Any) -> bool:
+        return type(element) is dict and element.get(self.key, _ABSENT) == self.literal
+
+
 def _string_equality(target: Any, literal: str, read: Callable[[Any], Any]) -> Predicate:
-    """The fast path: ``@.key == 'text'`` is one dict lookup (a str equals only a str)."""
     if type(target).__name__ == "Child" and type(target.left).__name__ == "This" \
             and type(target.right).__name__ == "Fields" and len(target.right.fields) == 1:
-        key = target.right.fields[0]
-        return lambda element: type(element) is dict and element.get(key, _ABSENT) == literal
+        return Equality(target.right.fields[0], literal)
     return lambda element: bool(read(element) == literal)
 
 

@@ -30,7 +30,7 @@ from jsonpath_ng import jsonpath as jp
 from jsonpath_ng.ext.parser import parse as ext_parse
 from jsonpath_ng.parser import parse as jsonpath_parse
 
-from exporter.filters import Predicate, compile_filter
+from exporter.filters import Equality, Predicate, compile_filter
 
 __all__ = ["MISSING", "CompiledPath", "PathError", "Step", "accessor", "compile_path", "elements_of"]
 
@@ -297,6 +297,26 @@ def _filter_getter(steps: tuple[Step, ...], at: int) -> Getter:
     head, tail = _first_getter(steps[:at]), _first_getter(steps[at + 1:])
     predicate = steps[at].predicate
     assert predicate is not None
+
+    if isinstance(predicate, Equality):
+        key, literal = predicate.key, predicate.literal
+
+        def first_equal(obj: Any) -> Any:
+            container = head(obj)
+            if type(container) is list:
+                children: Any = container
+            elif type(container) is dict:
+                children = container.values()
+            else:
+                return MISSING
+            for element in children:
+                if type(element) is dict and element.get(key) == literal:
+                    value = tail(element)
+                    if value is not MISSING:
+                        return value
+            return MISSING
+
+        return first_equal
 
     def first_filtered(obj: Any) -> Any:
         container = head(obj)
