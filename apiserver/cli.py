@@ -55,12 +55,13 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "check",
-        help="validate MetricsConfigurations",
+        help="validate MetricsConfigurations and Thanos objects",
         description="Validate MetricsConfigurations (schema, paths, expressions, names, duplicates) and "
-        "print every problem with its field path. Exit code 1 when there are problems.",
+        "Thanos objects, and print every problem with its field path (the admission webhook's "
+        "messages). Exit code 1 when there are problems.",
     )
     p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
-                   help="MetricsConfiguration file (repeatable; directories are read recursively)")
+                   help="MetricsConfiguration or Thanos file (repeatable; directories are read recursively)")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                    help="sample objects to render as a smoke test (repeatable)")
     p.add_argument("--schema", action="append", default=[], metavar="FILE",
@@ -137,6 +138,13 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="TokenReview answers are cached this long (default 10)")
     s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
                    help="SubjectAccessReview answers are cached this long (default 10)")
+    s.add_argument("--peer-service", default="", metavar="NAME",
+                   help="with --total-shards > 1: the headless Service whose EndpointSlices list the other "
+                        "shards; every reply is then the union of all shards (apiserver/peers.py)")
+    s.add_argument("--peer-timeout", type=float, default=5.0,
+                   help="seconds every shard has to answer a union request before it fails with 503")
+    s.add_argument("--peer-cache-seconds", type=float, default=2.0,
+                   help="how long the peers' EndpointSlices are cached")
     s.add_argument("--max-connections", type=int, default=None, metavar="N",
                    help="open HTTPS connections at most; more are closed before the TLS handshake "
                         "(default 4096)")
@@ -146,6 +154,11 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="a client that takes no response data (or watch event) for this long is "
                         "disconnected (default 60)")
 
+    a = p.add_argument_group("admission webhooks (on --secure-port; docs/admission.md)")
+    a.add_argument("--admission-allowed-users", default="", metavar="USER,...",
+                   help="only these authenticated users may call the webhooks (default: any caller)")
+    a.add_argument("--admission-schema-timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="longest wait for a target CRD's schema before reviewing without it")
     t = p.add_argument_group("Thanos operator")
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                    help="use a coordination.k8s.io Lease so only one replica reconciles")
@@ -157,6 +170,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "default 300)")
     t.add_argument("--watch-namespace", default="",
                    help="deprecated, use --namespaces: only reconcile Thanos objects in this namespace")
+    t.add_argument("--thanos-default-image", default="", metavar="IMAGE",
+                   help="Thanos image when a CR sets none (default: quay.io/thanos/thanos:v0.37.2)")
+    t.add_argument("--envoy-default-image", default="", metavar="IMAGE",
+                   help="envoy sidecar image when a CR sets none (default: envoyproxy/envoy:v1.40.0)")
 
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
                    help="log level (default info)")

@@ -24,6 +24,12 @@ aiohttp's defaults do not fit an aggregated API server (issue 9 items 2, 4, 8, 9
 - **Status everywhere**: aiohttp answers parse errors with ``text/plain``; ``ApiRequestHandler``
   answers with a ``metav1.Status`` (unknown or lower-case methods: 405, like the
   kube-apiserver's router), logs one rate-limited line instead of a traceback and counts it.
+
+aiohttp has no hooks for these, so ``ApiRequestHandler``/``ApiAppRunner`` lean on a few of its
+internals (``RequestHandler._messages``/``_request_in_progress``, ``AppRunner._make_server``)
+and ``SharedBufferSSLProtocol`` on CPython's ``asyncio.sslproto`` (3.11+); written against
+aiohttp 3.14 and Python 3.11. ``tests/unit/apiserver/test_hardening.py`` exercises every one
+of them, so an upgrade that changes them fails there first.
 """
 
 from __future__ import annotations

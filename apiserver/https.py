@@ -15,24 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
+from apiserver.admission import AdmissionTelemetry, AdmissionWebhooks, CallerPolicy
+from apiserver.admission_schemas import CrdSchemas
 from apiserver.authconfig import AuthConfigSource, AuthOverrides, AuthSettings
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
 from apiserver.connections import ServingLimits
+from apiserver.peers import ShardUnion, union_from_args
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
-from apiserver.server import Health, HttpsServer, build_app
+from apiserver.server import REQUEST_INFO, REQUEST_USER, Health, HttpsServer, build_app
+from apiserver.settings import comma_list
 from apiserver.telemetry import ApiTelemetry
 from apiserver.views import ApiViews, ResourceNamer, guess_resource
 from certs.generate import self_signed_serving
 from certs.reload import ReloadingServerTLS
 from exporter.exposition import parse_series
 from exporter.store import MetricsStore
-from exporter.types import TargetRef
+from exporter.types import Plan, TargetRef
 from kube.api import Creator, Getter, Watcher
 
 log = logging.getLogger(__name__)
@@ -70,6 +76,20 @@ def limits_from_args(args: Any) -> ServingLimits:
     )
 
 
+def admission_webhooks(args: Any, *, plans: Callable[[], Iterable[Plan]], client: Getter | None,
+                       registry: CollectorRegistry | None) -> AdmissionWebhooks:
+    """The admission webhooks over the exporter's plans and (when connected) CRD schemas."""
+    users = comma_list(getattr(args, "admission_allowed_users", ""))
+    return AdmissionWebhooks(
+        plans=plans,
+        schemas=CrdSchemas(client) if client is not None else None,
+        policy=CallerPolicy(frozenset(users)),
+        schema_timeout=getattr(args, "admission_schema_timeout", None) or 1.0,
+        telemetry=AdmissionTelemetry(registry),
+        user_of=lambda request: request.get(REQUEST_USER),
+    )
+
+
 class ExtensionApiComponent:
     """``start``/``stop`` an HTTPS extension API server on ``--bind-address:--secure-port``."""
 
@@ -83,6 +103,7 @@ class ExtensionApiComponent:
         exposition: ExpositionSource,
         client: ClusterClient | None = None,
         namer: ResourceNamer = guess_resource,
+        shards: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         self.args, self.store, self.exposition, self.client, self.namer = (
             args,
@@ -96,6 +117,8 @@ class ExtensionApiComponent:
         self.source: AuthConfigSource | None = None
         self.tls: ReloadingServerTLS | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.shards = shards
+        self.union: ShardUnion | None = None
 
     def ready(self) -> bool:
         if self.source is None:
@@ -134,12 +157,18 @@ class ExtensionApiComponent:
         reviewer = KubeReviewer(self.client) if self.client is not None else None
         authenticator = Authenticator(source.current, token_reviewer=reviewer, token_ttl=args.authn_cache_ttl)
         always = [p.strip() for p in args.authorization_always_allow_paths.split(",") if p.strip()]
-        authorizer = Authorizer(reviewer, always_allow_paths=always, ttl=args.authz_cache_ttl)
+        webhooks = admission_webhooks(args, plans=self.store.plans, client=self.client,
+                                      registry=self.store.telemetry.registry)
+        # The webhooks authorize their callers themselves (CallerPolicy), not by SAR.
+        authorizer = Authorizer(reviewer, always_allow_paths=[*always, *webhooks.paths],
+                                ttl=args.authz_cache_ttl)
         source.subscribe(authenticator.update)
         source.subscribe(lambda settings: tls.set_client_ca(settings.tls_client_ca_pem))
         self.views = ApiViews(self.store, namer=self.namer)
         limits = limits_from_args(args)
         telemetry = ApiTelemetry(self.store.telemetry.registry)
+        shards = self.shards or (lambda: (int(args.shard), int(args.total_shards)))
+        self.union = union_from_args(args, client=self.client, shards=shards, request_info_key=REQUEST_INFO)
         app = build_app(
             views=self.views,
             exposition=self.exposition,
@@ -149,7 +178,11 @@ class ExtensionApiComponent:
             health=Health(ready=self.ready),
             telemetry=telemetry,
             limits=limits,
+            extra_routes=webhooks.routes(),
+            extra_middlewares=[self.union.middleware] if self.union is not None else [],
         )
+        if self.union is not None:
+            self.union.install(app)
         self.server = HttpsServer(
             app, tls, host=args.bind_address, port=args.secure_port, limits=limits, on_reject=telemetry.reject
         )
@@ -169,5 +202,7 @@ class ExtensionApiComponent:
                 await self._watch
         if self.server is not None:
             await self.server.stop()
+        if self.union is not None:
+            await self.union.close()
         if self.views is not None:
             self.views.close()

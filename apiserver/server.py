@@ -172,8 +172,14 @@ def build_app(
     telemetry: ApiTelemetry | None = None,
     limits: ServingLimits | None = None,
     groups: Sequence[ApiGroupVersion] = (),
+    extra_routes: Sequence[tuple[str, str, Handler]] = (),
+    extra_middlewares: Sequence[Callable[..., Awaitable[web.StreamResponse]]] = (),
 ) -> web.Application:
-    """The application: the metrics group-version, then ``groups`` (more registry entries)."""
+    """The application: the metrics group-version, then ``groups`` (more registry entries).
+
+    ``extra_routes`` (method, path, handler) are mounted as they are, behind the same middlewares
+    (the admission webhooks, ``apiserver.admission``).
+    """
     health = health or Health()
     limits = limits or ServingLimits()
     prometheus = PrometheusApi(exposition, write_timeout=limits.write_timeout)
@@ -183,7 +189,9 @@ def build_app(
     if telemetry is not None:
         telemetry.watch_reviews(authenticator, authorizer)
     app = web.Application(
-        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer)],
+        # extra_middlewares run after authorization (e.g. apiserver.peers.ShardUnion).
+        middlewares=[*outer, status_middleware, *auth_middlewares(authenticator, authorizer),
+                     *extra_middlewares],
         client_max_size=1024 * 1024,
     )
     app[REGISTRY] = registry
@@ -236,6 +244,8 @@ def build_app(
     r.add_get("/openapi/v2", openapi_v2)
     r.add_get("/openapi/v3", openapi_v3)
     r.add_get("/openapi/v3/apis/{group}/{version}", openapi_v3_gv)
+    for method, path, handler in extra_routes:
+        r.add_route(method, path, handler)
     for entry in registry.entries:
         _add_routes(r, entry, bookmark_interval, default_watch_timeout, limits.write_timeout)
     r.add_get("/apis/{group}", group)

@@ -52,6 +52,8 @@ class Settings:
             OperatorOptions(), namespaces=namespaces, lease_namespace=args.leader_elect_namespace,
             lease_duration=args.leader_elect_lease_duration,
             **_flags(args, ("leader_elect", "watch_namespace", "resync_period")),
+            default_image=args.thanos_default_image or None,
+            default_envoy_image=args.envoy_default_image or None,
         )
         return _replace(cls(exporter=exporter, operator=operator), request_timeout=args.request_timeout)
 

@@ -41,7 +41,7 @@ from exporter.objectlabels import ObjectLabelRenderer, compile_allowlists, label
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
 from exporter.scoping import Scope, compile_scope
 from exporter.sources import Document
-from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef
+from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef, object_line
 from exporter.values import ValueConversionError, datetime_to_float, format_value, label_value_of, to_float
 
 __all__ = [
@@ -758,7 +758,7 @@ def find_conflicts(plans: Sequence[CompiledPlan]) -> list[tuple[str, Problem]]:
 
 def format_problem(*, source: str, name: str, problem: Problem) -> str:
     """The one-line form every tool prints: ``FILE: metadata.name: field.path: message``."""
-    return f"{source}: {name or '(unnamed)'}: {problem.path}: {problem.message}"
+    return f"{source}: {object_line(name, problem)}"
 
 
 Locate = Callable[[Document, str], str]

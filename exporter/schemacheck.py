@@ -90,12 +90,14 @@ class SchemaIndex:
                     return self._resolve(part)
         return schema
 
-    def check(self, config: Mapping[str, Any]) -> list[Problem]:
+    def check(self, config: Mapping[str, Any], *, target: tuple[str, str] | None = None) -> list[Problem]:
         """Problems for the paths of ``config`` its target's schema cannot have (none when the
-        schema of the target is unknown: see ``has_schema``)."""
-        spec = config.get("spec") or {}
-        target = spec.get("targetRef") or {}
-        root = self.schema_for(str(target.get("apiVersion", "")), str(target.get("kind", "")))
+        schema of the target is unknown: see ``schema_for``). ``target`` is the (apiVersion,
+        kind) to check against instead of ``spec.targetRef`` (the version discovery resolved)."""
+        if target is None:
+            ref = (config.get("spec") or {}).get("targetRef") or {}
+            target = (str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        root = self.schema_for(*target)
         if root is None:
             return []
         problems: list[Problem] = []

@@ -28,8 +28,8 @@ from kube.informer import Informer, WatchTarget
 from kube.workqueue import RetryPolicy, WorkQueue
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.reconciler import RESOURCES, Reconciler, RetryLater, controller_of
-from thanos_operator.render import referenced_secrets
+from thanos_operator.reconciler import RESOURCES, SERVICE_MONITOR_CRD, Reconciler, RetryLater, controller_of
+from thanos_operator.render import DefaultImages, referenced_secrets
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,19 @@ class ThanosController:
         identity: str = "",
         retry_after: float = 1.0,
         retry: RetryPolicy | None = None,
+        images: DefaultImages | None = None,
     ) -> None:
         self.client = client
         # Watched namespaces (``--namespaces``); empty: all. ``namespace`` is the one-namespace form.
         one = (namespace,) if namespace else ()
         self.namespaces: tuple[str, ...] = tuple(sorted(set(namespaces))) or one
         self.resync_period = resync_period
-        self.reconciler = Reconciler(client, identity=identity)
+        self.reconciler = Reconciler(client, identity=identity, images=images)
         self._retry_after = retry_after
         retry = retry or RetryPolicy(initial=1.0, maximum=300.0)
         self.queue: WorkQueue[Key] = WorkQueue(self._process, name="thanos", workers=workers, retry=retry)
         self._secret_refs: dict[Key, set[str]] = {}
+        self._rule_selectors: dict[Key, dict[str, str]] = {}  # Thanos -> its ruler's ruleSelector
         self._tasks: list[asyncio.Task[None]] = []
         self.informers: list[Informer] = []  # the Thanos informers first (one per namespace)
 
@@ -99,11 +101,15 @@ class ThanosController:
     def _on_thanos(self, event_type: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        self._rule_selectors.pop(key, None)
         if event_type == "DELETED":
             self._secret_refs.pop(key, None)
         else:
             try:
-                self._secret_refs[key] = set(referenced_secrets(parse_thanos(obj)))
+                thanos = parse_thanos(obj)
+                self._secret_refs[key] = set(referenced_secrets(thanos))
+                if thanos.spec.ruler is not None:
+                    self._rule_selectors[key] = dict(thanos.spec.ruler.rule_selector)
             except ThanosValidationError:
                 self._secret_refs.pop(key, None)
         self.enqueue(key)
@@ -127,6 +133,18 @@ class ThanosController:
         if (meta.get("labels") or {}).get(names.LABEL_PART_OF) == names.PART_OF:
             self._on_child(event_type, obj)
 
+    def _on_config_map(self, event_type: str, obj: dict[str, Any]) -> None:
+        """Ours (a child), or a rule file source a ruler selects by label (all ConfigMaps are watched)."""
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get(names.LABEL_PART_OF) == names.PART_OF:
+            self._on_child(event_type, obj)
+            return
+        namespace = str(meta.get("namespace", ""))
+        for key, selector in list(self._rule_selectors.items()):
+            if key[0] == namespace and all(labels.get(k) == v for k, v in selector.items()):
+                self.enqueue(key)
+
     # ---- lifecycle ---------------------------------------------------------------------------------
     def _targets(self) -> Iterable[tuple[WatchTarget, Any]]:
         namespaces: tuple[str | None, ...] = self.namespaces or (None,)
@@ -134,16 +152,34 @@ class ThanosController:
             yield WatchTarget(API_GROUP, API_VERSION, PLURAL, namespace=namespace), self._on_thanos
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
         for namespace in namespaces:
-            for kind, (group, version, resource) in RESOURCES.items():
-                if kind == "Secret":
+            for kind in RESOURCES:
+                if kind in ("Secret", "ConfigMap", "ServiceMonitor"):  # all Secrets/ConfigMaps, below
                     continue
+                group, version, resource = self.reconciler.group_version(kind)
                 yield (
                     WatchTarget(group, version, resource, namespace=namespace, label_selector=selector),
                     self._on_child,
                 )
             yield WatchTarget("", "v1", "secrets", namespace=namespace), self._on_secret
+            yield WatchTarget("", "v1", "configmaps", namespace=namespace), self._on_config_map
+        yield (
+            WatchTarget(
+                "apiextensions.k8s.io",
+                "v1",
+                "customresourcedefinitions",
+                field_selector=f"metadata.name={SERVICE_MONITOR_CRD}",
+            ),
+            self._on_crd,
+        )
+
+    def _on_crd(self, event_type: str, obj: dict[str, Any]) -> None:
+        # prometheus-operator installed or removed: every Thanos gets (or loses) its ServiceMonitors.
+        if (obj.get("metadata") or {}).get("name") == SERVICE_MONITOR_CRD:
+            for key in self.known_keys():
+                self.enqueue(key)
 
     async def start(self) -> None:
+        await self.reconciler.resolve_served_versions()  # e.g. policy/v1beta1 PDBs on Kubernetes 1.20
         for target, handler in self._targets():
             informer = Informer(self.client, target)
             informer.add_handler(handler)

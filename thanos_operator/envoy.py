@@ -38,6 +38,23 @@ CDS_FILE = "cds.yaml"
 _TLS_SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 _GENERIC_CREDENTIAL = "type.googleapis.com/envoy.extensions.http.injected_credentials.generic.v3.Generic"
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+_ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+# Hardening (docs/thanos.md "Envoy sidecar"):
+# - worker threads: envoy defaults to one per host CPU; a sidecar gets a fixed, small number.
+CONCURRENCY = 2
+# - HTTP/2 PINGs on idle upstream connections, so a remote store behind a NAT or load balancer
+#   that dropped the connection is noticed in seconds, not at the next query.
+KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT = "30s", "10s"
+# - a Series stream may stay silent while the remote store scans blocks: allow 10 minutes of
+#   silence (Query's own --query.timeout defaults to 2 minutes), close idle connections after 1 h.
+STREAM_IDLE_TIMEOUT, CONNECTION_IDLE_TIMEOUT = "600s", "3600s"
+# - circuit breakers sized for Query's fan-out: --query.max-concurrent (20) x
+#   --query.max-concurrent-select (4) concurrent streams per store, with ample headroom.
+MAX_REQUESTS, MAX_PENDING, MAX_CONNECTIONS = 1024, 1024, 256
+# - readiness: the admin endpoint stays on loopback; a listener on the pod IP answers /ready via
+#   the health_check filter (200 while envoy is live, 503 while it drains or starts).
+READY_PORT, READY_PATH = 9902, "/ready"
 
 
 @dataclass(frozen=True)
@@ -135,6 +152,8 @@ def _listener(endpoint: ProxiedEndpoint, *, config_dir: str, base_port: int) -> 
                             "stat_prefix": endpoint.name.replace("-", "_"),
                             # Thanos Query speaks gRPC over cleartext HTTP/2 (h2c) to the local listener.
                             "codec_type": "HTTP2",
+                            "stream_idle_timeout": STREAM_IDLE_TIMEOUT,
+                            "common_http_protocol_options": {"idle_timeout": CONNECTION_IDLE_TIMEOUT},
                             "http_filters": http_filters,
                             "route_config": {
                                 "name": endpoint.name,
@@ -189,6 +208,16 @@ def _cluster(endpoint: ProxiedEndpoint, *, config_dir: str) -> dict[str, Any]:
         "connect_timeout": "10s",
         "dns_lookup_family": "V4_PREFERRED",
         "lb_policy": "ROUND_ROBIN",
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "max_connections": MAX_CONNECTIONS,
+                    "max_pending_requests": MAX_PENDING,
+                    "max_requests": MAX_REQUESTS,
+                }
+            ]
+        },
         "load_assignment": {
             "cluster_name": endpoint.name,
             "endpoints": [
@@ -208,7 +237,12 @@ def _cluster(endpoint: ProxiedEndpoint, *, config_dir: str) -> dict[str, Any]:
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}},
+                "common_http_protocol_options": {"idle_timeout": CONNECTION_IDLE_TIMEOUT},
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        "connection_keepalive": {"interval": KEEPALIVE_INTERVAL, "timeout": KEEPALIVE_TIMEOUT}
+                    }
+                },
             }
         },
         "transport_socket": {
@@ -219,6 +253,45 @@ def _cluster(endpoint: ProxiedEndpoint, *, config_dir: str) -> dict[str, Any]:
                 "common_tls_context": common_tls,
             },
         },
+    }
+
+
+def _readiness_listener(port: int) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+        "name": "readiness",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": _HCM,
+                            "stat_prefix": "readiness",
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.health_check",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http"
+                                        ".health_check.v3.HealthCheck",
+                                        "pass_through_mode": False,
+                                        "headers": [{"name": ":path", "string_match": {"exact": READY_PATH}}],
+                                    },
+                                },
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": _ROUTER,
+                                    },
+                                },
+                            ],
+                            "route_config": {"name": "readiness", "virtual_hosts": []},
+                        },
+                    }
+                ]
+            }
+        ],
     }
 
 
@@ -261,6 +334,7 @@ def envoy_files(
     node_id: str,
     admin_port: int = 9901,
     base_port: int = 11000,
+    ready_port: int = READY_PORT,
 ) -> dict[str, str]:
     """Every file envoy needs, by name (all live in ``config_dir``)."""
     bootstrap = {
@@ -280,7 +354,12 @@ def envoy_files(
     files = {
         BOOTSTRAP_FILE: _dump(bootstrap),
         LDS_FILE: _dump(
-            {"resources": [_listener(e, config_dir=config_dir, base_port=base_port) for e in endpoints]}
+            {
+                "resources": [
+                    *(_listener(e, config_dir=config_dir, base_port=base_port) for e in endpoints),
+                    _readiness_listener(ready_port),
+                ]
+            }
         ),
         CDS_FILE: _dump({"resources": [_cluster(e, config_dir=config_dir) for e in endpoints]}),
     }

@@ -21,10 +21,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-API_GROUP = "monitoring.paodin.io"
-API_VERSION = "v1alpha1"
-KIND = "Thanos"
-PLURAL = "thanos"
+from thanos_operator import names
+from thanos_operator.addresses import SRV_PREFIXES, address_problem
+from thanos_operator.durations import check_duration, check_time_or_duration
+from thanos_operator.group import API_GROUP, API_VERSION, KIND, PLURAL
+
+__all__ = ["API_GROUP", "API_VERSION", "KIND", "PLURAL", "Thanos", "ThanosValidationError", "parse_thanos"]
 
 JsonObject = dict[str, Any]
 
@@ -59,11 +61,44 @@ class CommonThanosFields(_Model):
 
 
 class PodFields(CommonThanosFields):
+    @model_validator(mode="after")
+    def _escape_hatches(self) -> PodFields:
+        problems = escape_hatch_problems(self)
+        if problems:
+            raise _FieldErrors(problems, relative=True)
+        return self
+
     affinity: JsonObject | None = None
     node_selector: dict[str, str] | None = None
     tolerations: list[JsonObject] | None = None
     resources: JsonObject | None = None
     replicas: int | None = Field(default=None, ge=0)
+    security_context: JsonObject | None = Field(
+        default=None,
+        description="(extension) pod securityContext; replaces the default (UID 1001, fsGroup 1001)",
+    )
+    container_security_context: JsonObject | None = Field(
+        default=None,
+        description="(extension) securityContext of the Thanos container; replaces the default "
+        "(no privilege escalation, all capabilities dropped, read-only root filesystem)",
+    )
+    topology_spread_constraints: list[JsonObject] | None = Field(
+        default=None,
+        description="(extension) replaces the default spread over nodes and zones ([] turns it off)",
+    )
+    extra_args: list[str] | None = Field(
+        default=None, description="(extension) more --flag[=value] arguments for the Thanos container"
+    )
+    extra_env: list[JsonObject] | None = Field(default=None, description="(extension) more EnvVars")
+    extra_volumes: list[JsonObject] | None = Field(default=None, description="(extension) more pod volumes")
+    extra_volume_mounts: list[JsonObject] | None = Field(
+        default=None, description="(extension) mounts of extraVolumes into the Thanos container"
+    )
+    termination_grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="(extension) default: 900 for ingestors, the Kubernetes default otherwise",
+    )
 
 
 class KubernetesVolume(_Model):
@@ -100,8 +135,9 @@ class QueryStores(_Model):
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         for i, address in enumerate(value):
-            if not address or any(ch.isspace() for ch in address):
-                raise ValueError(f"addresses[{i}]: must be a non-empty host:port without spaces")
+            problem = address_problem(address)
+            if problem is not None:
+                raise ValueError(f"addresses[{i}]: {problem}")
         return value
 
     @model_validator(mode="after")
@@ -113,7 +149,7 @@ class QueryStores(_Model):
             )
         if self.ca_secret is not None:
             for i, address in enumerate(self.addresses):
-                if address.startswith("dnssrv+") or address.startswith("dnssrvnoa+"):
+                if address.startswith(SRV_PREFIXES):
                     raise ValueError(
                         f"addresses[{i}]: SRV discovery is not supported for stores behind the envoy "
                         "proxy; use host:port or dns+host:port"
@@ -121,6 +157,48 @@ class QueryStores(_Model):
                 if _split_host_port(address.removeprefix("dns+")) is None:
                     raise ValueError(f"addresses[{i}]: expected host:port (optionally dns+host:port)")
         return self
+
+
+def escape_hatch_problems(fields: PodFields) -> list[tuple[str, str]]:
+    """extraArgs/extraEnv/extraVolumes/extraVolumeMounts may add, never override what we set."""
+    problems: list[tuple[str, str]] = []
+    for i, arg in enumerate(fields.extra_args or []):
+        name = arg.partition("=")[0].removeprefix("--")
+        if not arg.startswith("--") or not name:
+            problems.append((f"extraArgs[{i}]", f"{arg!r}: expected --flag or --flag=value"))
+        elif name in names.MANAGED_FLAGS or name.removeprefix("no-") in names.MANAGED_FLAGS:
+            problems.append(
+                (f"extraArgs[{i}]", f"--{name} is set by the operator; use the matching spec field instead")
+            )
+    for i, env in enumerate(fields.extra_env or []):
+        if not isinstance(env.get("name"), str) or not env["name"]:
+            problems.append((f"extraEnv[{i}].name", "required"))
+        elif env["name"] in names.MANAGED_ENV:
+            problems.append((f"extraEnv[{i}].name", f"{env['name']} is set by the operator"))
+    volume_names = set()
+    for i, spec in enumerate(fields.extra_volumes or []):
+        volume = spec.get("name")
+        if not isinstance(volume, str) or not volume:
+            problems.append((f"extraVolumes[{i}].name", "required"))
+        elif volume in names.MANAGED_VOLUMES or volume.startswith(names.MANAGED_VOLUME_PREFIXES):
+            problems.append((f"extraVolumes[{i}].name", f"{volume!r} is a volume name the operator uses"))
+        else:
+            volume_names.add(volume)
+    for i, mount in enumerate(fields.extra_volume_mounts or []):
+        path = mount.get("mountPath")
+        if mount.get("name") not in volume_names:
+            problems.append((f"extraVolumeMounts[{i}].name", "must name one of extraVolumes"))
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append((f"extraVolumeMounts[{i}].mountPath", "required: an absolute path"))
+        elif any(path == p or path.startswith(p + "/") for p in names.MANAGED_MOUNT_PATHS):
+            problems.append(
+                (f"extraVolumeMounts[{i}].mountPath", f"{path} is inside a directory the operator mounts")
+            )
+    return problems
+
+
+def _duration(value: str | None) -> str | None:
+    return None if value is None else check_duration(value)
 
 
 def _split_host_port(address: str) -> tuple[str, int] | None:
@@ -149,6 +227,39 @@ class Query(PodFields):
     envoy: EnvoySpec | None = None
 
 
+class CacheConfig(_Model):
+    """(extension) A Thanos cache: in memory (default), or memcached / redis configured by a
+    Thanos cache config (``type: MEMCACHED`` / ``REDIS``) kept in a Secret."""
+
+    type: Literal["inMemory", "memcached", "redis"] = "inMemory"
+    max_size: str = Field(default="256MB", description="inMemory only: the cache's size, e.g. 512MB")
+    config_secret: SecretKeySelector | None = Field(
+        default=None, description="memcached/redis: a Secret key holding the Thanos cache config YAML"
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> CacheConfig:
+        if self.type != "inMemory" and self.config_secret is None:
+            raise ValueError(f"configSecret is required for a {self.type} cache")
+        if self.type == "inMemory" and self.config_secret is not None:
+            raise ValueError("configSecret is only used by memcached and redis caches")
+        if not re.fullmatch(r"[0-9]+(B|KB|MB|GB)", self.max_size):
+            raise ValueError(f"maxSize {self.max_size!r}: expected a size such as 256MB")
+        return self
+
+
+class QueryFrontend(PodFields):
+    """(extension) Thanos Query Frontend in front of Query: splits, retries and caches range queries."""
+
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    split_interval: str | None = Field(default=None, description="--query-range.split-interval (default 24h)")
+
+    @field_validator("split_interval")
+    @classmethod
+    def _split(cls, value: str | None) -> str | None:
+        return _duration(value)
+
+
 class ReceiveRouter(PodFields):
     replication_factor: int | None = Field(default=None, ge=1)
     tenant_header: str | None = Field(default=None, description="--receive.tenant-header")
@@ -162,6 +273,11 @@ class ReceiveIngestor(PodFields):
     local_tsdb_retention: str | None = None
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
+
+    @field_validator("local_tsdb_retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        return _duration(value)
 
     @field_validator("name")
     @classmethod
@@ -185,9 +301,52 @@ class Receive(_Model):
         return self
 
 
+class TimeRange(_Model):
+    """(extension) One time partition of the Store Gateway (its own StatefulSet)."""
+
+    min_time: str | None = None
+    max_time: str | None = None
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_or_duration(value)
+
+
 class StoreGateway(PodFields):
     min_time: str | None = None
     max_time: str | None = None
+    time_ranges: list[TimeRange] | None = Field(
+        default=None,
+        description="(extension) one StatefulSet per time partition (instead of minTime/maxTime)",
+    )
+    shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="(extension) hash-shard the blocks of each partition over N StatefulSets",
+    )
+    index_cache: CacheConfig | None = Field(
+        default=None,
+        description="(extension) index cache: inMemory (maxSize) or memcached/redis (configSecret)",
+    )
+    bucket_cache_config: SecretKeySelector | None = Field(
+        default=None,
+        description="(extension) a Secret key with a caching-bucket config (--store.caching-bucket)",
+    )
+
+    @model_validator(mode="after")
+    def _partitions(self) -> StoreGateway:
+        if self.time_ranges is not None and (self.min_time or self.max_time):
+            raise ValueError("set either minTime/maxTime or timeRanges, not both")
+        if self.time_ranges is not None and not self.time_ranges:
+            raise ValueError("timeRanges: at least one range (or leave it out)")
+        return self
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_or_duration(value)
+
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
 
@@ -197,12 +356,61 @@ class Retention(_Model):
     retention_5m: str | None = Field(default=None, alias="retention5m")
     retention_1h: str | None = Field(default=None, alias="retention1h")
 
+    @field_validator("retention_raw", "retention_5m", "retention_1h")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        return _duration(value)
+
+
+class Ruler(PodFields):
+    """(extension) Thanos Rule: evaluates rule files from ConfigMaps against Query and sends
+    alerts to Alertmanagers; its blocks go to the bucket when ``objectStorageConfig`` is set."""
+
+    rule_selector: dict[str, str] = Field(
+        description="labels of the ConfigMaps (in the CR's namespace) whose keys are rule files"
+    )
+    alertmanagers: list[str] | None = Field(default=None, description="--alertmanagers.url values")
+    eval_interval: str | None = Field(default=None, description="--eval-interval (default 1m)")
+    retention: str | None = Field(default=None, description="--tsdb.retention (default 48h)")
+    object_storage_config: SecretKeySelector | None = None
+    data_volume: KubernetesVolume | None = None
+
+    @field_validator("eval_interval", "retention")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        return _duration(value)
+
+    @field_validator("rule_selector")
+    @classmethod
+    def _selector(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("at least one label (an empty selector would mount every ConfigMap)")
+        return value
+
+    @field_validator("alertmanagers")
+    @classmethod
+    def _urls(cls, value: list[str] | None) -> list[str] | None:
+        for i, url in enumerate(value or []):
+            if not re.fullmatch(r"(dns\+|dnssrv\+)?https?://[^\s/]+(/\S*)?", url):
+                raise ValueError(f"[{i}] {url!r}: expected http(s)://host:port (optionally dns+ or dnssrv+)")
+        return value
+
 
 class Compact(PodFields):
     downsampling_disable: bool | None = None
     retention: Retention | None = None
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
+
+    @field_validator("replicas")
+    @classmethod
+    def _one_compactor(cls, value: int | None) -> int | None:
+        if value is not None and value > 1:
+            raise ValueError(
+                f"{value} compactors: at most 1; Thanos Compact must be the only compactor of a bucket "
+                "(several would compact and delete the same blocks concurrently)"
+            )
+        return value
 
 
 _OBJSTORE_REQUIRED = "required: Thanos {} cannot start without an object storage configuration"
@@ -211,9 +419,11 @@ _OBJSTORE_REQUIRED = "required: Thanos {} cannot start without an object storage
 class ThanosSpec(_Model):
     default_fields: CommonThanosFields = Field(default_factory=CommonThanosFields)
     query: Query | None = None
+    query_frontend: QueryFrontend | None = Field(default=None, description="(extension) needs query")
     receive: Receive | None = None
     store_gateway: StoreGateway | None = None
     compact: Compact | None = None
+    ruler: Ruler | None = Field(default=None, description="(extension) needs query")
     paused: bool = Field(default=False, description="(extension) stop reconciling this object")
 
     @model_validator(mode="after")
@@ -224,6 +434,10 @@ class ThanosSpec(_Model):
             raise _FieldError("spec.storeGateway.objectStorageConfig", _OBJSTORE_REQUIRED.format("store"))
         if self.compact is not None and self.compact.object_storage_config is None:
             raise _FieldError("spec.compact.objectStorageConfig", _OBJSTORE_REQUIRED.format("compact"))
+        if self.query_frontend is not None and self.query is None:
+            raise _FieldError("spec.query", "required: spec.queryFrontend forwards to Query")
+        if self.ruler is not None and self.query is None:
+            raise _FieldError("spec.query", "required: spec.ruler evaluates its rules against Query")
         return self
 
 
@@ -285,12 +499,147 @@ class Thanos(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cross_field(self) -> Thanos:
+        problems = derived_name_problems(self) + hashring_problems(self)
+        if problems:
+            raise _FieldErrors(problems)
+        return self
+
+
+def store_partition_suffixes(store: StoreGateway) -> list[str]:
+    """Name suffix of each Store Gateway StatefulSet: ``""`` (one, PaodinMonitoring's name), or
+    ``-t<i>`` per time range and/or ``-s<j>`` per hash shard."""
+    ranges = [f"-t{i}" for i in range(len(store.time_ranges))] if store.time_ranges else [""]
+    shards = [f"-s{j}" for j in range(store.shards)] if store.shards and store.shards > 1 else [""]
+    return [r + s for r in ranges for s in shards]
+
+
+def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
+    """Every object name the operator derives, checked against the limit the cluster enforces."""
+    t, spec = thanos.metadata.name, thanos.spec
+    wanted: list[tuple[str, str, str]] = []  # (field path, kind, name)
+    if spec.query is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.query(t)),
+            ("metadata.name", "Service", names.query_service(t)),
+            ("metadata.name", "Secret", names.query_proxy_config(t)),
+        ]
+    if spec.query_frontend is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.query_frontend(t)),
+            ("metadata.name", "Service", names.query_frontend_service(t)),
+        ]
+    if spec.receive is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.router(t)),
+            ("metadata.name", "ConfigMap", names.router_hashrings(t)),
+            ("metadata.name", "Service", names.router_service(t)),
+        ]
+        for i, ingestor in enumerate(spec.receive.ingestors or []):
+            path = f"spec.receive.ingestors[{i}].name"
+            wanted += [
+                (path, "StatefulSet", names.ingestor(t, ingestor.name)),
+                (path, "Service", names.ingestor_service(t, ingestor.name)),
+            ]
+    if spec.store_gateway is not None:
+        for suffix in store_partition_suffixes(spec.store_gateway):
+            wanted += [
+                ("metadata.name", "StatefulSet", names.store_gateway(t, suffix)),
+                ("metadata.name", "Service", names.store_gateway_service(t, suffix)),
+            ]
+    if spec.ruler is not None:
+        wanted += [
+            ("metadata.name", "StatefulSet", names.ruler(t)),
+            ("metadata.name", "Service", names.ruler_service(t)),
+        ]
+    if spec.compact is not None:
+        wanted += [
+            ("metadata.name", "StatefulSet", names.compact(t)),
+            ("metadata.name", "Service", names.compact_service(t)),
+        ]
+    problems = []
+    for path, kind, name in wanted:
+        problem = names.name_problem(kind, name)
+        if problem is not None:
+            problems.append((path, problem))
+    return problems
+
+
+def _replica_count(fields: PodFields) -> int:
+    return fields.replicas if fields.replicas is not None else 1
+
+
+def hashring_problems(thanos: Thanos) -> list[tuple[str, str]]:
+    """Routing that Thanos would accept but that silently loses or misroutes writes.
+
+    - no hashring at all (no ingestor with replicas): Thanos refuses an empty hashrings file;
+    - a hard-tenant group with 0 replicas: its ring would vanish and its tenants' writes land in
+      the soft-tenant ring; a soft-tenant ring of 0 replicas: unmatched tenants would fail;
+    - a tenant in two groups: Thanos uses the first matching ring, the second never gets data.
+    """
+    receive = thanos.spec.receive
+    if receive is None:
+        return []
+    ingestors = receive.ingestors or []
+    problems: list[tuple[str, str]] = []
+    if not any(_replica_count(i) > 0 for i in ingestors):
+        problems.append(
+            (
+                "spec.receive.ingestors",
+                "required: at least one ingestor with replicas >= 1; the router cannot start with an "
+                "empty hashrings file",
+            )
+        )
+        return problems
+    owner: dict[str, int] = {}
+    soft = [i for i, ingestor in enumerate(ingestors) if not ingestor.tenants]
+    for i, ingestor in enumerate(ingestors):
+        if ingestor.tenants and _replica_count(ingestor) == 0:
+            problems.append(
+                (
+                    f"spec.receive.ingestors[{i}].replicas",
+                    f"0 replicas would drop the hashring of tenants {sorted(set(ingestor.tenants))} and "
+                    "send their writes to the soft-tenant ring; remove the tenants or the group instead",
+                )
+            )
+        for k, tenant in enumerate(ingestor.tenants or []):
+            first = owner.setdefault(tenant, i)
+            if first != i:
+                problems.append(
+                    (
+                        f"spec.receive.ingestors[{i}].tenants[{k}]",
+                        f"tenant {tenant!r} is already routed to spec.receive.ingestors[{first}] "
+                        f"({ingestors[first].name!r}); Thanos uses the first matching hashring, so this "
+                        "group would never receive its data",
+                    )
+                )
+    if soft and sum(_replica_count(ingestors[i]) for i in soft) == 0:
+        where = ", ".join(f"[{i}]" for i in soft)
+        problems.append(
+            (
+                "spec.receive.ingestors",
+                f"the soft-tenant ingestors {where} have 0 replicas in total: writes of every tenant "
+                "without a hashring of its own would fail; remove them or give one replicas",
+            )
+        )
+    return problems
+
 
 class _FieldError(ValueError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
         self.detail = message
+
+
+class _FieldErrors(ValueError):
+    """Several problems; ``relative`` paths are below the model that raised them."""
+
+    def __init__(self, problems: list[tuple[str, str]], *, relative: bool = False) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+        self.problems = problems
+        self.relative = relative
 
 
 class ThanosValidationError(ValueError):
@@ -321,11 +670,15 @@ def parse_thanos(obj: JsonObject) -> Thanos:
             path = _field_path(error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             ctx_error = (error.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, _FieldErrors):
+                prefix = f"{path}." if ctx_error.relative and path else ""
+                problems += [f"{prefix}{p}: {m}" for p, m in ctx_error.problems]
+                continue
             if isinstance(ctx_error, _FieldError):
                 path, message = ctx_error.path, ctx_error.detail
             elif message.startswith("addresses[") and path:
                 head, _, rest = message.partition(": ")
-                path, message = f"{path}.{head}", rest
+                path, message = f"{path.removesuffix('.addresses')}.{head}", rest
             elif message.startswith("caSecret is required") and path:
                 path, message = f"{path}.caSecret", message.removeprefix("caSecret is ")
             problems.append(f"{path}: {message}" if path else message)

@@ -8,7 +8,9 @@ Deployment/StatefulSet exists) and as the pruning selector of the reconciler.
 
 from __future__ import annotations
 
-from thanos_operator.models import API_GROUP
+import re
+
+from thanos_operator.group import API_GROUP
 
 DEFAULT_THANOS_IMAGE = "quay.io/thanos/thanos:v0.37.2"
 DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"
@@ -57,6 +59,14 @@ def query_proxy_config(t: str) -> str:
     return f"{t}-query-proxy-config"
 
 
+def query_frontend(t: str) -> str:
+    return f"{t}-query-frontend"
+
+
+def query_frontend_service(t: str) -> str:
+    return f"{t}-query-frontend-operated"
+
+
 def router(t: str) -> str:
     return f"{t}-receive-router"
 
@@ -77,12 +87,27 @@ def ingestor_service(t: str, name: str) -> str:
     return f"{ingestor(t, name)}-operated"
 
 
-def store_gateway(t: str) -> str:
-    return f"{t}-storegateway"
+def store_gateway(t: str, partition: str = "") -> str:
+    return f"{t}-storegateway{partition}"
 
 
-def store_gateway_service(t: str) -> str:
-    return f"{t}-storegateway-operated"
+def store_gateway_service(t: str, partition: str = "") -> str:
+    return f"{t}-storegateway{partition}-operated"
+
+
+LABEL_STORE_PARTITION = "store.partition"
+
+
+def ruler(t: str) -> str:
+    return f"{t}-ruler"
+
+
+def ruler_service(t: str) -> str:
+    return f"{t}-ruler-operated"
+
+
+RULES_DIR = "/etc/thanos/rules"
+RULER_REPLICA_LABEL = "ruler_replica"
 
 
 def compact(t: str) -> str:
@@ -91,3 +116,89 @@ def compact(t: str) -> str:
 
 def compact_service(t: str) -> str:
     return f"{t}-compact-operated"
+
+
+# -- limits of derived names ------------------------------------------------------------------------
+# A Service name is a DNS-1035 label (at most 63 characters, starting with a letter). A
+# StatefulSet's pods carry the label ``controller-revision-hash: <name>-<10 characters>``, and a
+# label value has at most 63 characters, so a StatefulSet name longer than 52 characters is
+# accepted by the API server but its pods can never be created. Deployments and ConfigMaps
+# are DNS subdomains (253); none of ours comes close, but they are checked the same way.
+SERVICE_NAME_MAX = 63
+STATEFUL_SET_NAME_MAX = 52
+OBJECT_NAME_MAX = 253
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why the API server (or the StatefulSet controller) cannot use ``name`` for ``kind``."""
+    if kind == "Service":
+        if len(name) > SERVICE_NAME_MAX:
+            return (
+                f"Service name {name!r} is {len(name)} characters; at most {SERVICE_NAME_MAX} "
+                "(DNS-1035 label)"
+            )
+        if not _DNS_1035.match(name):
+            return f"Service name {name!r} must start with a letter (DNS-1035 label)"
+    elif kind == "StatefulSet" and len(name) > STATEFUL_SET_NAME_MAX:
+        return (
+            f"StatefulSet name {name!r} is {len(name)} characters; at most {STATEFUL_SET_NAME_MAX}, "
+            "else its pods cannot be created (their controller-revision-hash label would exceed 63)"
+        )
+    elif len(name) > OBJECT_NAME_MAX:
+        return f"{kind} name {name!r} is {len(name)} characters; at most {OBJECT_NAME_MAX}"
+    return None
+
+
+# -- what the operator sets in a Thanos container (escape hatches may not override it) ----------
+# Every flag any component is rendered with; tests/golden/thanos/test_flags.py checks that each
+# rendered flag is listed here, so the list cannot fall behind the renderer. Repeatable flags
+# users legitimately add more of (--label, --selector-label, --endpoint,
+# --query.replica-label, --deduplication.replica-label) are not listed.
+MANAGED_FLAGS = frozenset(
+    {
+        "data-dir",
+        "index-cache.config",
+        "index-cache.config-file",
+        "selector.relabel-config",
+        "store.caching-bucket.config-file",
+        "downsampling.disable",
+        "eval-interval",
+        "rule-file",
+        "alertmanagers.url",
+        "labels.response-cache-config",
+        "labels.response-cache-config-file",
+        "query-frontend.downstream-url",
+        "query-range.response-cache-config",
+        "query-range.response-cache-config-file",
+        "query-range.split-interval",
+        "query.auto-downsampling",
+        "grpc-address",
+        "http-address",
+        "log.format",
+        "log.level",
+        "min-time",
+        "max-time",
+        "objstore.config-file",
+        "receive.default-tenant-id",
+        "receive.hashrings-file",
+        "receive.local-endpoint",
+        "receive.replication-factor",
+        "receive.tenant-header",
+        "receive.tenant-label-name",
+        "remote-write.address",
+        "retention.resolution-1h",
+        "retention.resolution-5m",
+        "retention.resolution-raw",
+        "tsdb.path",
+        "tsdb.retention",
+        "wait",
+    }
+)
+REPEATABLE_RENDERED_FLAGS = frozenset(
+    {"label", "selector-label", "endpoint", "query.replica-label", "deduplication.replica-label", "query"}
+)
+MANAGED_ENV = frozenset({"NAME"})
+MANAGED_VOLUMES = frozenset({"tsdb", "hashrings-config", "proxy-config"})
+MANAGED_VOLUME_PREFIXES = ("secret-", "store-")
+MANAGED_MOUNT_PATHS = (DATA_DIR, HASHRINGS_DIR, "/etc/envoy")

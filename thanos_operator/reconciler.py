@@ -34,7 +34,7 @@ from kube.paths import resource_path
 from thanos_operator import names
 from thanos_operator.drift import drift
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.render import OWNED_KINDS, referenced_secrets, render
+from thanos_operator.render import OPTIONAL_KINDS, OWNED_KINDS, DefaultImages, referenced_secrets, render
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +47,48 @@ RESOURCES = {
     "Service": ("", "v1", "services"),
     "StatefulSet": ("apps", "v1", "statefulsets"),
     "Deployment": ("apps", "v1", "deployments"),
+    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
+    # Optional: only while prometheus-operator's CRD is installed (``service_monitors_served``).
+    "ServiceMonitor": ("monitoring.coreos.com", "v1", "servicemonitors"),
+    # Read and watched, never written: the endpoints controller copies our Service labels onto
+    # them, and their ready addresses decide the hashring membership (``ready_ingestor_pods``).
+    "Endpoints": ("", "v1", "endpoints"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
-_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
-
-
+_STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS, ("PodDisruptionBudget", "ServiceMonitor"))
+SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
+# Kinds rendered at their newest version but applied at an older one where only that is served
+# (found through discovery once per Reconciler): policy/v1 PDBs arrived in Kubernetes 1.21.
+OLDER_VERSIONS = {"PodDisruptionBudget": ("v1beta1",)}
 
 
 class RetryLater(Exception):
     """Not an error: the pass must run again soon (e.g. waiting for an orphan delete)."""
+
+
+class ApplyRejected(Exception):
+    """The API server refused a rendered object (422) for a reason a re-creation cannot fix."""
+
+    def __init__(self, label: str, error: ApiError) -> None:
+        super().__init__(f"{label}: {error.message}")
+        self.label = label
+        self.error = error
+
+
+# What kube-apiserver answers (1.20 and later) when an apply changes a StatefulSet field other
+# than replicas, template, updateStrategy (and, later, minReadySeconds, PVC retention policy).
+_STS_IMMUTABLE = "updates to statefulset spec for fields other than"
+
+
+def is_immutable_field_error(error: ApiError) -> bool:
+    """True only for the 422 a StatefulSet re-creation fixes (an immutable spec field changed)."""
+    if error.status != 422:
+        return False
+    causes = (error.body.get("details") or {}).get("causes") or []
+    for cause in causes:
+        if cause.get("field") == "spec" and _STS_IMMUTABLE in str(cause.get("message", "")):
+            return True
+    return not causes and _STS_IMMUTABLE in error.message
 
 
 @dataclass
@@ -66,6 +99,7 @@ class Outcome:
     recreating: list[str] = field(default_factory=list)
     status_written: bool = False
     invalid: str = ""
+    rejected: str = ""
     gone: bool = False
     paused: bool = False
 
@@ -81,9 +115,11 @@ def thanos_path(namespace: str | None, name: str | None = None, subresource: str
     )
 
 
-def object_path(kind: str, namespace: str, name: str | None = None) -> str:
-    group, version, resource = RESOURCES[kind]
-    return resource_path(group=group, version=version, resource=resource, namespace=namespace, name=name)
+def object_path(kind: str, namespace: str, name: str | None = None, *, version: str | None = None) -> str:
+    group, default_version, resource = RESOURCES[kind]
+    return resource_path(
+        group=group, version=version or default_version, resource=resource, namespace=namespace, name=name
+    )
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -117,6 +153,32 @@ def _applied_hash(obj: Mapping[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
+def ready_ingestor_pods(
+    endpoints: list[JsonObject], *, thanos_name: str, ingestor_names: list[str]
+) -> dict[str, list[str]]:
+    """Ingestor name -> its Ready pods, from the Endpoints of each ingestor Service.
+
+    Only ``subsets[].addresses`` count (``notReadyAddresses`` are pods failing readiness); a
+    group without an Endpoints object is left out, so it keeps its static ring membership.
+    """
+    by_service = {str(e["metadata"]["name"]): e for e in endpoints}
+    result: dict[str, list[str]] = {}
+    for ingestor in ingestor_names:
+        current = by_service.get(names.ingestor_service(thanos_name, ingestor))
+        if current is None:
+            continue
+        pods = set()
+        for subset in current.get("subsets") or []:
+            for address in subset.get("addresses") or []:
+                ref = address.get("targetRef") or {}
+                if ref.get("kind") == "Pod" and ref.get("name"):
+                    pods.add(str(ref["name"]))
+                elif address.get("hostname"):
+                    pods.add(str(address["hostname"]))
+        result[ingestor] = sorted(pods)
+    return result
+
+
 def component_status(
     desired: list[JsonObject], live: Mapping[tuple[str, str], JsonObject]
 ) -> list[JsonObject]:
@@ -141,10 +203,60 @@ def component_status(
 class Reconciler:
     """Stateless between passes: everything it decides comes from the API server."""
 
-    def __init__(self, client: KubeApi, *, field_manager: str = FIELD_MANAGER, identity: str = "") -> None:
+    def __init__(
+        self,
+        client: KubeApi,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        identity: str = "",
+        images: DefaultImages | None = None,
+    ) -> None:
         self.client = client
+        self.images = images or DefaultImages()
         self.field_manager = field_manager
         self.identity = identity
+        self.served_versions: dict[str, str] = {}  # kind -> the version applied (see OLDER_VERSIONS)
+
+    async def resolve_served_versions(self) -> dict[str, str]:
+        """For each kind with older fallbacks, the newest version the API server serves it at."""
+        for kind, older in OLDER_VERSIONS.items():
+            if kind in self.served_versions:
+                continue
+            group, newest, resource = RESOURCES[kind]
+            chosen = older[-1]
+            for version in (newest, *older):
+                try:
+                    doc = await self.client.get(f"/apis/{group}/{version}")
+                except NotFound:
+                    continue
+                if any(r.get("name") == resource for r in doc.get("resources") or []):
+                    chosen = version
+                    break
+            self.served_versions[kind] = chosen
+        return self.served_versions
+
+    async def service_monitors_served(self) -> bool:
+        """Asked every pass (one GET): the CRD may come and go while the operator runs."""
+        group, version, resource = RESOURCES["ServiceMonitor"]
+        try:
+            doc = await self.client.get(f"/apis/{group}/{version}")
+        except NotFound:
+            return False
+        return any(r.get("name") == resource for r in doc.get("resources") or [])
+
+    def group_version(self, kind: str) -> tuple[str, str, str]:
+        group, version, resource = RESOURCES[kind]
+        return group, self.served_versions.get(kind, version), resource
+
+    def path(self, kind: str, namespace: str, name: str | None = None) -> str:
+        return object_path(kind, namespace, name, version=self.served_versions.get(kind))
+
+    def _as_served(self, obj: JsonObject) -> JsonObject:
+        version = self.served_versions.get(obj["kind"])
+        if version is None:
+            return obj
+        group = RESOURCES[obj["kind"]][0]
+        return {**obj, "apiVersion": f"{group}/{version}"}
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
         outcome = Outcome()
@@ -189,6 +301,20 @@ class Reconciler:
             await self._converge(raw, thanos_name=name, namespace=namespace, outcome=outcome, thanos=thanos)
         except RetryLater:
             raise
+        except ApplyRejected as exc:
+            # Retrying cannot help: the rendered object itself is refused (e.g. a bad quantity
+            # in resources). Surface it; the next change of the CR (or a resync) tries again.
+            outcome.rejected = str(exc)[:1000]
+            status = self._status(
+                raw,
+                generation=generation,
+                components=None,
+                reconciled=("False", "ApplyRejected", outcome.rejected),
+                ready=None,
+            )
+            if await self._write_status(raw, status):
+                await self._event(raw, "Warning", "ApplyRejected", outcome.rejected)
+            return outcome
         except Exception as exc:
             message = str(exc)[:1000]
             status = self._status(
@@ -216,8 +342,18 @@ class Reconciler:
                 versions[secret_name] = str(secret["metadata"].get("resourceVersion") or "")
             except NotFound:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
-        desired = render(thanos, secret_versions=versions)
-        live = await self._list_children(namespace, thanos_name)
+        await self.resolve_served_versions()
+        ready_pods = await self._ready_ingestor_pods(namespace, thanos)
+        monitors = await self.service_monitors_served()
+        desired = render(
+            thanos,
+            secret_versions=versions,
+            ready_pods=ready_pods,
+            images=self.images,
+            service_monitors=monitors,
+            rule_config_maps=await self._rule_config_maps(namespace, thanos),
+        )
+        live = await self._list_children(namespace, thanos_name, optional=monitors)
 
         wanted = {_key(o) for o in desired}
         # Config first, then Services, then workloads; within a stage the writes run concurrently.
@@ -245,7 +381,7 @@ class Reconciler:
             ):
                 continue
             await self.client.delete(
-                object_path(key[0], namespace, key[1]),
+                self.path(key[0], namespace, key[1]),
                 propagation_policy="Background",
                 preconditions={"uid": current["metadata"]["uid"]},
             )
@@ -308,12 +444,14 @@ class Reconciler:
                 _label(obj),
                 ", ".join(drifted),
             )
-        path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
+        path = self.path(obj["kind"], namespace, obj["metadata"]["name"])
         try:
-            applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)
+            applied = await self.client.apply(
+                path, self._as_served(obj), field_manager=self.field_manager, force=True
+            )
         except Invalid as err:
-            if not (obj["kind"] == "StatefulSet" and current is not None):
-                raise
+            if not (obj["kind"] == "StatefulSet" and current is not None and is_immutable_field_error(err)):
+                raise ApplyRejected(_label(obj), err) from err
             log.info(
                 "%s/%s: immutable field changed (%s); orphan delete and re-create",
                 namespace,
@@ -326,16 +464,48 @@ class Reconciler:
             return "recreating", None
         return "applied", applied
 
-    async def _list_children(self, namespace: str, thanos_name: str) -> dict[tuple[str, str], JsonObject]:
+    async def _rule_config_maps(self, namespace: str, thanos: Any) -> dict[str, dict[str, str]]:
+        """The ConfigMaps the ruler selects (never our own children), name -> data."""
+        ruler = thanos.spec.ruler
+        if ruler is None:
+            return {}
+        items, _ = await self.client.list(
+            object_path("ConfigMap", namespace),
+            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(ruler.rule_selector.items()))},
+        )
+        return {
+            str(i["metadata"]["name"]): dict(i.get("data") or {})
+            for i in items
+            if (i["metadata"].get("labels") or {}).get(names.LABEL_PART_OF) != names.PART_OF
+        }
+
+    async def _ready_ingestor_pods(self, namespace: str, thanos: Any) -> dict[str, list[str]]:
+        receive = thanos.spec.receive
+        if receive is None or not receive.ingestors:
+            return {}
+        selector = {**names.owner_labels(thanos.metadata.name), names.LABEL_RECEIVE_TYPE: "ingestor"}
+        items, _ = await self.client.list(
+            object_path("Endpoints", namespace),
+            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+        )
+        return ready_ingestor_pods(
+            items, thanos_name=thanos.metadata.name, ingestor_names=[i.name for i in receive.ingestors]
+        )
+
+    async def _list_children(
+        self, namespace: str, thanos_name: str, *, optional: bool = False
+    ) -> dict[tuple[str, str], JsonObject]:
+        """Children of every owned kind; the optional kinds (ServiceMonitor) only when served."""
+        kinds = [(v, k) for v, k in OWNED_KINDS if optional or k not in OPTIONAL_KINDS]
         selector = ",".join(f"{k}={v}" for k, v in sorted(names.owner_labels(thanos_name).items()))
         live: dict[tuple[str, str], JsonObject] = {}
         lists = await asyncio.gather(
             *(
-                self.client.list(object_path(kind, namespace), params={"labelSelector": selector})
-                for _, kind in OWNED_KINDS
+                self.client.list(self.path(kind, namespace), params={"labelSelector": selector})
+                for _, kind in kinds
             )
         )
-        for (api_version, kind), (items, _) in zip(OWNED_KINDS, lists, strict=True):
+        for (api_version, kind), (items, _) in zip(kinds, lists, strict=True):
             for item in items:
                 item.setdefault("kind", kind)
                 item.setdefault("apiVersion", api_version)

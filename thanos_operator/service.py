@@ -21,6 +21,8 @@ from kube.config import ClientConfig
 from kube.lease import LeaderElector, LeaseConfig
 from kube.workqueue import RetryPolicy
 from thanos_operator.controller import ThanosController
+from thanos_operator.names import DEFAULT_ENVOY_IMAGE, DEFAULT_THANOS_IMAGE
+from thanos_operator.render import DefaultImages
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class OperatorOptions:
     retry: RetryPolicy = FAILED_PASS_RETRY  # per-Thanos back-off after a failed pass
     retry_after: float = 1.0  # look again this soon while a rollout is in progress (RetryLater)
     identity: str = ""
+    default_image: str = ""  # --thanos-default-image ("" = names.DEFAULT_THANOS_IMAGE)
+    default_envoy_image: str = ""  # --envoy-default-image ("" = names.DEFAULT_ENVOY_IMAGE)
 
 
 def default_identity() -> str:
@@ -66,6 +70,10 @@ class ThanosOperator:
             resync_period=options.resync_period,
             workers=options.workers,
             identity=self.identity,
+            images=DefaultImages(
+                thanos=options.default_image or DEFAULT_THANOS_IMAGE,
+                envoy=options.default_envoy_image or DEFAULT_ENVOY_IMAGE,
+            ),
             retry_after=options.retry_after,
             retry=options.retry,
         )

@@ -1,4 +1,4 @@
-"""``panopticon check``: validate MetricsConfigurations offline, every problem with its field path.
+"""``panopticon check``: validate MetricsConfigurations and Thanos objects offline, with field paths.
 
 Loads the ``-c`` files one by one (a malformed file is one problem; the other files are still
 checked), validates and compiles every configuration (``exporter.compiler``: schema, paths,
@@ -11,7 +11,9 @@ against the target kind's schema with a did-you-mean (``exporter.schemacheck``),
 enclosing one when the field is missing); exit code 1 when there is any problem, 0
 with a one-line summary otherwise. Conversion errors met while rendering samples are printed
 too; they fail the check, except values that are simply absent from a sample (reason
-``missing``), which are normal for optional fields and only reported as notes.
+``missing``), which are normal for optional fields and only reported as notes. ``Thanos``
+objects (``monitoring.paodin.io/v1alpha1``) are validated by ``thanos_operator.review``, the
+same function the admission webhook uses, and printed in the same line format.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from typing import TextIO
 
 import aiohttp
 
-from exporter.compiler import CompiledPlan, compile_documents, format_problem
+from exporter.compiler import CompiledPlan, Locate, compile_documents, format_problem
 from exporter.offline import read_files
 from exporter.schemacheck import SchemaIndex, fetch_live
 from exporter.sources import CONFIG_KIND, Document, FieldLocator, split_documents
 from exporter.types import RenderErrors
 from kube.client import ApiError, KubeClient
 from kube.config import ConfigError, load_config
+from thanos_operator.review import is_thanos, review_thanos
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +60,10 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
     documents, read_problems = read_files(config_paths)
     problems.extend(read_problems)
     configs, others = split_documents(documents)
+    locate = FieldLocator()
+    thanos = [doc for doc in others if is_thanos(doc.data)]
+    others = [doc for doc in others if not is_thanos(doc.data)]
+    problems.extend(thanos_lines(thanos, locate=locate))
     for doc in others:
         if doc.data.get("kind") == CONFIG_KIND:
             problems.append(f"{doc.location}: {doc.name or '(unnamed)'}: apiVersion: "
@@ -64,9 +71,8 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         else:
             kind = doc.data.get("kind")
             notes.append(f"{doc.location}: note: {kind!r} is not a MetricsConfiguration; ignored")
-    if not configs and not problems:
+    if not configs and not thanos and not problems:
         problems.append(f"{', '.join(config_paths)}: no MetricsConfiguration found")
-    locate = FieldLocator()
     plans, compile_problems = compile_documents(configs, locate=locate)
     problems.extend(compile_problems)
     compiled = [plan for plan in plans if isinstance(plan, CompiledPlan)]
@@ -99,10 +105,22 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
         return 1
     families = sum(len(plan.families) for plan in plans)
     summary = f"OK: {len(plans)} configuration(s), {families} metric families"
+    if thanos:
+        summary += f"; {len(thanos)} Thanos object(s)"
     if object_paths:
         summary += f"; {rendered} sample object(s) rendered into {series} series"
     print(summary, file=out)
     return 0
+
+
+def thanos_lines(docs: Sequence[Document], *, locate: Locate) -> list[str]:
+    """``FILE:LINE: NAME: field.path: message`` for every problem of every Thanos document."""
+    lines: list[str] = []
+    for doc in docs:
+        review = review_thanos(doc.data)
+        lines.extend(format_problem(source=locate(doc, p.path), name=review.name, problem=p)
+                     for p in review.problems)
+    return lines
 
 
 def _schema_problems(configs: Sequence[Document], schema_paths: Sequence[str], *, locate: FieldLocator,

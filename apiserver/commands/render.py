@@ -15,16 +15,23 @@ import argparse
 import logging
 import sys
 
+from apiserver.commands.check import thanos_lines
 from exporter.exposition import Exposition
 from exporter.familyfilter import FamilyFilter, FamilyFilterError
 from exporter.offline import apply_snapshot, default_compiler, load_configs, match_objects, read_files
 from exporter.renderlog import RenderLog
+from exporter.sources import FieldLocator
 from exporter.store import MetricsStore
 from exporter.telemetry import Telemetry
+from thanos_operator import offline as thanos_offline
+from thanos_operator.review import is_thanos
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
+    thanos_exit = _render_thanos(args.config)
+    if thanos_exit is not None:
+        return thanos_exit
     try:
         families = FamilyFilter.parse(allow=getattr(args, "metric_allowlist", ""),
                                       deny=getattr(args, "metric_denylist", ""))
@@ -53,3 +60,22 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(body)
     sys.stdout.buffer.flush()
     return 1 if problems else 0
+
+
+def _render_thanos(paths: list[str]) -> int | None:
+    """``Thanos`` objects in the -c files: print the objects the operator would apply, as YAML
+    (``thanos_operator.offline``), or their problems as ``panopticon check`` does; ``None`` when
+    there are none (the MetricsConfiguration path)."""
+    documents, _ = read_files(paths)  # unreadable files are reported by the MetricsConfiguration path
+    thanos_docs = [d for d in documents if is_thanos(d.data)]
+    if not thanos_docs:
+        return None
+    if len(thanos_docs) != len(documents):
+        print(f"warning: {len(documents) - len(thanos_docs)} non-Thanos documents ignored", file=sys.stderr)
+    problems = thanos_lines(thanos_docs, locate=FieldLocator())
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 1
+    sys.stdout.write(thanos_offline.render_yaml([d.data for d in thanos_docs]))
+    return 0

@@ -243,9 +243,17 @@ class ExtensionApiServerComponent:
             state = live.configs.get(configuration) if live is not None else None
             return state.resource.resource if state is not None and state.resource is not None else None
 
+        def shards() -> tuple[int, int]:
+            # The live exporter's current assignment (--pod re-shards when the StatefulSet scales).
+            live = exporter.exporter if exporter is not None else None
+            if live is not None:
+                return live.options.shard, live.options.total_shards
+            return int(runtime.args.shard), int(runtime.args.total_shards)
+
         self.inner = ExtensionApiComponent(args=runtime.args, store=runtime.store,
                                            exposition=runtime.exposition, client=client,  # type: ignore[arg-type]
-                                           namer=resolved_namer(resolved) if exporter else guess_resource)
+                                           namer=resolved_namer(resolved) if exporter else guess_resource,
+                                           shards=shards)
         runtime.readiness.append(self.inner.ready)
 
     async def start(self) -> None:

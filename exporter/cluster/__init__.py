@@ -5,6 +5,7 @@ Flow:
     MetricsConfiguration (informer) --compile--> Plan --discovery--> resource (plural, scope)
         --> Binding: one shared informer per watched collection --> MetricsStore[config][uid]
     status <-- conditions, observedGeneration, resolved resource, object and series counts
+           <-- PathsValid: the paths checked against the resolved kind's schema (``schemas``)
 
 The modules, by job (I/O marks the ones that talk to the API server; the rest are pure data
 and functions, or in-memory event plumbing):
@@ -16,6 +17,9 @@ and functions, or in-memory event plumbing):
 - ``status_writer`` (I/O): rate-limited JSON merge patches of the ``status`` subresource.
 - ``resolution`` (I/O): re-resolving kinds when CustomResourceDefinitions change (or every
   ``resolve_interval`` when they cannot be watched).
+- ``schemas`` (I/O): the target kinds' OpenAPI schemas (a CRD's own, ``/openapi/v2``), cached,
+  for the typo check of paths (``exporter.schemacheck``; a warning, never blocks serving).
+- ``events`` (I/O): best-effort Warning Events about configurations (unknown paths).
 - ``sharding`` (I/O): shard and total from the own StatefulSet, re-sharding when it scales.
 - ``telemetry``: the controller's own metrics.
 - ``options``: ``ExporterOptions``, the settings with their defaults.

@@ -25,11 +25,21 @@ from typing import Any
 import orjson
 
 from exporter.cluster.binding import Binding, Event, namespace_of, uid_of
+from exporter.cluster.events import EventRecorder
 from exporter.cluster.options import ExporterOptions
 from exporter.cluster.resolution import Reresolution
+from exporter.cluster.schemas import LiveSchemas
 from exporter.cluster.sharding import StatefulSetWatch
-from exporter.cluster.state import COMPILE_ERROR, Compiler, ConfigState, compile_message, default_compiler
-from exporter.cluster.status import desired_status, ready_condition
+from exporter.cluster.state import (
+    COMPILE_ERROR,
+    UNKNOWN_PATH,
+    Compiler,
+    ConfigState,
+    PathCheck,
+    compile_message,
+    default_compiler,
+)
+from exporter.cluster.status import desired_status, path_check, ready_condition
 from exporter.cluster.status_writer import CONFIG_GROUP, CONFIG_RESOURCE, CONFIG_VERSION, StatusWriter
 from exporter.cluster.telemetry import ConfigTelemetry, ShardTelemetry
 from exporter.scoping import Scope
@@ -69,6 +79,7 @@ class ClusterExporter:
         self._shard_telemetry = ShardTelemetry(registry)
         self._shard_telemetry.set(self.options.shard, self.options.total_shards)
         self.discovery = Discovery(client)
+        self.schemas = LiveSchemas(client)
         self.registry = self._make_registry(self.options.shard, self.options.total_shards)
         self.configs: dict[str, ConfigState] = {}
         self.queue: WorkQueue[str] = WorkQueue(self.reconcile, name="configuration", retry=self.options.retry)
@@ -82,6 +93,8 @@ class ClusterExporter:
             interval=self.options.status_interval,
             enabled=self.options.write_status and not self.options.static_configs,
         )
+        self.events = EventRecorder(
+            client=client, enabled=self.options.write_status and not self.options.static_configs)
         self._config_informer: Informer | None = None
         self._ns_informer: Informer | None = None
         self._sts_watch: StatefulSetWatch | None = None
@@ -222,6 +235,7 @@ class ClusterExporter:
         await registry.stop()
 
     def _resolve_all(self) -> None:
+        self.schemas.invalidate()  # CRDs changed: their schemas (and /openapi/v2) may have too
         for name in self.configs:
             self.queue.add(name)
 
@@ -309,6 +323,43 @@ class ClusterExporter:
         state.resource = resolution.resource
         state.error_reason = state.error_message = ""
         self._bind(state)
+        await self._check_paths(state)
+
+    async def _check_paths(self, state: ConfigState) -> None:
+        """The typo check of the paths against the target's schema: a warning, after binding, so
+        it never delays or blocks serving. Logged once per distinct outcome, not per object."""
+        assert state.raw is not None and state.resource is not None
+        resource = state.resource
+        target = (resource.api_version, resource.kind)
+        key = (state.spec_key, target, self.schemas.generation)
+        if state.path_check is not None and state.path_check.key == key:
+            return
+        previous = state.path_check
+        try:
+            lookup = await self.schemas.lookup(resource)
+            check = path_check(key=key, config=state.raw, target=target, index=lookup.index,
+                               source=lookup.source, error=lookup.error)
+        except Exception as err:  # a schema the checker cannot walk must not stop the reconcile
+            log.exception("configuration %s: checking paths failed", state.name)
+            lookup, check = None, PathCheck(key=(), source="", unavailable=f"{type(err).__name__}: {err}")
+        if lookup is None or lookup.error:
+            check = dataclasses.replace(check, key=())  # not cached: try again later
+            self.queue.add_after(state.name, self.options.resolve_interval)
+        state.path_check = check
+        self.telemetry.unknown_paths(state.name, len(check.problems))
+        if previous is not None and (previous.problems, previous.unavailable) == (
+                check.problems, check.unavailable):
+            return
+        if check.problems:
+            log.warning("configuration %s: %d path(s) the schema of %s cannot have (still serving): %s",
+                        state.name, len(check.problems), check.source, "; ".join(check.problems))
+            if self.options.shard == 0:  # every shard finds the same: one Event, not one per shard
+                await self.events.warn(state.raw, reason=UNKNOWN_PATH, message="; ".join(check.problems))
+        elif check.unavailable:
+            log.info("configuration %s: paths not checked: %s", state.name, check.unavailable)
+        else:
+            log.info("configuration %s: %d paths match the schema of %s", state.name, check.checked,
+                     check.source)
 
     def _bind(self, state: ConfigState) -> None:
         assert state.plan is not None and state.resource is not None
@@ -329,6 +380,8 @@ class ClusterExporter:
 
     async def _fail(self, state: ConfigState, reason: str, message: str) -> None:
         state.error_reason, state.error_message = reason, message
+        state.path_check = None
+        self.telemetry.unknown_paths(state.name, None)
         log.warning("configuration %s: %s: %s", state.name, reason, message)
         await self._teardown(state)
 

@@ -3,8 +3,9 @@
 ``ConfigState`` is the controller's record per configuration name: the last object seen (or
 ``None`` once deleted), the compiled plan and the spec it came from, how discovery resolved
 its target, why it exports nothing (``error_reason``), the live binding and the one being
-synced, and what status was last written. The reasons of the ``Ready`` condition are named
-here, beside ``kube.discovery``'s ``TargetNotFound`` and ``VersionFallback``.
+synced, the outcome of the typo check of its paths (``PathCheck``), and what status was last
+written. The reasons of the ``Ready`` and ``PathsValid`` conditions are named here, beside
+``kube.discovery``'s ``TargetNotFound`` and ``VersionFallback``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,24 @@ COMPILED = "Compiled"
 COMPILE_ERROR = "CompileError"
 SYNCING = "Syncing"
 LIST_ERROR = "ListError"
+
+# The PathsValid condition: every path of the configuration is one the target's schema can have.
+# A typo is a warning: the configuration keeps serving whatever its paths find.
+PATHS_VALID = "PathsValid"
+SCHEMA_MATCHED = "SchemaMatched"  # True
+UNKNOWN_PATH = "UnknownPath"  # False, with a did-you-mean per path
+SCHEMA_UNAVAILABLE = "SchemaUnavailable"  # Unknown: no schema for the kind, or it could not be read
+
+
+@dataclass(frozen=True, slots=True)
+class PathCheck:
+    """The typo check of one configuration's paths against its target's schema."""
+
+    key: tuple[Any, ...]  # what it was computed from (spec, resolved kind, schema cache generation)
+    source: str  # where the schema came from, e.g. "CustomResourceDefinition widgets.example.com"
+    checked: int = 0  # paths checked
+    problems: tuple[str, ...] = ()  # "field.path: message" per path the schema cannot have
+    unavailable: str = ""  # why there is no schema (then nothing was checked)
 
 
 class Compiler(Protocol):
@@ -56,6 +75,7 @@ class ConfigState:
     error_message: str = ""
     binding: Binding | None = None  # the live one
     next_binding: Binding | None = None  # being synced, replaces ``binding`` on activation
+    path_check: PathCheck | None = None  # None: not checked (not compiled, or not resolved)
     written: dict[str, Any] | None = None
     written_at: float | None = None  # loop time of the last write attempt
     conditions: list[dict[str, Any]] = field(default_factory=list)

@@ -1,4 +1,5 @@
-"""The live exporter's own metrics: per-configuration readiness, status writes, the shard.
+"""The live exporter's own metrics: per-configuration readiness, unknown paths, status writes,
+the shard.
 
 Recorded into the store's telemetry registry (``exporter.telemetry.Telemetry.registry``), so
 the plain ``/metrics`` shows them beside the informers' (``kube.telemetry``) and the store's.
@@ -23,6 +24,11 @@ class ConfigTelemetry:
             "panopticon_configuration_status_writes_total",
             "Status writes per configuration by result.", ["configuration", "result"], registry=registry,
         )
+        self._unknown_paths = Gauge(
+            "panopticon_configuration_unknown_paths",
+            "Paths of a MetricsConfiguration that the target's schema cannot have (typos; see its "
+            "PathsValid condition).", ["configuration"], registry=registry,
+        )
         self._reasons: dict[str, str] = {}
 
     def set(self, name: str, *, ready: bool, reason: str) -> None:
@@ -33,7 +39,16 @@ class ConfigTelemetry:
         self._reasons[name] = reason
         self.ready.labels(name, reason).set(1 if ready else 0)
 
+    def unknown_paths(self, name: str, count: int | None) -> None:
+        """``count`` paths not in the schema; ``None``: not checked (the series goes away)."""
+        if count is None:
+            with contextlib.suppress(KeyError):
+                self._unknown_paths.remove(name)
+        else:
+            self._unknown_paths.labels(name).set(count)
+
     def forget(self, name: str) -> None:
+        self.unknown_paths(name, None)
         old = self._reasons.pop(name, None)
         if old is not None:
             with contextlib.suppress(KeyError):

@@ -37,15 +37,24 @@ def family_prefix(group: str, kind: str = "Widget") -> str:
 
 def install_config_crd(cluster: KubeCluster) -> None:
     cluster.kubectl("apply", "-f", str(CONFIG_CRD))
-    cluster.kubectl("wait", "--for=condition=Established",
-                    "crd/metricsconfigurations.metrics.appscode.com", "--timeout=60s")
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/metricsconfigurations.metrics.appscode.com",
+        "--timeout=60s",
+    )
 
 
 def widget_crd(group: str, *, versions: tuple[str, ...] = ("v1",), storage: str = "v1") -> dict[str, Any]:
-    schema = {"openAPIV3Schema": {"type": "object", "properties": {
-        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-    }}}
+    schema = {
+        "openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            },
+        }
+    }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -54,8 +63,9 @@ def widget_crd(group: str, *, versions: tuple[str, ...] = ("v1",), storage: str 
             "group": group,
             "scope": "Namespaced",
             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [{"name": v, "served": True, "storage": v == storage, "schema": schema}
-                         for v in versions],
+            "versions": [
+                {"name": v, "served": True, "storage": v == storage, "schema": schema} for v in versions
+            ],
         },
     }
 
@@ -66,36 +76,67 @@ def apply_crd(cluster: KubeCluster, crd: dict[str, Any]) -> None:
 
 
 WIDGET_METRICS: list[dict[str, Any]] = [
-    {"name": "replicas", "help": "Desired replicas.", "type": "gauge",
-     "field": {"path": ".spec.replicas", "type": "Integer"},
-     "metricValue": {"valueFromPath": ".spec.replicas"}},
-    {"name": "info", "help": "Widget information.", "type": "gauge",
-     "labels": [{"key": "color", "valuePath": ".spec.color"}],
-     "metricValue": {"value": 1}},
-    {"name": "status_phase", "help": "Widget phase.", "type": "gauge",
-     "params": [{"key": "phase", "valuePath": ".status.phase"}],
-     "states": {"labelKey": "phase", "values": [
-         {"labelValue": p, "metricValue": {"valueFromExpression": f"int(phase == '{p}')"}}
-         for p in ("Pending", "Running", "Failed")]}},
+    {
+        "name": "replicas",
+        "help": "Desired replicas.",
+        "type": "gauge",
+        "field": {"path": ".spec.replicas", "type": "Integer"},
+        "metricValue": {"valueFromPath": ".spec.replicas"},
+    },
+    {
+        "name": "info",
+        "help": "Widget information.",
+        "type": "gauge",
+        "labels": [{"key": "color", "valuePath": ".spec.color"}],
+        "metricValue": {"value": 1},
+    },
+    {
+        "name": "status_phase",
+        "help": "Widget phase.",
+        "type": "gauge",
+        "params": [{"key": "phase", "valuePath": ".status.phase"}],
+        "states": {
+            "labelKey": "phase",
+            "values": [
+                {"labelValue": p, "metricValue": {"valueFromExpression": f"int(phase == '{p}')"}}
+                for p in ("Pending", "Running", "Failed")
+            ],
+        },
+    },
 ]
 
 
-def metrics_config(name: str, group: str, *, version: str = "v1",
-                   metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def metrics_config(
+    name: str, group: str, *, version: str = "v1", metrics: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "apiVersion": "metrics.appscode.com/v1alpha1",
         "kind": "MetricsConfiguration",
         "metadata": {"name": name},
-        "spec": {"targetRef": {"apiVersion": f"{group}/{version}", "kind": "Widget"},
-                 "metrics": metrics if metrics is not None else WIDGET_METRICS},
+        "spec": {
+            "targetRef": {"apiVersion": f"{group}/{version}", "kind": "Widget"},
+            "metrics": metrics if metrics is not None else WIDGET_METRICS,
+        },
     }
 
 
-def widget(group: str, namespace: str, name: str, *, replicas: Any = 1, color: str = "red",
-           phase: str = "Running", version: str = "v1") -> dict[str, Any]:
-    return {"apiVersion": f"{group}/{version}", "kind": "Widget",
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": replicas, "color": color}, "status": {"phase": phase}}
+def widget(
+    group: str,
+    namespace: str,
+    name: str,
+    *,
+    replicas: Any = 1,
+    color: str = "red",
+    phase: str = "Running",
+    version: str = "v1",
+) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{group}/{version}",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": replicas, "color": color},
+        "status": {"phase": phase},
+    }
 
 
 def free_port() -> int:
@@ -136,9 +177,17 @@ def serve(
     """``panopticon serve --controllers=exporter`` against the cluster, plain HTTP on a free port."""
     port = free_port()
     log = tmp_path / f"serve-{port}.log"
-    command = [sys.executable, "-m", "apiserver.cli", "serve",
-               f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
-               "--controllers=exporter", f"--metrics-address=127.0.0.1:{port}", "--log-level=debug", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "apiserver.cli",
+        "serve",
+        f"--kubeconfig={kubeconfig or cluster.kubeconfig}",
+        "--controllers=exporter",
+        f"--metrics-address=127.0.0.1:{port}",
+        "--log-level=debug",
+        *args,
+    ]
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
@@ -164,8 +213,9 @@ def _answers(proc: ServeProcess) -> bool:
         return False
 
 
-def wait_for(check: Callable[[], bool], *, timeout: float, what: Callable[[], str] | str = "",
-             interval: float = 0.05) -> float:
+def wait_for(
+    check: Callable[[], bool], *, timeout: float, what: Callable[[], str] | str = "", interval: float = 0.05
+) -> float:
     """Poll until ``check()``; returns the seconds it took. AssertionError on timeout."""
     start = time.monotonic()
     while True:
@@ -207,8 +257,9 @@ def create_widgets(cluster: KubeCluster, objects: list[dict[str, Any]], *, concu
 
             async def one(obj: dict[str, Any]) -> None:
                 group, version = obj["apiVersion"].split("/")
-                path = resource_path(group=group, version=version, resource="widgets",
-                                     namespace=obj["metadata"]["namespace"])
+                path = resource_path(
+                    group=group, version=version, resource="widgets", namespace=obj["metadata"]["namespace"]
+                )
                 async with gate:
                     await client.create(path, obj)
 
@@ -226,7 +277,12 @@ def fresh_render(
     objects.write_text(json.dumps(listed))
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(config))
-    result = subprocess.run([sys.executable, "-m", "apiserver.cli", "render", "-c", str(config_file),
-                             "-f", str(objects)], capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "apiserver.cli", "render", "-c", str(config_file), "-f", str(objects)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return {line for line in result.stdout.splitlines() if line.startswith(prefix)}

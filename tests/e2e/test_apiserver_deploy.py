@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -35,6 +36,16 @@ def test_kustomize_builds_base_overlay_and_examples() -> None:
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # High availability (issue 15): two replicas, never both down by choice, spread over nodes.
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    pdb = next(d for d in base if d["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": spec["selector"]["matchLabels"]}}
     service = next(d for d in base if d["kind"] == "Service")
     assert service["spec"]["ports"][0] == {
         "name": "https",
@@ -54,18 +65,33 @@ def test_kustomize_builds_base_overlay_and_examples() -> None:
     )
     assert "caBundle" not in apiservice["spec"]
     assert {d["kind"] for d in _kustomize("deploy/examples")} >= {"MetricsConfiguration", "ClusterRole"}
+    # Scale-out: a StatefulSet of shards that find each other through the headless Service.
+    sharded = _kustomize("deploy/overlays/sharded")
+    assert not [d for d in sharded if d["kind"] == "Deployment"]
+    sts = next(d for d in sharded if d["kind"] == "StatefulSet")
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert {"--pod=$(POD_NAME)", "--peer-service=panopticon-peers"} <= set(args)
+    peers = next(d for d in sharded if d["kind"] == "Service" and d["metadata"]["name"] == "panopticon-peers")
+    assert peers["spec"]["clusterIP"] == "None" and sts["spec"]["serviceName"] == "panopticon-peers"
+    assert peers["spec"]["ports"][0]["name"] == "https"  # apiserver.peers looks the port up by name
 
 
 def test_ac4_server_side_dry_run_of_the_base(kube_cluster: KubeCluster) -> None:
     # A server-side dry run persists nothing, so objects in the panopticon namespace need it to
     # exist already (a real apply creates the Namespace first).
     kube_cluster.ensure_namespace("panopticon")
-    result = kube_cluster.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy"))
-    assert (
-        "apiservice.apiregistration.k8s.io/v1alpha1.metrics.panopticon.io created (server dry run)"
-        in result.stdout
+    # Through the 1.20 overlay: the test cluster serves PodDisruptionBudget only as policy/v1beta1.
+    result = kube_cluster.kubectl(
+        "apply", "--dry-run=server", "-k", str(ROOT / "tests" / "e2e" / "overlays" / "kube-1.20")
     )
-    assert "deployment.apps/panopticon created (server dry run)" in result.stdout
+    # "created", or "configured"/"unchanged" when another test applied deploy/ for real before.
+    for name in (
+        "apiservice.apiregistration.k8s.io/v1alpha1.metrics.panopticon.io",
+        "deployment.apps/panopticon",
+        "poddisruptionbudget.policy/panopticon",
+    ):
+        assert re.search(rf"^{re.escape(name)} (created|configured|unchanged) \(server dry run\)$",
+                         result.stdout, re.M), result.stdout
 
 
 def test_ac4_examples_accepted_once_crds_exist(kube_cluster: KubeCluster) -> None:

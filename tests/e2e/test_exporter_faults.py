@@ -51,8 +51,9 @@ def test_watch_killed_and_410_gone_converges_to_a_fresh_list(
             kube_cluster.restart_apiserver()  # kills its watch connection mid-stream
             for i in range(0, 20):  # changed while nobody watches
                 kube_cluster.apply(widget(group, kube_namespace, f"w{i}", replicas=1000 + i, phase="Failed"))
-            kube_cluster.kubectl("delete", resource, *[f"w{i}" for i in range(20, 35)],
-                                 "-n", kube_namespace, "--wait=false")
+            kube_cluster.kubectl(
+                "delete", resource, *[f"w{i}" for i in range(20, 35)], "-n", kube_namespace, "--wait=false"
+            )
             created = [widget(group, kube_namespace, f"new{i}", replicas=i) for i in range(10)]
             create_widgets(kube_cluster, created)
             kube_cluster.kubectl("delete", resource, "w40", "-n", kube_namespace, "--wait=false")
@@ -64,9 +65,14 @@ def test_watch_killed_and_410_gone_converges_to_a_fresh_list(
 
         truth = fresh_render(kube_cluster, tmp_path, config, resource, prefix)
         assert len(truth) == (60 - 15 + 10) * 5
-        wait_for(lambda: proc.samples(prefix) == truth, timeout=30,
-                 what=lambda: f"stale: {sorted(proc.samples(prefix) - truth)[:10]}\n"
-                 f"missing: {sorted(truth - proc.samples(prefix))[:10]}\n{proc.log_tail()}")
+        wait_for(
+            lambda: proc.samples(prefix) == truth,
+            timeout=30,
+            what=lambda: (
+                f"stale: {sorted(proc.samples(prefix) - truth)[:10]}\n"
+                f"missing: {sorted(truth - proc.samples(prefix))[:10]}\n{proc.log_tail()}"
+            ),
+        )
         body = proc.metrics()
         gone = [line for line in body.splitlines() if line.startswith("panopticon_relist_gone_total{")]
         assert gone and sum(float(line.rsplit(" ", 1)[1]) for line in gone) >= 1, "no 410 re-list happened"

@@ -18,9 +18,12 @@ from tests.e2e.cluster import KubeCluster
 def test_client_certificate_from_inline_data(kube_cluster: KubeCluster) -> None:
     files = load_config(kubeconfig=str(kube_cluster.kubeconfig))
     assert files.cert_file and files.key_file and files.ca_file
-    inline = ClientConfig(server=files.server, ca_data=Path(files.ca_file).read_bytes(),
-                          cert_data=Path(files.cert_file).read_bytes(),
-                          key_data=Path(files.key_file).read_bytes())
+    inline = ClientConfig(
+        server=files.server,
+        ca_data=Path(files.ca_file).read_bytes(),
+        cert_data=Path(files.cert_file).read_bytes(),
+        key_data=Path(files.key_file).read_bytes(),
+    )
 
     async def main() -> set[str]:
         async with KubeClient(inline) as client:
@@ -34,8 +37,12 @@ def test_client_certificate_from_inline_data(kube_cluster: KubeCluster) -> None:
 def test_untrusted_server_certificate_is_refused(kube_cluster: KubeCluster, tmp_path: Path) -> None:
     files = load_config(kubeconfig=str(kube_cluster.kubeconfig))
     # the front-proxy CA did not sign the serving certificate
-    wrong = ClientConfig(server=files.server, ca_file=str(kube_cluster.front_proxy_ca_file),
-                         cert_file=files.cert_file, key_file=files.key_file)
+    wrong = ClientConfig(
+        server=files.server,
+        ca_file=str(kube_cluster.front_proxy_ca_file),
+        cert_file=files.cert_file,
+        key_file=files.key_file,
+    )
 
     async def main() -> None:
         async with KubeClient(wrong, timeout=5) as client:
@@ -45,8 +52,9 @@ def test_untrusted_server_certificate_is_refused(kube_cluster: KubeCluster, tmp_
         asyncio.run(main())
 
 
-def test_token_file_status_errors_and_rotation(kube_cluster: KubeCluster, kube_namespace: str,
-                                               tmp_path: Path) -> None:
+def test_token_file_status_errors_and_rotation(
+    kube_cluster: KubeCluster, kube_namespace: str, tmp_path: Path
+) -> None:
     token = kube_cluster.service_account_token(kube_namespace, "client-test")
     files = load_config(kubeconfig=str(kube_cluster.kubeconfig))
     token_file = tmp_path / "token"
@@ -79,10 +87,15 @@ def test_pagination_apply_patch_delete(kube_cluster: KubeCluster, kube_namespace
             items, _ = await client.list(collection, limit=10)
             assert sorted(o["metadata"]["name"] for o in items) == sorted(f"cm-{i}" for i in range(25))
 
-            obj = {"apiVersion": "v1", "kind": "ConfigMap",
-                   "metadata": {"name": "applied", "namespace": kube_namespace}, "data": {"a": "1"}}
-            dry = await client.apply(f"{collection}/applied", obj, field_manager="panopticon-test",
-                                     dry_run=True)
+            obj = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "applied", "namespace": kube_namespace},
+                "data": {"a": "1"},
+            }
+            dry = await client.apply(
+                f"{collection}/applied", obj, field_manager="panopticon-test", dry_run=True
+            )
             assert dry["data"] == {"a": "1"}
             with pytest.raises(ApiError) as err:
                 await client.get(f"{collection}/applied")
@@ -95,8 +108,12 @@ def test_pagination_apply_patch_delete(kube_cluster: KubeCluster, kube_namespace
             with pytest.raises(ApiError) as err:
                 await client.delete(f"{collection}/applied", preconditions={"uid": "not-the-uid"})
             assert err.value.status == 409
-            assert await client.delete(f"{collection}/applied",
-                                       preconditions={"uid": applied["metadata"]["uid"]}) is not None
+            assert (
+                await client.delete(
+                    f"{collection}/applied", preconditions={"uid": applied["metadata"]["uid"]}
+                )
+                is not None
+            )
             assert await client.delete(f"{collection}/applied") is None
 
     asyncio.run(main())

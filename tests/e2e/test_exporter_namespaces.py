@@ -51,5 +51,8 @@ def test_namespace_selector_follows_namespace_labels(
         wait_for(lambda: namespaces_seen() == {ns_b}, timeout=5, what=proc.log_tail)
         kube_cluster.apply(widget(group, ns_a, "wa", replicas=9))  # not exported: namespace deselected
         kube_cluster.apply(widget(group, ns_b, "wb", replicas=3))
-        wait_for(lambda: proc.samples(prefix) == {f'{prefix}namespace="{ns_b}",widget="wb"}} 3'},
-                 timeout=2, what=proc.log_tail)
+        wait_for(
+            lambda: proc.samples(prefix) == {f'{prefix}namespace="{ns_b}",widget="wb"}} 3'},
+            timeout=2,
+            what=proc.log_tail,
+        )

@@ -35,43 +35,82 @@ def test_three_shards_equal_the_unsharded_exposition(
     for ns in namespaces:
         kube_cluster.ensure_namespace(ns)
     phases = ("Pending", "Running", "Failed")
-    create_widgets(kube_cluster, [
-        widget(group, namespaces[i % 10], f"w{i}", replicas=i, color=f"c{i % 7}", phase=phases[i % 3])
-        for i in range(1000)
-    ])
+    create_widgets(
+        kube_cluster,
+        [
+            widget(group, namespaces[i % 10], f"w{i}", replicas=i, color=f"c{i % 7}", phase=phases[i % 3])
+            for i in range(1000)
+        ],
+    )
     prefix = family_prefix(group)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps(metrics_config(f"shards-{group.split('.')[0]}", group)))
 
     # a StatefulSet of 3 replicas and its pod #1 (objects only: there is no controller manager)
-    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
-           "metadata": {"name": "panopticon", "namespace": kube_namespace},
-           "spec": {"replicas": 3, "serviceName": "panopticon", "selector": {"matchLabels": {"app": "p"}},
-                    "template": {"metadata": {"labels": {"app": "p"}},
-                                 "spec": {"containers": [{"name": "p", "image": "x"}]}}}}
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "panopticon", "namespace": kube_namespace},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "panopticon",
+            "selector": {"matchLabels": {"app": "p"}},
+            "template": {
+                "metadata": {"labels": {"app": "p"}},
+                "spec": {"containers": [{"name": "p", "image": "x"}]},
+            },
+        },
+    }
     # no controller manager: the pod's service account must be created by hand
-    kube_cluster.apply(sts, {"apiVersion": "v1", "kind": "ServiceAccount",
-                             "metadata": {"name": "default", "namespace": kube_namespace}})
+    kube_cluster.apply(
+        sts,
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": kube_namespace},
+        },
+    )
     uid = kube_cluster.get_json("statefulset", "panopticon", "-n", kube_namespace)["metadata"]["uid"]
-    kube_cluster.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": "panopticon-1", "namespace": kube_namespace,
-        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "panopticon", "uid": uid,
-                             "controller": True}]},
-        "spec": {"automountServiceAccountToken": False, "containers": [{"name": "p", "image": "x"}]}})
+    kube_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "panopticon-1",
+                "namespace": kube_namespace,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "StatefulSet",
+                        "name": "panopticon",
+                        "uid": uid,
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {"automountServiceAccountToken": False, "containers": [{"name": "p", "image": "x"}]},
+        }
+    )
 
     def bodies(procs: list) -> list[list[str]]:  # type: ignore[type-arg]
         return [[line for line in p.metrics().splitlines() if line.startswith(prefix)] for p in procs]
 
     args = f"--config={config_file}"
-    with serve(kube_cluster, tmp_path, args) as full, \
-            serve(kube_cluster, tmp_path, args, "--shard=0", "--total-shards=3") as s0, \
-            serve(kube_cluster, tmp_path, args, "--shard=1", "--total-shards=3") as s1, \
-            serve(kube_cluster, tmp_path, args, "--shard=2", "--total-shards=3") as s2, \
-            serve(kube_cluster, tmp_path, args, "--pod=panopticon-1",
-                  f"--pod-namespace={kube_namespace}") as auto:
+    with (
+        serve(kube_cluster, tmp_path, args) as full,
+        serve(kube_cluster, tmp_path, args, "--shard=0", "--total-shards=3") as s0,
+        serve(kube_cluster, tmp_path, args, "--shard=1", "--total-shards=3") as s1,
+        serve(kube_cluster, tmp_path, args, "--shard=2", "--total-shards=3") as s2,
+        serve(
+            kube_cluster, tmp_path, args, "--pod=panopticon-1", f"--pod-namespace={kube_namespace}"
+        ) as auto,
+    ):
         procs = [full, s0, s1, s2, auto]
-        wait_for(lambda: all(p.get("/readyz")[0] == 200 for p in procs), timeout=60,
-                 what=lambda: "\n".join(p.log_tail(10) for p in procs))
+        wait_for(
+            lambda: all(p.get("/readyz")[0] == 200 for p in procs),
+            timeout=60,
+            what=lambda: "\n".join(p.log_tail(10) for p in procs),
+        )
         wait_for(lambda: len(bodies([full])[0]) == 5000, timeout=30, what=full.log_tail)
         unsharded, *shards, by_pod = bodies(procs)
         assert len(unsharded) == len(set(unsharded)) == 5000

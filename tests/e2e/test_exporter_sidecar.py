@@ -20,10 +20,19 @@ SIDECAR = ROOT / "deploy" / "sidecar"
 
 def deployment(namespace: str, name: str, replicas: int) -> dict[str, object]:
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
 
 
 def test_sidecar_with_a_namespaced_role_only(
@@ -48,11 +57,15 @@ def test_sidecar_with_a_namespaced_role_only(
     kube_cluster.ensure_namespace(other)
     kube_cluster.apply(deployment(kube_namespace, "mine", 3), deployment(other, "theirs", 5))
     prefix = "apps_deployment_spec_replicas{"
-    with serve(kube_cluster, tmp_path, f"--config={configs}", f"--namespaces={kube_namespace}",
-               kubeconfig=as_sidecar) as proc:
+    with serve(
+        kube_cluster, tmp_path, f"--config={configs}", f"--namespaces={kube_namespace}", kubeconfig=as_sidecar
+    ) as proc:
         want = {f'{prefix}namespace="{kube_namespace}",deployment="mine"}} 3'}
-        wait_for(lambda: proc.samples(prefix) == want, timeout=30,
-                 what=lambda: f"{sorted(proc.samples(prefix))}\n{proc.log_tail()}")
+        wait_for(
+            lambda: proc.samples(prefix) == want,
+            timeout=30,
+            what=lambda: f"{sorted(proc.samples(prefix))}\n{proc.log_tail()}",
+        )
         wait_for(lambda: proc.get("/readyz")[0] == 200, timeout=10, what=proc.log_tail)
         kube_cluster.apply(deployment(kube_namespace, "mine", 4))
         want = {f'{prefix}namespace="{kube_namespace}",deployment="mine"}} 4'}

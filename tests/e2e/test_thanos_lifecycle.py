@@ -1,9 +1,9 @@
 """The Thanos operator against the real kube-apiserver: create, change, prune, status, delete, recreate.
 
-There is no kube-controller-manager in the test cluster: no pods run (workloads never become
-ready) and no garbage collector deletes children; the tests check what the operator itself is
-responsible for (objects, owner references, status), and play the garbage collector's part
-where a step depends on it.
+The cluster runs the real kube-controller-manager (``kube_controller_manager`` fixture): the
+garbage collector deletes the children of a deleted CR and finishes the orphan delete of a
+StatefulSet whose immutable fields changed; with the simulated kubelet its pods run and are
+adopted by the re-created StatefulSet.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cluster import KubeCluster
+from tests.e2e.kubelet import SimulatedKubelet
 from tests.e2e.thanos_support import (
     apply_obj,
     condition,
@@ -73,7 +74,10 @@ def args_of(obj: dict[str, Any], container: str) -> list[str]:
     return next(c["args"] for c in obj["spec"]["template"]["spec"]["containers"] if c["name"] == container)
 
 
-async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd: None) -> None:
+async def test_cr_lifecycle(
+    kube_controller_manager: KubeCluster, simulated_kubelet: SimulatedKubelet, kube_namespace: str, crd: None
+) -> None:
+    kube_cluster = kube_controller_manager
     ns, t = kube_namespace, "t"
     await apply_obj(
         kube_cluster,
@@ -147,18 +151,22 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
             )
 
         await eventually(lambda: status_for(1), what="Reconciled=True for generation 1")
+
+        # The simulated kubelet runs the pods: readiness reaches the status.
+        async def all_ready() -> bool:
+            ready = condition(await get_json(kube_cluster, "thanos", t, "-n", ns), "Ready")
+            return ready.get("status") == "True" and ready.get("reason") == "AllComponentsReady"
+
+        await eventually(all_ready, timeout=120, what="Ready=True once every pod runs")
         cr = await get_json(kube_cluster, "thanos", t, "-n", ns)
-        ready = condition(cr, "Ready")
-        # No kube-controller-manager: no pod ever becomes ready, and the status says so.
-        assert ready["status"] == "False" and ready["reason"] == "ComponentsNotReady"
-        assert ready["observedGeneration"] == 1
+        assert condition(cr, "Ready")["observedGeneration"] == 1
         query_status = next(c for c in cr["status"]["components"] if c["name"] == "t-query")
         assert query_status == {
             "name": "t-query",
             "kind": "Deployment",
             "component": "query",
             "desiredReplicas": 1,
-            "readyReplicas": 0,
+            "readyReplicas": 1,
         }
         table = await kubectl(kube_cluster, "get", "thanos", t, "-n", ns)
         assert "READY" in table and "RECONCILED" in table
@@ -229,7 +237,7 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
         async def reverted() -> bool:
             dep = await get_json(kube_cluster, "deployment", "t-query", "-n", ns)
             cm = await get_json(kube_cluster, "configmap", "t-receive-router-hashrings-config", "-n", ns)
-            return dep["spec"]["replicas"] == 3 and json.loads(cm["data"]["hashrings.json"]) != []
+            return bool(dep["spec"]["replicas"] == 3 and json.loads(cm["data"]["hashrings.json"]) != [])
 
         await eventually(reverted, what="drift reverted")
 
@@ -256,16 +264,23 @@ async def test_cr_lifecycle(kube_cluster: KubeCluster, kube_namespace: str, crd:
         assert any(e["reason"] == "Pruned" for e in events)
         assert controller.failures == 0
 
-        # 5. delete the CR: children stay owned by it (the garbage collector, absent here, deletes them).
-        await kubectl(kube_cluster, "delete", "thanos", t, "-n", ns, "--cascade=orphan", "--wait=false")
-        for obj in (await children(kube_cluster, ns, t)).values():
-            refs = obj["metadata"]["ownerReferences"]
-            assert refs[0]["uid"] == uid and refs[0]["blockOwnerDeletion"] is True
+        # 5. delete the CR: the real garbage collector deletes every child through its owner reference.
+        assert all(
+            o["metadata"]["ownerReferences"][0]["uid"] == uid
+            for o in (await children(kube_cluster, ns, t)).values()
+        )
+        await kubectl(kube_cluster, "delete", "thanos", t, "-n", ns, "--wait=false")
+
+        async def all_deleted() -> bool:
+            return not await children(kube_cluster, ns, t)
+
+        await eventually(all_deleted, timeout=60, what="the garbage collector to delete every child")
 
 
 async def test_immutable_statefulset_change_is_recreated_keeping_pods(
-    kube_cluster: KubeCluster, kube_namespace: str, crd: None
+    kube_controller_manager: KubeCluster, simulated_kubelet: SimulatedKubelet, kube_namespace: str, crd: None
 ) -> None:
+    kube_cluster = kube_controller_manager
     ns, t = kube_namespace, "imm"
     spec: dict[str, Any] = {
         "receive": {
@@ -300,33 +315,22 @@ async def test_immutable_statefulset_change_is_recreated_keeping_pods(
 
         await eventually(exists, what="StatefulSet")
         first_uid = await sts_uid()
+
+        async def pod_running() -> bool:
+            out = await kubectl(
+                kube_cluster, "get", "pod", f"{sts_name}-0", "-n", ns, "-o", "json", check=False
+            )
+            return bool(out) and json.loads(out)["status"].get("phase") == "Running"
+
+        await eventually(pod_running, timeout=60, what="the ingestor pod Running (simulated kubelet)")
+        pod_uid = (await get_json(kube_cluster, "pod", f"{sts_name}-0", "-n", ns))["metadata"]["uid"]
         spec["receive"]["ingestors"][0]["dataVolume"]["pvc"]["spec"]["resources"]["requests"]["storage"] = (
             "2Gi"
         )
         await apply_obj(kube_cluster, thanos_cr(ns, t, spec))
 
-        async def orphan_deleting() -> bool:
-            sts = await get_json(kube_cluster, "statefulset", sts_name, "-n", ns)
-            return bool(sts["metadata"].get("deletionTimestamp")) and "orphan" in sts["metadata"].get(
-                "finalizers", []
-            )
-
-        await eventually(orphan_deleting, what="orphan delete of the StatefulSet")
-        cr = await get_json(kube_cluster, "thanos", t, "-n", ns)
-        assert condition(cr, "Reconciled")["reason"] == "Recreating"
-        # Play the garbage collector: it would orphan the pods and drop the finalizer.
-        await kubectl(
-            kube_cluster,
-            "patch",
-            "statefulset",
-            sts_name,
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            '{"metadata":{"finalizers":null}}',
-        )
-
+        # The operator orphan-deletes; the real garbage collector orphans the pod and removes the
+        # finalizer (too fast to watch reliably), then the operator re-creates the StatefulSet.
         async def recreated() -> bool:
             uid = await sts_uid()
             return bool(uid) and uid != first_uid
@@ -335,6 +339,15 @@ async def test_immutable_statefulset_change_is_recreated_keeping_pods(
         sts = await get_json(kube_cluster, "statefulset", sts_name, "-n", ns)
         claim = sts["spec"]["volumeClaimTemplates"][0]
         assert claim["spec"]["resources"]["requests"]["storage"] == "2Gi"
+        events = (await get_json(kube_cluster, "events", "-n", ns))["items"]
+        assert any(e["reason"] == "Recreating" for e in events)
+
+        async def adopted() -> bool:
+            pod = await get_json(kube_cluster, "pod", f"{sts_name}-0", "-n", ns)
+            refs = pod["metadata"].get("ownerReferences") or []
+            return pod["metadata"]["uid"] == pod_uid and any(r["uid"] == sts["metadata"]["uid"] for r in refs)
+
+        await eventually(adopted, timeout=60, what="the same pod adopted by the re-created StatefulSet")
 
         async def reconciled() -> bool:
             return (

@@ -137,8 +137,14 @@ def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
     ]
     config_dir = tmp_path / "config"
     config_dir.mkdir()
+    ready_port = free_port()
     files = envoy.envoy_files(
-        endpoints, config_dir=str(config_dir), node_id="test/t", admin_port=free_port(), base_port=base
+        endpoints,
+        config_dir=str(config_dir),
+        node_id="test/t",
+        admin_port=free_port(),
+        base_port=base,
+        ready_port=ready_port,
     )
     for name, text in files.items():
         (config_dir / name).write_text(text)
@@ -162,6 +168,7 @@ def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
             "log": tmp_path / "envoy.log",
             "server_ca": server_ca.cert,
             "client_cert": client_cert,
+            "ready_port": ready_port,
         }
     finally:
         proc.terminate()
@@ -251,3 +258,19 @@ def test_every_call_is_isolated_per_thread(setup: dict[str, object]) -> None:
     for thread in threads:
         thread.join(10)
     assert sorted(results) == sorted(b"info:%d" % i for i in range(8))
+
+
+def test_readiness_listener_answers_ready_on_every_address(setup: dict[str, object]) -> None:
+    """The kubelet probes the pod IP, not loopback: the /ready listener binds 0.0.0.0."""
+    import urllib.error
+    import urllib.request
+
+    port = setup["ready_port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{envoy.READY_PATH}", timeout=5) as response:
+        assert response.status == 200
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=5)
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+    else:
+        raise AssertionError("only /ready is served")

@@ -11,13 +11,21 @@ workloads that use it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from thanos_operator import names
 from thanos_operator.models import Thanos
-from thanos_operator.render.common import JsonObject, RenderContext, content_hash
+from thanos_operator.render.common import (
+    DefaultImages,
+    JsonObject,
+    RenderContext,
+    content_hash,
+    service_monitor,
+)
+from thanos_operator.render.frontend import render_query_frontend
 from thanos_operator.render.query import render_query
 from thanos_operator.render.receive import render_receive
+from thanos_operator.render.ruler import render_ruler
 from thanos_operator.render.storage import render_compact, render_store_gateway
 
 # Every kind the operator may create: the reconciler lists these to prune what is unwanted.
@@ -27,10 +35,14 @@ OWNED_KINDS: tuple[tuple[str, str], ...] = (
     ("v1", "Service"),
     ("apps/v1", "StatefulSet"),
     ("apps/v1", "Deployment"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
 )
+# Rendered only while the API server serves them (the reconciler checks discovery every pass).
+OPTIONAL_KINDS = frozenset({"ServiceMonitor"})
 _KIND_ORDER = {kind: i for i, (_, kind) in enumerate(OWNED_KINDS)}
 
-__all__ = ["OWNED_KINDS", "referenced_secrets", "render"]
+__all__ = ["OPTIONAL_KINDS", "OWNED_KINDS", "DefaultImages", "referenced_secrets", "render"]
 
 
 def _stamp(obj: JsonObject) -> JsonObject:
@@ -38,8 +50,24 @@ def _stamp(obj: JsonObject) -> JsonObject:
     return obj
 
 
-def render(thanos: Thanos, *, secret_versions: Mapping[str, str] | None = None) -> list[JsonObject]:
-    ctx = RenderContext(thanos=thanos, secret_versions=dict(secret_versions or {}))
+def render(
+    thanos: Thanos,
+    *,
+    secret_versions: Mapping[str, str] | None = None,
+    ready_pods: Mapping[str, Sequence[str]] | None = None,
+    images: DefaultImages | None = None,
+    service_monitors: bool = False,
+    rule_config_maps: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[JsonObject]:
+    """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``);
+    ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``)."""
+    ctx = RenderContext(
+        thanos=thanos,
+        images=images or DefaultImages(),
+        rule_config_maps=dict(rule_config_maps or {}),
+        secret_versions=dict(secret_versions or {}),
+        ready_pods={k: tuple(v) for k, v in (ready_pods or {}).items()},
+    )
     spec = thanos.spec
     objects: list[JsonObject] = []
     if spec.compact is not None:
@@ -50,6 +78,12 @@ def render(thanos: Thanos, *, secret_versions: Mapping[str, str] | None = None) 
         objects += render_receive(ctx, spec.receive)
     if spec.query is not None:
         objects += render_query(ctx, spec.query)
+    if spec.query_frontend is not None:
+        objects += render_query_frontend(ctx, spec.query_frontend)
+    if spec.ruler is not None:
+        objects += render_ruler(ctx, spec.ruler)
+    if service_monitors:  # one per Service: every component serves /metrics on its http port
+        objects += [service_monitor(ctx, service=o) for o in objects if o["kind"] == "Service"]
     objects.sort(key=lambda o: (_KIND_ORDER[o["kind"]], o["metadata"]["name"]))
     return [_stamp(o) for o in objects]
 
@@ -68,6 +102,16 @@ def referenced_secrets(thanos: Thanos) -> dict[str, bool]:
                 result.setdefault(ref.name, False)
     selectors = [i.object_storage_config for i in (spec.receive.ingestors or [])] if spec.receive else []
     selectors += [c.object_storage_config for c in (spec.store_gateway, spec.compact) if c is not None]
+    if spec.query_frontend is not None:
+        selectors.append(spec.query_frontend.cache.config_secret)
+    if spec.ruler is not None:
+        selectors.append(spec.ruler.object_storage_config)
+    if spec.store_gateway is not None:
+        index_cache = spec.store_gateway.index_cache
+        selectors += [
+            index_cache.config_secret if index_cache else None,
+            spec.store_gateway.bucket_cache_config,
+        ]
     for selector in selectors:
         if selector is not None:
             result[selector.name] = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,14 @@ JsonObject = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class DefaultImages:
+    """Images used when the CR names none (operator flags; spec.defaultFields.image wins)."""
+
+    thanos: str = names.DEFAULT_THANOS_IMAGE
+    envoy: str = names.DEFAULT_ENVOY_IMAGE
+
+
+@dataclass(frozen=True)
 class RenderContext:
     """The CR plus what the pure renderer needs to know about the cluster."""
 
@@ -28,6 +36,13 @@ class RenderContext:
     # resourceVersion of every referenced Secret the reconciler could read (name -> version);
     # hashed into pod templates of workloads that only read those Secrets at start-up.
     secret_versions: Mapping[str, str] = field(default_factory=dict)
+    # Ready pods of each ingestor group (ingestor name -> pod names), read from the Endpoints of
+    # its Service; a group missing here (offline render, no Endpoints yet) gets its static
+    # membership pod-0..replicas-1.
+    ready_pods: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    images: DefaultImages = field(default_factory=DefaultImages)
+    # The ConfigMaps the ruler's ruleSelector selects (name -> data), listed by the reconciler.
+    rule_config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -72,8 +87,9 @@ def component_labels(ctx: RenderContext, component: str, **extra: str) -> dict[s
     return dict(sorted(labels.items()))
 
 
-def resolved_image(fields: CommonThanosFields, defaults: CommonThanosFields) -> str:
-    return fields.image or defaults.image or names.DEFAULT_THANOS_IMAGE
+def resolved_image(ctx: RenderContext, fields: CommonThanosFields) -> str:
+    """The component's image, else ``spec.defaultFields.image``, else the operator's default."""
+    return fields.image or ctx.thanos.spec.default_fields.image or ctx.images.thanos
 
 
 def log_args(fields: CommonThanosFields, defaults: CommonThanosFields) -> list[str]:
@@ -96,6 +112,59 @@ def container_port(name: str, port: int) -> JsonObject:
     return {"name": name, "containerPort": port, "protocol": "TCP"}
 
 
+# The Thanos image runs as UID 1001; PVC data volumes are usually root-owned, so fsGroup makes
+# them writable. Every Thanos component writes only below its data directory (a volume), so the
+# root filesystem can be read-only. The CR's securityContext / containerSecurityContext replace
+# these defaults as a whole.
+THANOS_UID = 1001
+DEFAULT_POD_SECURITY_CONTEXT: JsonObject = {
+    "fsGroup": THANOS_UID,
+    "runAsGroup": THANOS_UID,
+    "runAsNonRoot": True,
+    "runAsUser": THANOS_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+DEFAULT_CONTAINER_SECURITY_CONTEXT: JsonObject = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+}
+
+
+def copy_json(value: JsonObject) -> JsonObject:
+    copied: JsonObject = json.loads(json.dumps(value))
+    return copied
+
+
+def copy_json_list(values: list[JsonObject] | None) -> list[JsonObject]:
+    return [copy_json(v) for v in values or []]
+
+
+def spread_constraints(fields: PodFields, labels: Mapping[str, str]) -> list[JsonObject]:
+    """Default: spread a group's pods over nodes and zones, as a preference (ScheduleAnyway), so a
+    single node or zone outage takes down as few replicas as possible. The CR's
+    ``topologySpreadConstraints`` replaces it (``[]`` turns it off); an explicit ``affinity``
+    also turns the default off, since the user then decides placement."""
+    if fields.topology_spread_constraints is not None:
+        return copy_json_list(fields.topology_spread_constraints)
+    if fields.affinity:
+        return []
+    return [
+        {
+            "labelSelector": {"matchLabels": dict(labels)},
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+        }
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]
+
+
+def container_security_context(fields: PodFields) -> JsonObject:
+    chosen = fields.container_security_context
+    return copy_json(chosen if chosen is not None else DEFAULT_CONTAINER_SECURITY_CONTEXT)
+
+
 def thanos_container(
     *,
     name: str,
@@ -105,7 +174,15 @@ def thanos_container(
     resources: JsonObject | None,
     env: list[JsonObject] | None = None,
     volume_mounts: list[JsonObject] | None = None,
+    security_context: JsonObject | None = None,
+    extras: PodFields | None = None,
 ) -> JsonObject:
+    """``extras``: the CR's escape hatches (extraArgs after our sorted flags, in the user's order;
+    extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
+    if extras is not None:
+        args = [*args, *(extras.extra_args or [])]
+        env = [*(env or []), *copy_json_list(extras.extra_env)]
+        volume_mounts = [*(volume_mounts or []), *copy_json_list(extras.extra_volume_mounts)]
     container: JsonObject = {"name": name, "image": image, "args": args}
     if env:
         container["env"] = env
@@ -121,6 +198,9 @@ def thanos_container(
         "failureThreshold": 20,
     }
     container["resources"] = resources or {}
+    container["securityContext"] = (
+        security_context if security_context is not None else copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT)
+    )
     if volume_mounts:
         container["volumeMounts"] = sorted(volume_mounts, key=lambda m: m["mountPath"])
     return container
@@ -139,14 +219,27 @@ def pod_template(
     fields: PodFields,
     containers: list[JsonObject],
     volumes: list[JsonObject],
+    termination_grace_period: int | None = None,
 ) -> JsonObject:
+    """``termination_grace_period`` is the component's default; the CR's value wins."""
     spec: JsonObject = {"containers": containers}
+    spec["securityContext"] = copy_json(
+        fields.security_context if fields.security_context is not None else DEFAULT_POD_SECURITY_CONTEXT
+    )
+    grace = fields.termination_grace_period_seconds
+    grace = grace if grace is not None else termination_grace_period
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
     if fields.affinity:
         spec["affinity"] = fields.affinity
     if fields.node_selector:
         spec["nodeSelector"] = dict(sorted(fields.node_selector.items()))
     if fields.tolerations:
         spec["tolerations"] = list(fields.tolerations)
+    spread = spread_constraints(fields, labels)
+    if spread:
+        spec["topologySpreadConstraints"] = spread
+    volumes = [*volumes, *copy_json_list(fields.extra_volumes)]
     if volumes:
         spec["volumes"] = sorted(volumes, key=lambda v: v["name"])
     template_meta: JsonObject = {"labels": dict(labels)}
@@ -193,6 +286,38 @@ def stateful_set(
         "kind": "StatefulSet",
         "metadata": metadata(ctx, name, labels),
         "spec": spec,
+    }
+
+
+# A voluntary disruption (drain, cluster upgrade) may take down one pod of a group at a time;
+# Thanos Receive with replicationFactor >= 3 keeps its write quorum, Query and Store Gateway
+# keep serving from the others.
+PDB_MAX_UNAVAILABLE = 1
+
+
+def pod_disruption_budget(ctx: RenderContext, *, name: str, labels: Mapping[str, str]) -> JsonObject:
+    """Rendered as ``policy/v1``; the reconciler applies it as ``policy/v1beta1`` where only that
+    is served (Kubernetes < 1.21)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(ctx, name, labels),
+        "spec": {"maxUnavailable": PDB_MAX_UNAVAILABLE, "selector": {"matchLabels": dict(labels)}},
+    }
+
+
+def service_monitor(ctx: RenderContext, *, service: JsonObject) -> JsonObject:
+    """A prometheus-operator ServiceMonitor scraping ``/metrics`` on the Service's ``http`` port."""
+    meta = service["metadata"]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": metadata(ctx, meta["name"], meta["labels"]),
+        "spec": {
+            "endpoints": [{"interval": "30s", "path": "/metrics", "port": "http"}],
+            "namespaceSelector": {"matchNames": [ctx.namespace]},
+            "selector": {"matchLabels": dict(service["spec"]["selector"])},
+        },
     }
 
 
@@ -316,24 +441,30 @@ def data_stateful_set(
     objstore: ObjectStorage | None,
     ports: list[tuple[str, int]],
     env: list[JsonObject] | None = None,
+    termination_grace_period: int | None = None,
+    disruption_budget: bool = False,
+    secret_files: list[ObjectStorage] | None = None,
 ) -> list[JsonObject]:
     """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
     (when there is one), and the headless Service that governs it."""
     sts, svc = names_
     mounts, volumes, secret_names = [data.mount], list(data.volumes), []
-    if objstore is not None:
-        mounts.append(objstore.mount)
-        volumes.append(objstore.volume)
-        secret_names.append(objstore.secret_name)
+    for mounted in [*([objstore] if objstore is not None else []), *(secret_files or [])]:
+        if mounted.mount not in mounts:  # one Secret may hold several keys we read
+            mounts.append(mounted.mount)
+            volumes.append(mounted.volume)
+        secret_names.append(mounted.secret_name)
     container = thanos_container(
         name=subcommand,
-        image=resolved_image(fields, ctx.thanos.spec.default_fields),
+        image=resolved_image(ctx, fields),
         args=command_args(subcommand, flags),
         env=env,
         ports=[container_port(name, port) for name, port in ports],
         resources=fields.resources,
         volume_mounts=mounts,
+        security_context=container_security_context(fields),
+        extras=fields,
     )
     template = pod_template(
         labels=labels,
@@ -341,6 +472,7 @@ def data_stateful_set(
         fields=fields,
         containers=[container],
         volumes=volumes,
+        termination_grace_period=termination_grace_period,
     )
     return [
         stateful_set(
@@ -353,4 +485,5 @@ def data_stateful_set(
             claims=data.claims,
         ),
         headless_service(ctx, name=svc, labels=labels, ports=ports),
+        *([pod_disruption_budget(ctx, name=sts, labels=labels)] if disruption_budget else []),
     ]

@@ -9,17 +9,21 @@ secured store through its own 127.0.0.1 listener of the envoy sidecar.
 from __future__ import annotations
 
 from thanos_operator import envoy, names
-from thanos_operator.models import Query, QueryStores, split_host_port
+from thanos_operator.models import Query, QueryStores, split_host_port, store_partition_suffixes
 from thanos_operator.render.common import (
+    DEFAULT_CONTAINER_SECURITY_CONTEXT,
     JsonObject,
     RenderContext,
     command_args,
     component_labels,
     config_hash_annotation,
     container_port,
+    container_security_context,
+    copy_json,
     deployment,
     headless_service,
     log_args,
+    pod_disruption_budget,
     pod_template,
     replicas,
     resolved_image,
@@ -93,16 +97,23 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
     for ingestor in (receive.ingestors or []) if receive is not None else []:
         flags.append(f"--endpoint=dns+{names.ingestor_service(t, ingestor.name)}:{names.GRPC_PORT}")
     if ctx.thanos.spec.store_gateway is not None:
-        flags.append(f"--endpoint=dns+{names.store_gateway_service(t)}:{names.GRPC_PORT}")
+        for suffix in store_partition_suffixes(ctx.thanos.spec.store_gateway):
+            flags.append(f"--endpoint=dns+{names.store_gateway_service(t, suffix)}:{names.GRPC_PORT}")
     flags += [f'--selector-label={k}="{v}"' for k, v in sorted((query.selector_labels or {}).items())]
+    if ctx.thanos.spec.ruler is not None:
+        flags.append(f"--endpoint=dns+{names.ruler_service(t)}:{names.GRPC_PORT}")
+    if ctx.thanos.spec.query_frontend is not None:
+        flags.append("--query.auto-downsampling")  # the frontend's split ranges use downsampled data
 
     containers = [
         thanos_container(
             name="query",
-            image=resolved_image(query, defaults),
+            image=resolved_image(ctx, query),
             args=command_args("query", flags),
             ports=[container_port("grpc", names.GRPC_PORT), container_port("http", names.HTTP_PORT)],
             resources=query.resources,
+            security_context=container_security_context(query),
+            extras=query,
         )
     ]
     volumes: list[JsonObject] = []
@@ -133,9 +144,21 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
         containers.append(
             {
                 "name": "proxy",
-                "image": (envoy_spec.image if envoy_spec and envoy_spec.image else names.DEFAULT_ENVOY_IMAGE),
-                "args": ["-c", f"{names.ENVOY_CONFIG_DIR}/{envoy.BOOTSTRAP_FILE}"],
+                "image": (envoy_spec.image if envoy_spec and envoy_spec.image else ctx.images.envoy),
+                "args": [
+                    "-c",
+                    f"{names.ENVOY_CONFIG_DIR}/{envoy.BOOTSTRAP_FILE}",
+                    "--concurrency",
+                    str(envoy.CONCURRENCY),
+                ],
+                "ports": [container_port("proxy-ready", envoy.READY_PORT)],
+                "readinessProbe": {
+                    "httpGet": {"path": envoy.READY_PATH, "port": "proxy-ready", "scheme": "HTTP"},
+                    "periodSeconds": 5,
+                    "failureThreshold": 3,
+                },
                 "resources": (envoy_spec.resources if envoy_spec and envoy_spec.resources else {}),
+                "securityContext": copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT),
                 "volumeMounts": sorted(mounts, key=lambda m: m["mountPath"]),
             }
         )
@@ -154,4 +177,5 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
             ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
         )
     )
+    objects.append(pod_disruption_budget(ctx, name=names.query(t), labels=labels))
     return objects

@@ -8,10 +8,13 @@ from ``retention1h`` and ``--downsampling.disable`` is a plain boolean flag.
 
 from __future__ import annotations
 
+import json
+
 from thanos_operator import names
-from thanos_operator.models import Compact, StoreGateway
+from thanos_operator.models import CacheConfig, Compact, StoreGateway, TimeRange, store_partition_suffixes
 from thanos_operator.render.common import (
     JsonObject,
+    ObjectStorage,
     RenderContext,
     component_labels,
     data_stateful_set,
@@ -21,35 +24,79 @@ from thanos_operator.render.common import (
 )
 
 
+def shard_relabel_config(shard: int, shards: int) -> str:
+    """Keep the blocks whose ``__block_id`` hashes to ``shard`` (of ``shards``), as kube-thanos does."""
+    return json.dumps(
+        [
+            {
+                "action": "hashmod",
+                "source_labels": ["__block_id"],
+                "target_label": "shard",
+                "modulus": shards,
+            },
+            {"action": "keep", "source_labels": ["shard"], "regex": str(shard)},
+        ],
+        separators=(",", ":"),
+    )
+
+
+def cache_flags(flag: str, cache: CacheConfig | None) -> tuple[list[str], list[ObjectStorage]]:
+    if cache is None:
+        return [], []
+    if cache.config_secret is not None:
+        mounted = object_storage(cache.config_secret)
+        return [f"--{flag}-file={mounted.flag.partition('=')[2]}"], [mounted]
+    return [f'--{flag}={{"type": "IN-MEMORY", "config": {{"max_size": "{cache.max_size}"}}}}'], []
+
+
 def render_store_gateway(ctx: RenderContext, store: StoreGateway) -> list[JsonObject]:
+    """One StatefulSet per time range and hash shard (just ``<t>-storegateway`` by default)."""
     t, defaults = ctx.name, ctx.thanos.spec.default_fields
-    sts, svc = names.store_gateway(t), names.store_gateway_service(t)
-    labels = component_labels(ctx, "storegateway")
-    data = data_volume(sts, store.data_volume)
     assert store.object_storage_config is not None  # enforced by ThanosSpec validation
     objstore = object_storage(store.object_storage_config)
-    flags = [
+    common_flags = [
         f"--data-dir={names.DATA_DIR}",
         f"--grpc-address=0.0.0.0:{names.GRPC_PORT}",
         f"--http-address=0.0.0.0:{names.HTTP_PORT}",
         objstore.flag,
         *log_args(store, defaults),
     ]
-    if store.min_time:
-        flags.append(f"--min-time={store.min_time}")
-    if store.max_time:
-        flags.append(f"--max-time={store.max_time}")
-    return data_stateful_set(
-        ctx,
-        fields=store,
-        subcommand="store",
-        flags=flags,
-        names_=(sts, svc),
-        labels=labels,
-        data=data,
-        objstore=objstore,
-        ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
-    )
+    index_flags, secret_files = cache_flags("index-cache.config", store.index_cache)
+    common_flags += index_flags
+    if store.bucket_cache_config is not None:
+        bucket = object_storage(store.bucket_cache_config)
+        common_flags.append(f"--store.caching-bucket.config-file={bucket.flag.partition('=')[2]}")
+        secret_files.append(bucket)
+    ranges = store.time_ranges or [TimeRange(min_time=store.min_time, max_time=store.max_time)]
+    shards = store.shards if store.shards and store.shards > 1 else 1
+    suffixes = iter(store_partition_suffixes(store))
+    objects: list[JsonObject] = []
+    for time_range in ranges:
+        for shard in range(shards):
+            suffix = next(suffixes)
+            sts, svc = names.store_gateway(t, suffix), names.store_gateway_service(t, suffix)
+            extra = {names.LABEL_STORE_PARTITION: suffix.removeprefix("-")} if suffix else {}
+            flags = list(common_flags)
+            if time_range.min_time:
+                flags.append(f"--min-time={time_range.min_time}")
+            if time_range.max_time:
+                flags.append(f"--max-time={time_range.max_time}")
+            if shards > 1:
+                flags.append(f"--selector.relabel-config={shard_relabel_config(shard, shards)}")
+            objects += data_stateful_set(
+                ctx,
+                fields=store,
+                subcommand="store",
+                flags=flags,
+                names_=(sts, svc),
+                labels=component_labels(ctx, "storegateway", **extra),
+                data=data_volume(sts, store.data_volume),
+                objstore=objstore,
+                ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
+                disruption_budget=True,
+                secret_files=secret_files,
+            )
+    return objects
 
 
 def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:

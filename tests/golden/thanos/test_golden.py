@@ -81,6 +81,9 @@ def test_sample_cr() -> None:
         ("StatefulSet", ing),
         ("Deployment", f"{t}-query"),
         ("Deployment", f"{t}-receive-router"),
+        ("PodDisruptionBudget", f"{t}-query"),
+        ("PodDisruptionBudget", f"{t}-receive-router"),
+        ("PodDisruptionBudget", ing),
     }
     query = objs[("Deployment", f"{t}-query")]
     assert query["spec"]["replicas"] == 1
@@ -139,7 +142,11 @@ def test_sample_cr() -> None:
 
 def test_usage_1_query_only() -> None:
     objs = by_name(load("usage-1-scattered"))
-    assert set(objs) == {("Deployment", "t1-query"), ("Service", "t1-query-operated")}
+    assert set(objs) == {
+        ("Deployment", "t1-query"),
+        ("Service", "t1-query-operated"),
+        ("PodDisruptionBudget", "t1-query"),
+    }
     args = container(objs[("Deployment", "t1-query")], "query")["args"]
     assert [a for a in args if a.startswith("--endpoint")] == [
         "--endpoint=member-thanos-sidecar.example.com:10901",
@@ -251,7 +258,7 @@ def test_usage_3_central_host() -> None:
         "--endpoint=prometheus-operated:10901",
     ]
     proxy = container(query, "proxy")
-    assert proxy["args"] == ["-c", "/etc/envoy/config/envoy.yaml"]
+    assert proxy["args"] == ["-c", "/etc/envoy/config/envoy.yaml", "--concurrency", "2"]
     volumes = {v["name"]: v for v in query["spec"]["template"]["spec"]["volumes"]}
     assert volumes["proxy-config"] == {
         "name": "proxy-config",

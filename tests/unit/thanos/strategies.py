@@ -45,14 +45,27 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
         spec["query"] = {"replicas": draw(st.integers(0, 3)), "stores": draw(st.lists(stores(), max_size=3))}
         if draw(st.booleans()):
             spec["query"]["selectorLabels"] = {"cluster": draw(dns_label)}
+        if draw(st.booleans()):
+            cache = draw(
+                st.sampled_from(
+                    [
+                        {},
+                        {"maxSize": "512MB"},
+                        {"type": "memcached", "configSecret": {"name": "mc", "key": "c.yaml"}},
+                    ]
+                )
+            )
+            spec["queryFrontend"] = {"replicas": draw(st.integers(1, 2)), "cache": cache}
     if draw(st.booleans()):
         factor = draw(st.integers(1, 3))
-        names = draw(st.lists(dns_label, max_size=3, unique=True))
+        names = draw(st.lists(dns_label, min_size=1, max_size=3, unique=True))
         ingestors = []
         for name in names:
             ingestor: dict[str, Any] = {"name": name, "replicas": draw(st.integers(factor, factor + 2))}
             if draw(st.booleans()):
-                ingestor["tenants"] = draw(st.lists(dns_label, min_size=1, max_size=3))
+                # a tenant belongs to one group only (validation refuses it in two)
+                tenants = draw(st.lists(dns_label, min_size=1, max_size=3))
+                ingestor["tenants"] = [f"{name}-{t}" for t in tenants]
             if draw(st.booleans()):
                 ingestor["localTsdbRetention"] = draw(st.sampled_from(["1d", "15d"]))
             if draw(st.booleans()):
@@ -70,10 +83,15 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
             )
     if draw(st.booleans()):
         spec["storeGateway"] = {"objectStorageConfig": draw(secret_ref), "minTime": "-2w"}
+        if draw(st.booleans()):
+            del spec["storeGateway"]["minTime"]
+            spec["storeGateway"]["timeRanges"] = [{"maxTime": "-1w"}, {"minTime": "-1w"}]
+            spec["storeGateway"]["shards"] = draw(st.integers(1, 3))
+            spec["storeGateway"]["indexCache"] = {"maxSize": "1GB"}
     if draw(st.booleans()):
         spec["compact"] = {
             "objectStorageConfig": draw(secret_ref),
-            "replicas": draw(st.integers(0, 2)),
+            "replicas": draw(st.integers(0, 1)),
             "downsamplingDisable": draw(st.booleans()),
             "retention": {"retentionRaw": "30d", "retention5m": "90d", "retention1h": "1y"},
         }

@@ -108,12 +108,15 @@ async def test_a_successful_pass_converges_through_the_worker() -> None:
     assert await controller.wait_idle(5)
     await controller.stop()
     assert controller.passes == 1 and controller.failures == 0
-    assert len(api.writes_of("apply")) == 2  # Deployment + Service
+    assert len(api.writes_of("apply")) == 3  # Deployment + Service + PodDisruptionBudget (v1beta1 here)
 
 
 def test_namespaces_scope_every_watch() -> None:
     controller = ThanosController(FakeApi(), namespaces=("b", "a", "b"))  # type: ignore[arg-type]
-    targets = [target for target, _ in controller._targets()]
+    every = [target for target, _ in controller._targets()]
+    # one cluster-wide watch: prometheus-operator's ServiceMonitor CRD coming and going
+    assert [t.resource for t in every if t.namespace is None] == ["customresourcedefinitions"]
+    targets = [t for t in every if t.namespace is not None]
     assert controller.namespaces == ("a", "b")
     assert {t.namespace for t in targets} == {"a", "b"}
     assert [t.resource for t in targets[:2]] == ["thanos", "thanos"]  # the Thanos informers first
@@ -121,4 +124,4 @@ def test_namespaces_scope_every_watch() -> None:
     everywhere = ThanosController(FakeApi())  # type: ignore[arg-type]
     assert {t.namespace for t, _ in everywhere._targets()} == {None}
     one = ThanosController(FakeApi(), namespace="x")  # type: ignore[arg-type]
-    assert {t.namespace for t, _ in one._targets()} == {"x"}
+    assert {t.namespace for t, _ in one._targets() if t.resource != "customresourcedefinitions"} == {"x"}

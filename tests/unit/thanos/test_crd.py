@@ -45,7 +45,16 @@ def test_crd_is_structural_with_status_and_columns() -> None:
     schema = version["schema"]["openAPIV3Schema"]
     assert walk(schema) == []
     spec = schema["properties"]["spec"]["properties"]
-    assert set(spec) == {"defaultFields", "query", "receive", "storeGateway", "compact", "paused"}
+    assert set(spec) == {
+        "defaultFields",
+        "query",
+        "queryFrontend",
+        "receive",
+        "storeGateway",
+        "compact",
+        "ruler",
+        "paused",
+    }
     retention = spec["compact"]["properties"]["retention"]["properties"]
     assert set(retention) == {"retentionRaw", "retention5m", "retention1h"}
     store = spec["query"]["properties"]["stores"]["items"]["properties"]

@@ -46,7 +46,7 @@ def test_edits_by_others_are_detected() -> None:
             }
         )
     )
-    by_name = {o["metadata"]["name"]: o for o in objects}
+    by_name = {o["metadata"]["name"]: o for o in objects if o["kind"] != "PodDisruptionBudget"}
     dep = with_server_defaults(by_name["t-query"])
     dep["spec"]["replicas"] = 5
     dep["spec"]["template"]["spec"]["containers"][0]["args"].append("--extra")
@@ -61,8 +61,8 @@ def test_edits_by_others_are_detected() -> None:
         "metadata.labels[app.kubernetes.io/part-of]",
         "metadata.ownerReferences",
     ]
-    router = with_server_defaults(by_name["t-receive-router"])
-    router["spec"]["template"]["metadata"]["annotations"] = {}
-    assert drift(by_name["t-receive-router"], router) == [
-        "spec.template.metadata.annotations[monitoring.paodin.io/config-hash]"
+    ingestor = with_server_defaults(by_name["t-receive-ingestor-a"])
+    ingestor["spec"]["template"]["metadata"]["annotations"] = {"monitoring.paodin.io/secrets-hash": "x"}
+    assert drift(by_name["t-receive-ingestor-a"], ingestor) == [
+        "spec.template.metadata.annotations[monitoring.paodin.io/secrets-hash]"
     ]

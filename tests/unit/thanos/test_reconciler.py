@@ -54,12 +54,12 @@ def cond(api: FakeApi, type_: str) -> dict[str, Any]:
 async def test_first_pass_applies_everything_and_second_pass_writes_nothing() -> None:
     api, reconciler = setup()
     first = await reconciler.reconcile(NS, NAME)
-    assert len(first.applied) == 10 and first.status_written
+    assert len(first.applied) == 14 and first.status_written  # 10 objects + 4 PodDisruptionBudgets
     assert cond(api, "Reconciled")["status"] == "True" and cond(api, "Reconciled")["observedGeneration"] == 1
     assert cond(api, "Ready")["reason"] == "ComponentsNotReady"
     api.writes.clear()
     second = await reconciler.reconcile(NS, NAME)
-    assert api.writes == [] and second.applied == [] and len(second.unchanged) == 10
+    assert api.writes == [] and second.applied == [] and len(second.unchanged) == 14
 
 
 async def test_a_spec_change_applies_only_what_changed() -> None:
@@ -88,6 +88,7 @@ async def test_removed_ingestor_is_pruned_but_foreign_objects_are_not() -> None:
     set_spec(api, spec)
     outcome = await reconciler.reconcile(NS, NAME)
     assert sorted(outcome.pruned) == [
+        "PodDisruptionBudget/t-receive-ingestor-b",
         "Service/t-receive-ingestor-b-operated",
         "StatefulSet/t-receive-ingestor-b",
     ]
@@ -173,3 +174,115 @@ async def test_deleted_cr_is_a_no_op() -> None:
     api, reconciler = setup()
     del api.objects[thanos_path(NS, NAME)]
     assert (await reconciler.reconcile(NS, NAME)).gone and api.writes == []
+
+
+async def test_hashrings_follow_the_ready_addresses_of_the_ingestor_endpoints() -> None:
+    api, reconciler = setup({"receive": {"ingestors": [{"name": "a", "replicas": 2}]}})
+    await reconciler.reconcile(NS, NAME)
+    cm_path = object_path("ConfigMap", NS, "t-receive-router-hashrings-config")
+    static = api.objects[cm_path]["data"]["hashrings.json"]
+    assert "t-receive-ingestor-a-0." in static and "t-receive-ingestor-a-1." in static
+    labels = api.objects[object_path("Service", NS, "t-receive-ingestor-a-operated")]["metadata"]["labels"]
+
+    def endpoints(ready: list[int], not_ready: list[int]) -> dict[str, Any]:
+        def address(i: int) -> dict[str, Any]:
+            pod = f"t-receive-ingestor-a-{i}"
+            return {"ip": f"10.0.0.{i + 1}", "hostname": pod, "targetRef": {"kind": "Pod", "name": pod}}
+
+        subset: dict[str, Any] = {"ports": [{"name": "grpc", "port": 10901}]}
+        if ready:
+            subset["addresses"] = [address(i) for i in ready]
+        if not_ready:
+            subset["notReadyAddresses"] = [address(i) for i in not_ready]
+        return {
+            "kind": "Endpoints",
+            "metadata": {"name": "t-receive-ingestor-a-operated", "namespace": NS, "labels": labels},
+            "subsets": [subset],
+        }
+
+    ep_path = object_path("Endpoints", NS, "t-receive-ingestor-a-operated")
+    api.put(ep_path, endpoints([1], [0]))
+    api.writes.clear()
+    await reconciler.reconcile(NS, NAME)
+    ring = api.objects[cm_path]["data"]["hashrings.json"]
+    assert "t-receive-ingestor-a-1." in ring and "t-receive-ingestor-a-0." not in ring
+    # only the ConfigMap is written: the routers are not rolled
+    assert [p for v, p in api.writes if v == "apply"] == [cm_path]
+    api.put(ep_path, endpoints([], [0, 1]))
+    await reconciler.reconcile(NS, NAME)
+    assert '"endpoints": []' in api.objects[cm_path]["data"]["hashrings.json"]
+
+
+async def test_pod_disruption_budgets_use_policy_v1_where_served_else_v1beta1() -> None:
+    api, reconciler = setup({"query": {}})
+    await reconciler.reconcile(NS, NAME)  # no /apis/policy/v1 discovery: Kubernetes 1.20
+    assert "/apis/policy/v1beta1/namespaces/ns/poddisruptionbudgets/t-query" in api.writes_of("apply")
+    assert api.objects["/apis/policy/v1beta1/namespaces/ns/poddisruptionbudgets/t-query"]["apiVersion"] == (
+        "policy/v1beta1"
+    )
+    newer, reconciler = setup({"query": {}})
+    newer.put("/apis/policy/v1", {"kind": "APIResourceList", "resources": [{"name": "poddisruptionbudgets"}]})
+    await reconciler.reconcile(NS, NAME)
+    assert "/apis/policy/v1/namespaces/ns/poddisruptionbudgets/t-query" in newer.writes_of("apply")
+    assert reconciler.served_versions == {"PodDisruptionBudget": "v1"}
+
+
+async def test_service_monitors_exist_only_while_prometheus_operator_is_installed() -> None:
+    api, reconciler = setup({"query": {}, "receive": {"ingestors": [{"name": "a"}]}})
+    await reconciler.reconcile(NS, NAME)
+    assert not [p for p in api.writes_of("apply") if "servicemonitors" in p]
+    discovery = "/apis/monitoring.coreos.com/v1"
+    api.put(discovery, {"kind": "APIResourceList", "resources": [{"name": "servicemonitors"}]})
+    api.writes.clear()
+    outcome = await reconciler.reconcile(NS, NAME)
+    monitors = sorted(p.rsplit("/", 1)[1] for p in api.writes_of("apply") if "servicemonitors" in p)
+    assert monitors == ["t-query-operated", "t-receive-ingestor-a-operated", "t-receive-router-operated"]
+    assert all(label.startswith("ServiceMonitor/") for label in outcome.applied)
+    monitor = api.objects[f"{discovery}/namespaces/ns/servicemonitors/t-query-operated"]
+    assert monitor["spec"]["endpoints"] == [{"interval": "30s", "path": "/metrics", "port": "http"}]
+    api.writes.clear()
+    await reconciler.reconcile(NS, NAME)
+    assert api.writes == []  # converged: no writes, ServiceMonitors included
+    # The CRD is removed (its objects go with it): nothing is listed, applied or pruned for it.
+    del api.objects[discovery]
+    for path in [p for p in api.objects if "/servicemonitors/" in p]:
+        del api.objects[path]
+    await reconciler.reconcile(NS, NAME)
+    assert [verb for verb, _ in api.writes] == ["patch"]  # only the status ("N objects up to date")
+
+
+async def test_ruler_mounts_the_selected_rule_configmaps_and_rolls_when_they_change() -> None:
+    spec = {"query": {}, "ruler": {"ruleSelector": {"rules": "t"}, "alertmanagers": ["http://am:9093"]}}
+    api, reconciler = setup(spec)
+    api.put(
+        object_path("ConfigMap", NS, "team-rules"),
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "team-rules", "namespace": NS, "labels": {"rules": "t"}},
+            "data": {"alerts.yaml": "groups: []\n"},
+        },
+    )
+    api.put(
+        object_path("ConfigMap", NS, "unrelated"),
+        {"kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": NS}, "data": {"x": "y"}},
+    )
+    await reconciler.reconcile(NS, NAME)
+    sts = api.objects[object_path("StatefulSet", NS, "t-ruler")]
+    pod = sts["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[0] == "rule"
+    assert "--query=dns+t-query-operated:10902" in args and "--alertmanagers.url=http://am:9093" in args
+    assert "--rule-file=/etc/thanos/rules/*/*" in args
+    assert {"name": "rules-team-rules", "configMap": {"name": "team-rules"}} in pod["volumes"]
+    assert not any(v.get("configMap", {}).get("name") == "unrelated" for v in pod["volumes"])
+    before = sts["spec"]["template"]["metadata"]["annotations"]["monitoring.paodin.io/config-hash"]
+    query = api.objects[object_path("Deployment", NS, "t-query")]
+    assert (
+        "--endpoint=dns+t-ruler-operated:10901" in query["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    api.objects[object_path("ConfigMap", NS, "team-rules")]["data"]["alerts.yaml"] = "groups: [{name: a}]\n"
+    await reconciler.reconcile(NS, NAME)
+    after = api.objects[object_path("StatefulSet", NS, "t-ruler")]["spec"]["template"]["metadata"][
+        "annotations"
+    ]
+    assert after["monitoring.paodin.io/config-hash"] != before

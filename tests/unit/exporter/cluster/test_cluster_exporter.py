@@ -162,6 +162,8 @@ async def test_bad_config_and_unknown_kind_leave_others_serving(
     await eventually(lambda: ready_condition(fake, "broken").get("reason") == "CompileError")
     await eventually(lambda: ready_condition(fake, "gadgets").get("reason") == "TargetNotFound")
     await eventually(run.exporter.ready)
+    # readiness comes before the status pass that records the good configuration's reason
+    await eventually(lambda: ready_condition(fake, "widgets").get("reason") == "Compiled")
     assert run.samples() == {'example_com_widget_replicas{namespace="a",widget="w1"} 1'}
     assert "spec.metrics[0]" in ready_condition(fake, "broken")["message"]
     assert ready_condition(fake, "broken")["status"] == "False"
