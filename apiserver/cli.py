@@ -26,6 +26,14 @@ With a cluster:
 """
 
 
+def _add_family_lists(p: argparse._ActionsContainer) -> None:
+    p.add_argument("--metric-allowlist", default="", metavar="REGEX,...",
+                   help="only families whose whole name matches one of these regexes (as kube-state-metrics)")
+    p.add_argument("--metric-denylist", default="", metavar="REGEX,...",
+                   help="drop families whose whole name matches one of these regexes (exclusive with the "
+                        "allowlist)")
+
+
 def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "render",
@@ -41,6 +49,7 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--format", choices=["text", "openmetrics"], default="text",
                    help="exposition format (default: Prometheus text 0.0.4)")
     p.add_argument("-n", "--namespace", help="only series of objects in this namespace")
+    _add_family_lists(p)
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,6 +93,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "all); lets a namespaced Role suffice")
     g.add_argument("--namespace-selector", default="",
                    help="label selector on Namespaces whose objects are exported (as Panopticon)")
+    _add_family_lists(g)
     g.add_argument("--shard", type=int, default=0, help="this instance's shard (0-based)")
     g.add_argument("--total-shards", type=int, default=1, help="number of shards")
     g.add_argument("--pod", default="", help="StatefulSet pod name: derive --shard from its ordinal")

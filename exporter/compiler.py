@@ -37,7 +37,9 @@ from exporter.naming import (
     label_name_problem,
     metric_name_problem,
 )
+from exporter.objectlabels import ObjectLabelRenderer, compile_allowlists, label_could_collide
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
+from exporter.scoping import Scope, compile_scope
 from exporter.sources import Document
 from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef, object_line
 from exporter.values import ValueConversionError, datetime_to_float, format_value, label_value_of, to_float
@@ -50,6 +52,11 @@ __all__ = [
     "find_conflicts",
     "format_problem",
 ]
+
+
+class NoSample(Exception):
+    """A value that is deliberately absent (``c ? 1`` with ``c`` false): the series is dropped
+    quietly, not recorded as an error."""
 
 
 class CompileError(Exception):
@@ -92,6 +99,7 @@ class _LabelRule:
     key_open: str  # ',key="'
     path: _ContextPath | None
     level: int
+    key: bool = False  # keyFromPath: reads a map key / array index
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +119,11 @@ class _FamilyRenderer:
     """Renders one family for one object: the per-object hot loop, kept free of allocations
     that compile time could do (label fragments, ``name{`` prefixes, formatted constants)."""
 
-    __slots__ = ("_labels", "_levels", "_series", "fan_out", "metric", "name_bare", "name_open")
+    __slots__ = ("_keyed", "_labels", "_levels", "_series", "fan_out", "metric", "name_bare", "name_open")
 
     def __init__(self, *, metric: str, full_name: str, labels: Sequence[_LabelRule],
-                 rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]]) -> None:
+                 rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]],
+                 keyed: bool = False) -> None:
         self.metric = metric  # metrics[].name, for RenderErrors
         self.name_open = full_name + "{"
         self.name_bare = full_name + " "
@@ -129,6 +138,7 @@ class _FamilyRenderer:
         )
         self._levels = tuple(levels)  # getters of each fan-out level's array
         self.fan_out = bool(levels)
+        self._keyed = keyed  # a label reads a map key: contexts carry the keys after the elements
 
     def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
         if not self.fan_out:
@@ -137,12 +147,41 @@ class _FamilyRenderer:
         return "".join([self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)])
 
     def _contexts(self, obj: Any) -> list[Context]:
+        if self._keyed:
+            return self._keyed_contexts(obj)
         contexts: list[Context] = [(obj,)]
         for getter in self._levels:
             contexts = [(*ctx, element) for ctx in contexts for element in elements_of(getter(ctx[-1]))]
             if not contexts:
                 break
         return contexts
+
+    def _keyed_contexts(self, obj: Any) -> list[Context]:
+        """(object, element 1, ..., element n, key 1, ..., key n): the keys (map keys, array
+        indices) sit after the elements, so every other reader keeps its level."""
+        if len(self._levels) == 1:  # the common map: one level, no intermediate tuples
+            container = self._levels[0](obj)
+            if isinstance(container, dict):
+                return [(obj, element, key) for key, element in container.items()]
+            if isinstance(container, list):
+                return [(obj, element, index) for index, element in enumerate(container)]
+            return []
+        walked: list[tuple[Context, tuple[Any, ...]]] = [((obj,), ())]
+        for getter in self._levels:
+            following: list[tuple[Context, tuple[Any, ...]]] = []
+            for ctx, keys in walked:
+                container = getter(ctx[-1])
+                if isinstance(container, dict):
+                    pairs: Iterable[tuple[Any, Any]] = container.items()
+                elif isinstance(container, list):
+                    pairs = enumerate(container)
+                else:
+                    continue
+                following.extend(((*ctx, element), (*keys, key)) for key, element in pairs)
+            walked = following
+            if not walked:
+                break
+        return [ctx + keys for ctx, keys in walked]
 
     def _render_context(self, ctx: Context, head: str, errors: RenderErrors | None,
                         seen: set[str] | None) -> str:
@@ -174,6 +213,8 @@ class _FamilyRenderer:
             else:
                 try:
                     value = format_value(compute(ctx))
+                except NoSample:
+                    continue
                 except (ValueConversionError, EvaluationError) as exc:
                     if errors is not None:
                         errors.items.append((self.metric, exc.reason, str(exc)))
@@ -199,6 +240,12 @@ class CompiledPlan:
     _kind_key_open: str
     _common: tuple[_LabelRule, ...]
     _renderers: tuple[_FamilyRenderer, ...]
+    _object_labels: ObjectLabelRenderer | None = None
+    scope: Scope | None = None  # spec.targetRef.selector / namespaces / excludeNamespaces
+
+    def accepts(self, obj: Mapping[str, Any]) -> bool:
+        """Whether the configuration reads this object of its kind (its scope; offline use)."""
+        return self.scope is None or self.scope.accepts(obj)
 
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
@@ -228,6 +275,8 @@ class CompiledPlan:
             text = None if raw is MISSING else label_value_of(raw)
             if text is not None:
                 parts.append(rule.key_open + escape_label_value(text) + '"')
+        if self._object_labels is not None and isinstance(meta, dict):
+            parts.append(self._object_labels(meta))
         return "".join(parts)
 
 
@@ -238,6 +287,15 @@ class _Collector:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.allowlists: tuple[Any, ...] = ()  # spec.labelsAllowlist/annotationsAllowlist, compiled
+
+    def collides_with_allowlist(self, key: str, where: str) -> bool:
+        entry = label_could_collide(key, self.allowlists)
+        if entry is None:
+            return False
+        self.add(where, f"label {key!r} collides with the labels {entry!r} of "
+                 "spec.labelsAllowlist/annotationsAllowlist")
+        return True
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path=path, message=message))
@@ -267,6 +325,14 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     target = TargetRef(api_version=spec.targetRef.apiVersion, kind=spec.targetRef.kind)
     reserved = default_label_keys(target)
     kind_key = reserved[1]
+    object_labels, allowlists = compile_allowlists(labels=spec.labelsAllowlist,
+                                                   annotations=spec.annotationsAllowlist,
+                                                   problems=collector.problems)
+    collector.allowlists = allowlists
+    selector = spec.targetRef.selector
+    scope = compile_scope(selector=selector.model_dump() if selector is not None else None,
+                          namespaces=spec.targetRef.namespaces,
+                          exclude_namespaces=spec.targetRef.excludeNamespaces, problems=collector.problems)
 
     common_keys: dict[str, str] = {}
     common = tuple(
@@ -279,18 +345,24 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     renderers: list[_FamilyRenderer] = []
     family_paths: list[str] = []
     names_seen: dict[str, int] = {}
+    full_names_seen: dict[str, int] = {}
     for index, metric in enumerate(spec.metrics):
         where = f"spec.metrics[{index}]"
-        full_name = family_name(target, metric.name)
+        full_name, name_field = _chosen_name(metric, prefix=spec.metricNamePrefix, target=target, where=where)
         problem = metric_name_problem(full_name)
         if problem is not None:
-            collector.add(f"{where}.name", f"family name {problem}")
+            collector.add(name_field, f"family name {problem}")
         if metric.name in names_seen:
             collector.add(f"{where}.name", f"duplicate metric {metric.name!r} "
                           f"(also spec.metrics[{names_seen[metric.name]}]): "
                           "one family would be emitted twice")
             continue
+        if full_name in full_names_seen:
+            collector.add(name_field, f"family {full_name!r} is also the name of "
+                          f"spec.metrics[{full_names_seen[full_name]}]: one family would be emitted twice")
+            continue
         names_seen[metric.name] = index
+        full_names_seen[full_name] = index
         renderer = _compile_metric(metric, where=where, full_name=full_name, reserved=reserved,
                                    common_keys=common_keys, collector=collector)
         if renderer is not None:
@@ -309,7 +381,20 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _kind_key_open=f',{kind_key}="',
         _common=common,
         _renderers=tuple(renderers),
+        _object_labels=object_labels,
+        scope=scope,
     )
+
+
+def _chosen_name(metric: Metric, *, prefix: str | None, target: TargetRef,
+                 where: str) -> tuple[str, str]:
+    """The family name and the field it comes from: ``fullName`` > ``metricNamePrefix`` + name >
+    Panopticon's ``<group>_<kind>_<name>``."""
+    if metric.fullName is not None:
+        return metric.fullName, f"{where}.fullName"
+    if prefix is not None:
+        return (f"{prefix}_{metric.name}" if prefix else metric.name), f"{where}.name"
+    return family_name(target, metric.name), f"{where}.name"
 
 
 _METRIC_INDEX = re.compile(r"^spec\.metrics\[(\d+)\]")
@@ -405,11 +490,15 @@ def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dic
     if key in taken:
         collector.add(f"{where}.key", f"label {key!r} is already defined at {taken[key]}")
         return None
+    if collector.collides_with_allowlist(key, f"{where}.key"):
+        return None
     taken[key] = where
     key_open = f',{key}="'
     if label.value:  # Panopticon: a non-empty value wins over valuePath
         return _LabelRule(literal=f'{key_open}{escape_label_value(label.value)}"', key_open=key_open,
                           path=None, level=0)
+    if label.keyFromPath is not None:
+        return _key_label_rule(label, where=where, key_open=key_open, collector=collector, fan_out=fan_out)
     if not label.valuePath:
         collector.add(where, "a label needs value or valuePath")
         return None
@@ -420,6 +509,37 @@ def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dic
     if bound is None:
         return None
     return _LabelRule(literal=None, key_open=key_open, path=bound, level=bound.level)
+
+
+def _key_label_rule(label: Label, *, where: str, key_open: str, collector: _Collector,
+                    fan_out: _FanOut | None) -> _LabelRule | None:
+    """``keyFromPath: .status.capacity[*]``: the key of the element the last ``[*]`` walks."""
+    assert label.keyFromPath is not None
+    if label.valuePath:
+        collector.add(where, "a label takes valuePath or keyFromPath, not both")
+        return None
+    path = collector.path(label.keyFromPath, f"{where}.keyFromPath")
+    if path is None:
+        return None
+    if not path.is_simple or path.wildcards == 0 or path.segments[-1]:
+        collector.add(f"{where}.keyFromPath", f"{label.keyFromPath!r}: keyFromPath must end with [*] "
+                      "(or .*), the map or array whose keys become the label")
+        return None
+    if fan_out is None:
+        collector.add(f"{where}.keyFromPath", "keyFromPath is not allowed here (commonLabels cannot fan out)")
+        return None
+    level = path.wildcards
+    if tuple(path.segments[:level]) != fan_out.segments[:level]:
+        collector.add(f"{where}.keyFromPath", f"{label.keyFromPath!r} does not walk the same map or array "
+                      f"as {fan_out.source!r}: all [*] paths of one metric must share their prefixes")
+        return None
+    # the key of level k sits at ctx[depth + k] (see _FamilyRenderer._keyed_contexts)
+    return _LabelRule(literal=None, key_open=key_open,
+                      path=_ContextPath(fan_out.depth + level, _identity), level=level, key=True)
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tuple[str, ...],
@@ -447,6 +567,8 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
         elif state_key in taken:
             collector.add(f"{where}.states.labelKey",
                           f"label {state_key!r} is already defined at {taken[state_key]}")
+        else:
+            collector.collides_with_allowlist(state_key, f"{where}.states.labelKey")
         seen_states: dict[str, int] = {}
         for index, state in enumerate(metric.states.values):
             state_where = f"{where}.states.values[{index}]"
@@ -478,7 +600,8 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
         return None
     depth = fan_out.depth if fan_out is not None else 0
     levels = tuple(accessor(fan_out.segments[i]) for i in range(depth)) if fan_out is not None else ()
-    return _FamilyRenderer(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels)
+    return _FamilyRenderer(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels,
+                           keyed=any(rule.key for rule in labels))
 
 
 def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut:
@@ -489,6 +612,7 @@ def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut
         if path is not None and path.is_simple:
             candidates.append((_domain_of(path, array_field=metric.field.type == "Array"), metric.field.path))
     texts = [label.valuePath for label in metric.labels if not label.value and label.valuePath]
+    texts += [label.keyFromPath for label in metric.labels if not label.value and label.keyFromPath]
     texts += [param.valuePath for param in metric.params if not param.value and param.valuePath]
     values = [metric.metricValue] if metric.states is None and metric.metricValue is not None else []
     if metric.states is not None:
@@ -574,7 +698,7 @@ def _path_value(path: _ContextPath, *, datetime: bool, text: str) -> ValueFn:
 def _expression_value(expression: CompiledExpression,
                       params: Mapping[str, Callable[[Context], Any]]) -> ValueFn:
     used = tuple((name, params[name]) for name in sorted(expression.params))
-    evaluate = expression.evaluate
+    evaluate, optional = expression.evaluate, expression.optional
 
     if len(used) == 1:
         ((only_name, only_get),) = used
@@ -582,6 +706,8 @@ def _expression_value(expression: CompiledExpression,
         def evaluate_one(ctx: Context) -> float:
             raw = only_get(ctx)
             result = evaluate({only_name: MISSING if raw is None else raw})
+            if optional and result is None:
+                raise NoSample
             return _result_to_float(result, expression.text)
 
         return evaluate_one
@@ -591,7 +717,10 @@ def _expression_value(expression: CompiledExpression,
         for name, get in used:
             raw = get(ctx)
             env[name] = MISSING if raw is None else raw
-        return _result_to_float(evaluate(env), expression.text)
+        result = evaluate(env)
+        if optional and result is None:
+            raise NoSample
+        return _result_to_float(result, expression.text)
 
     return evaluate_many
 

@@ -661,6 +661,8 @@ class CompiledExpression:
     text: str
     evaluate: Evaluator
     params: frozenset[str]
+    # the whole expression is a ternary without an else (``c ? 1``): nil means "no sample"
+    optional: bool = False
 
 
 def compile_expression(
@@ -673,7 +675,8 @@ def compile_expression(
     tree = parse(text)
     used: set[str] = set()
     evaluator = _compile(tree, params=set(params), functions=functions, used=used)
-    return CompiledExpression(text=text, evaluate=evaluator, params=frozenset(used))
+    optional = isinstance(tree, Binary) and tree.op == "?"
+    return CompiledExpression(text=text, evaluate=evaluator, params=frozenset(used), optional=optional)
 
 
 def _compile(node: Node, *, params: set[str], functions: Mapping[str, FunctionSpec],

@@ -6,18 +6,24 @@ and human sizes such as ``12.222 MiB``), ``unix(t)``/``toUnix``, ``toSecond(dura
 helpers, given the whole object (a ``valuePath: .`` param), are kmodules/resource-metrics'
 (``exporter.resources``): ``resource_replicas``, ``resource_mode``, ``resource_uses_tls``,
 ``total_resource_requests|limits(obj, type)`` and ``app_resource_requests|limits(obj, type)``.
+String and collection helpers (an extension, docs/metrics-configuration.md "Extensions"):
+``len(x)`` (array elements, map entries, string characters), ``lower(s)``, ``upper(s)``,
+``contains(s, part)`` (also: an array holding an element equal to ``part``),
+``startsWith(s, prefix)``, ``endsWith(s, suffix)``, ``matches(s, regex)`` (searched anywhere, as
+``=~``) and ``default(x, fallback)`` (``fallback`` when ``x`` is missing or null).
 Every function is pure; failures raise ``EvaluationError``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from exporter import resources
-from exporter.expressions import EvaluationError, FunctionSpec, describe, truth
+from exporter.expressions import EvaluationError, FunctionSpec, describe, equals, truth
 from exporter.paths import MISSING
 from exporter.values import ValueConversionError, parse_duration, parse_rfc3339, parse_size, quantity_of
 
@@ -124,6 +130,59 @@ def to_second(value: Any) -> float:
         raise _fail(f"toSecond(): {exc}", value) from None
 
 
+# --- string and collection helpers (extension) ------------------------------------------------
+
+def length(value: Any) -> float:
+    if isinstance(value, (list, dict, str)):
+        return float(len(value))
+    raise _fail(f"len() needs an array, a map or a string, got {describe(value)}", value)
+
+
+def _text(value: Any, function: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise _fail(f"{function}() needs a string, got {describe(value)}", value)
+
+
+def lower(value: Any) -> str:
+    return _text(value, "lower").lower()
+
+
+def upper(value: Any) -> str:
+    return _text(value, "upper").upper()
+
+
+def contains(value: Any, part: Any) -> bool:
+    if isinstance(value, list):
+        return any(equals(element, part) for element in value)
+    return _text(part, "contains") in _text(value, "contains")
+
+
+def starts_with(value: Any, prefix: Any) -> bool:
+    return _text(value, "startsWith").startswith(_text(prefix, "startsWith"))
+
+
+def ends_with(value: Any, suffix: Any) -> bool:
+    return _text(value, "endsWith").endswith(_text(suffix, "endsWith"))
+
+
+@lru_cache(maxsize=256)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+def matches(value: Any, pattern: Any) -> bool:
+    try:
+        compiled = _pattern(_text(pattern, "matches"))
+    except re.error as exc:
+        raise _fail(f"matches(): cannot compile regexp {pattern!r}: {exc}") from None
+    return compiled.search(_text(value, "matches")) is not None
+
+
+def default(value: Any, fallback: Any) -> Any:
+    return fallback if value is MISSING or value is None else value
+
+
 # --- object helpers (exporter.resources) ------------------------------------------------------
 
 def _resource_function(name: str, impl: Any) -> FunctionSpec:
@@ -141,6 +200,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("unix", 1, 1, unix),
         FunctionSpec("toUnix", 1, 1, unix),
         FunctionSpec("toSecond", 1, 1, to_second),
+        FunctionSpec("len", 1, 1, length),
+        FunctionSpec("lower", 1, 1, lower),
+        FunctionSpec("upper", 1, 1, upper),
+        FunctionSpec("contains", 2, 2, contains),
+        FunctionSpec("startsWith", 2, 2, starts_with),
+        FunctionSpec("endsWith", 2, 2, ends_with),
+        FunctionSpec("matches", 2, 2, matches),
+        FunctionSpec("default", 2, 2, default),
         FunctionSpec("resource_replicas", 1, 1, resources.resource_replicas),
         FunctionSpec("resource_mode", 1, 1, resources.resource_mode),
         FunctionSpec("resource_uses_tls", 1, 1, resources.resource_uses_tls),

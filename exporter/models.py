@@ -36,15 +36,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class SelectorRequirement(_Strict):
+    key: StrictStr = Field(min_length=1)
+    operator: StrictStr
+    values: list[StrictStr] = Field(default_factory=list)
+
+
+class LabelSelector(_Strict):
+    matchLabels: dict[str, StrictStr] = Field(default_factory=dict)
+    matchExpressions: list[SelectorRequirement] = Field(default_factory=list)
+
+
 class TargetRef(_Strict):
     apiVersion: StrictStr = Field(min_length=1)
     kind: StrictStr = Field(min_length=1)
+    # extensions (exporter/scoping.py): which objects of the kind are read
+    selector: LabelSelector | None = None
+    namespaces: list[StrictStr] = Field(default_factory=list)
+    excludeNamespaces: list[StrictStr] = Field(default_factory=list)
 
 
 class Label(_Strict):
     key: StrictStr = Field(min_length=1)
     value: StrictStr | None = None
     valuePath: StrictStr | None = None
+    # extension: the label's value is the map key (or array index) its last [*] walks
+    keyFromPath: StrictStr | None = None
 
 
 class Param(_Strict):
@@ -83,12 +100,17 @@ class Metric(_Strict):
     params: list[Param] = Field(default_factory=list)
     states: State | None = None
     metricValue: MetricValue | None = None
+    fullName: StrictStr | None = Field(default=None, min_length=1)  # extension: the family's whole name
 
 
 class MetricsConfigurationSpec(_Strict):
     targetRef: TargetRef
     commonLabels: list[Label] = Field(default_factory=list)
     metrics: list[Metric] = Field(min_length=1)
+    # extensions (docs/metrics-configuration.md "Extensions"): object labels/annotations to copy
+    metricNamePrefix: StrictStr | None = None  # extension: replaces "<group>_<kind>" ("" = none)
+    labelsAllowlist: list[StrictStr] = Field(default_factory=list)
+    annotationsAllowlist: list[StrictStr] = Field(default_factory=list)
 
 
 class ObjectMeta(BaseModel):

@@ -163,7 +163,9 @@ def match_objects(plans: Sequence[Plan], objects: Sequence[Document]) -> Snapsho
             unmatched += 1
             continue
         for plan in targets:
-            matched[plan.name].append(doc.data)
+            accepts = getattr(plan, "accepts", None)  # spec.targetRef.selector/namespaces
+            if accepts is None or accepts(doc.data):
+                matched[plan.name].append(doc.data)
     return Snapshot(plans=list(plans), objects=matched, unmatched=unmatched)
 
 

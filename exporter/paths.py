@@ -5,9 +5,14 @@ defined here as jsonpath-ng's: every path is parsed by jsonpath-ng at compile ti
 jsonpath-ng rejects is a compile problem with its message), then, when the parsed path is only
 a chain of single field names, array indices and ``[*]``/``.*`` wildcards, it is turned into a
 list of ``Step``s that a hand-written accessor walks without jsonpath-ng's per-match objects.
-Anything else (unions, slices, filters, ``..``) is evaluated by jsonpath-ng itself. A property
+Anything else (unions, slices, ``..``) is evaluated by jsonpath-ng itself. A property
 test (tests/unit/exporter/test_paths.py) checks that the accessor returns exactly what
 jsonpath-ng returns, values and order, on random documents.
+
+Filters (``.status.conditions[?(@.type=='Ready')].status``) are an extension: a path the base
+grammar rejects is parsed by jsonpath-ng's extended parser, whose meaning (RFC 9535 comparisons)
+is the reference; the filter becomes a ``Step("filter")`` whose predicate is compiled here
+(exporter/filters.py), with a fast path for the common single equality against a string.
 
 The compiler uses ``CompiledPath.first`` for scalar paths and ``CompiledPath.segments`` to fan
 out over ``[*]`` (see exporter/compiler.py and docs/metrics-configuration.md).
@@ -16,6 +21,7 @@ out over ``[*]`` (see exporter/compiler.py and docs/metrics-configuration.md).
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -24,9 +30,12 @@ import jsonpath_ng._ply.lex
 import jsonpath_ng.exceptions
 import jsonpath_ng.lexer
 from jsonpath_ng import jsonpath as jp
+from jsonpath_ng.ext.parser import parse as ext_parse
 from jsonpath_ng.lexer import JsonPathLexer
 from jsonpath_ng.parser import JsonPathParser
 from jsonpath_ng.parser import parse as jsonpath_parse
+
+from exporter.filters import Equality, Predicate, compile_filter
 
 __all__ = ["MISSING", "CompiledPath", "PathError", "Step", "accessor", "compile_path", "elements_of"]
 
@@ -59,11 +68,21 @@ class PathError(ValueError):
 class Step:
     """One accessor step: a field name, an array index, or a wildcard over children."""
 
-    kind: str  # "key" | "index" | "all"
+    kind: str  # "key" | "index" | "all" | "filter"
     key: str | int = ""
+    predicate: Predicate | None = None  # kind "filter": which children are kept
 
 
 Getter = Callable[[Any], Any]
+
+
+def filtered(value: Any, predicate: Predicate) -> list[Any]:
+    """Children a filter keeps: the array elements (or object member values) it accepts."""
+    if isinstance(value, list):
+        return [element for element in value if predicate(element)]
+    if isinstance(value, dict):
+        return [element for element in value.values() if predicate(element)]
+    return []
 
 
 def elements_of(value: Any) -> Iterator[Any]:
@@ -166,14 +185,28 @@ def compile_path(text: str) -> CompiledPath:
     try:
         parsed = _PARSER.parse(expression)
     except (jsonpath_ng.exceptions.JsonPathLexerError, jsonpath_ng.exceptions.JsonPathParserError) as exc:
-        raise PathError(f"cannot parse path {text!r}: {exc}") from None
+        if "[?" not in expression:
+            raise PathError(f"cannot parse path {text!r}: {exc}") from None
+        parsed = _parse_extended(text, expression)
     except Exception as exc:  # jsonpath-ng's PLY grammar raises assorted errors on odd input
-        raise PathError(f"cannot parse path: {exc}") from None
+        if "[?" not in expression:
+            raise PathError(f"cannot parse path: {exc}") from None
+        parsed = _parse_extended(text, expression)
     steps = _steps_of(parsed)
     if steps is None:
         return CompiledPath(text=text, steps=None, first=_reference_first(parsed),
                             find_all=_reference_find_all(parsed))
     return CompiledPath(text=text, steps=steps, first=_first_getter(steps), find_all=_find_all(steps))
+
+
+def _parse_extended(text: str, expression: str) -> Any:
+    """A path with a filter: jsonpath-ng's extended parser (the filter grammar's reference)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its deprecation notes are not the user's problem
+            return ext_parse(expression)
+    except Exception as exc:  # PLY errors, lexer errors: all a malformed path
+        raise PathError(f"cannot parse path {text!r}: {exc}") from None
 
 
 def accessor(steps: tuple[Step, ...]) -> Getter:
@@ -184,8 +217,14 @@ def accessor(steps: tuple[Step, ...]) -> Getter:
 
 
 def reference_find_all(text: str, obj: Any) -> list[Any]:
-    """jsonpath-ng's own answer for a Panopticon path (the semantics the accessor must match)."""
-    return [match.value for match in jsonpath_parse(to_jsonpath(text)).find(obj)]
+    """jsonpath-ng's own answer for a Panopticon path (the semantics the accessor must match);
+    a path with a filter is jsonpath-ng's extended parser's."""
+    expression = to_jsonpath(text)
+    if "[?" in expression:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [match.value for match in ext_parse(expression).find(obj)]
+    return [match.value for match in jsonpath_parse(expression).find(obj)]
 
 
 def _steps_of(node: Any) -> tuple[Step, ...] | None:
@@ -203,6 +242,8 @@ def _steps_of(node: Any) -> tuple[Step, ...] | None:
             steps.append(Step("index", int(right.indices[0])))
         elif isinstance(right, jp.Wildcard) or (isinstance(right, jp.Fields) and right.fields == ("*",)):
             steps.append(Step("all"))
+        elif type(right).__name__ == "Filter" and (predicate := compile_filter(right)):
+            steps.append(Step("filter", predicate=predicate))
         else:
             return None
         node = node.left
@@ -245,6 +286,10 @@ def _find_all(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
             if step.kind == "all":
                 for value in current:
                     following.extend(elements_of(value))
+            elif step.kind == "filter":
+                assert step.predicate is not None
+                for value in current:
+                    following.extend(filtered(value, step.predicate))
             else:
                 for value in current:
                     child = _apply(step, value)
@@ -260,7 +305,10 @@ def _find_all(steps: tuple[Step, ...]) -> Callable[[Any], list[Any]]:
 
 def _first_getter(steps: tuple[Step, ...]) -> Getter:
     """The hot path: specialised closures for the common all-field-name paths."""
-    if any(step.kind == "all" for step in steps):
+    filters = [i for i, step in enumerate(steps) if step.kind == "filter"]
+    if len(filters) == 1 and all(step.kind != "all" for step in steps):
+        return _filter_getter(steps, filters[0])
+    if any(step.kind in ("all", "filter") for step in steps):
         find_all = _find_all(steps)
 
         def first_match(obj: Any) -> Any:
@@ -281,6 +329,51 @@ def _first_getter(steps: tuple[Step, ...]) -> Getter:
         return value
 
     return walk
+
+
+def _filter_getter(steps: tuple[Step, ...], at: int) -> Getter:
+    """``.a.b[?(...)].c``: walk to the array, take the first accepted element whose tail matches
+    (jsonpath-ng's first match, without building the match list)."""
+    head, tail = _first_getter(steps[:at]), _first_getter(steps[at + 1:])
+    predicate = steps[at].predicate
+    assert predicate is not None
+
+    if isinstance(predicate, Equality):
+        key, literal = predicate.key, predicate.literal
+
+        def first_equal(obj: Any) -> Any:
+            container = head(obj)
+            if type(container) is list:
+                children: Any = container
+            elif type(container) is dict:
+                children = container.values()
+            else:
+                return MISSING
+            for element in children:
+                if type(element) is dict and element.get(key) == literal:
+                    value = tail(element)
+                    if value is not MISSING:
+                        return value
+            return MISSING
+
+        return first_equal
+
+    def first_filtered(obj: Any) -> Any:
+        container = head(obj)
+        if type(container) is list:
+            children: Any = container
+        elif type(container) is dict:
+            children = container.values()
+        else:
+            return MISSING
+        for element in children:
+            if predicate(element):
+                value = tail(element)
+                if value is not MISSING:
+                    return value
+        return MISSING
+
+    return first_filtered
 
 
 def _key_getter(keys: list[str]) -> Getter:

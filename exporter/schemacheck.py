@@ -133,7 +133,7 @@ class SchemaIndex:
                 schema = self._resolve(properties[key])
             else:
                 if schema.get("type") == "array" or "items" in schema:
-                    walked.append("[*]" if step.kind == "all" else f"[{step.key}]")
+                    walked.append({"all": "[*]", "filter": "[?]"}.get(step.kind, f"[{step.key}]"))
                     schema = self._resolve(schema.get("items") or {})
                 elif isinstance(schema.get("additionalProperties"), dict):
                     walked.append(".*")
@@ -146,8 +146,8 @@ class SchemaIndex:
 
     def _suggest(self, schema: Schema, key: str, rest: Sequence[Step], walked: Sequence[str]) -> str | None:
         properties = schema.get("properties") or {}
-        tail = "".join(f".{s.key}" if s.kind == "key" else ("[*]" if s.kind == "all" else f"[{s.key}]")
-                       for s in rest)
+        shown = {"all": "[*]", "filter": "[?]"}
+        tail = "".join(f".{s.key}" if s.kind == "key" else shown.get(s.kind, f"[{s.key}]") for s in rest)
         prefix = "".join(walked)
         lowered = {name.lower(): name for name in properties}
         if key.lower() in lowered:

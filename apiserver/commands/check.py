@@ -156,6 +156,8 @@ def _render_sample(doc: Document, plans: Sequence[CompiledPlan]) -> tuple[int, l
     for plan in plans:
         if (plan.target.api_version, plan.target.kind) != (api_version, kind):
             continue
+        if not plan.accepts(doc.data):  # spec.targetRef.selector / namespaces
+            continue
         errors = RenderErrors()
         chunks = plan.render(doc.data, errors)
         count += sum(chunk.count(b"\n") for chunk in chunks)

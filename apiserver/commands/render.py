@@ -17,7 +17,8 @@ import sys
 
 from apiserver.commands.check import thanos_lines
 from exporter.exposition import Exposition
-from exporter.offline import apply_snapshot, load_configs, match_objects, read_files
+from exporter.familyfilter import FamilyFilter, FamilyFilterError
+from exporter.offline import apply_snapshot, default_compiler, load_configs, match_objects, read_files
 from exporter.renderlog import RenderLog
 from exporter.sources import FieldLocator
 from exporter.store import MetricsStore
@@ -31,7 +32,14 @@ def run(args: argparse.Namespace) -> int:
     thanos_exit = _render_thanos(args.config)
     if thanos_exit is not None:
         return thanos_exit
-    plans, stray, problems = load_configs(args.config)
+    try:
+        families = FamilyFilter.parse(allow=getattr(args, "metric_allowlist", ""),
+                                      deny=getattr(args, "metric_denylist", ""))
+    except FamilyFilterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    compiler = families.documents_compiler(default_compiler) if families is not None else default_compiler
+    plans, stray, problems = load_configs(args.config, compiler=compiler)
     # Every document from -f is an object (even a MetricsConfiguration: it is only compiled
     # when passed with -c).
     objects, object_problems = read_files(args.filename)

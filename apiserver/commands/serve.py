@@ -28,7 +28,8 @@ from aiohttp import web
 
 from apiserver.settings import Settings
 from exporter.exposition import Exposition
-from exporter.offline import LoadError, OfflineSource
+from exporter.familyfilter import FamilyFilter, FamilyFilterError
+from exporter.offline import LoadError, OfflineSource, default_compiler
 from exporter.store import MetricsStore
 from exporter.telemetry import Telemetry
 
@@ -82,11 +83,22 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _family_filter(args: argparse.Namespace) -> FamilyFilter | None:
+    """``--metric-allowlist`` / ``--metric-denylist`` (exporter.familyfilter)."""
+    try:
+        return FamilyFilter.parse(allow=getattr(args, "metric_allowlist", "") or "",
+                                  deny=getattr(args, "metric_denylist", "") or "")
+    except FamilyFilterError as exc:
+        raise StartupError(str(exc)) from None
+
+
 class OfflineComponent:
     name = "offline-source"
 
     def __init__(self, runtime: Runtime, directory: str) -> None:
-        self.source = OfflineSource([directory], runtime.store)
+        families = _family_filter(runtime.args)
+        compiler = families.documents_compiler(default_compiler) if families is not None else default_compiler
+        self.source = OfflineSource([directory], runtime.store, compiler=compiler)
         runtime.readiness.append(lambda: self.source.loaded)
 
     async def start(self) -> None:
@@ -202,7 +214,11 @@ class ClusterExporterComponent:
             settings, shard=shard, total_shards=total, static_configs=tuple(static),
             statefulset=statefulset, statefulset_namespace=pod_namespace if statefulset else "",
         )
-        self.exporter = ClusterExporter(client, self.runtime.store, options=options)
+        from exporter.cluster.state import default_compiler as config_compiler
+
+        families = _family_filter(args)
+        compiler = families.config_compiler(config_compiler) if families is not None else config_compiler
+        self.exporter = ClusterExporter(client, self.runtime.store, options=options, compiler=compiler)
         await self.exporter.start()
         log.info("exporter: watching MetricsConfigurations (shard %d of %d)", shard, total)
 

@@ -42,6 +42,7 @@ from exporter.cluster.state import (
 from exporter.cluster.status import desired_status, path_check, ready_condition
 from exporter.cluster.status_writer import CONFIG_GROUP, CONFIG_RESOURCE, CONFIG_VERSION, StatusWriter
 from exporter.cluster.telemetry import ConfigTelemetry, ShardTelemetry
+from exporter.scoping import Scope
 from exporter.store import DuplicateFamilyError, MetricsStore
 from exporter.types import Plan
 from kube.client import KubeClient
@@ -263,11 +264,28 @@ class ClusterExporter:
 
         return ok
 
-    def _targets(self, resource: ResolvedResource) -> tuple[WatchTarget, ...]:
-        base = dict(group=resource.group, version=resource.version, resource=resource.resource)
-        if resource.namespaced and self.options.namespaces:
-            return tuple(WatchTarget(**base, namespace=ns) for ns in sorted(set(self.options.namespaces)))
+    def _targets(self, resource: ResolvedResource, scope: Scope | None = None) -> tuple[WatchTarget, ...]:
+        """The collections to watch; a configuration's ``spec.targetRef.selector`` goes to the
+        kube-apiserver as ``labelSelector`` and its ``namespaces`` narrow ``--namespaces``."""
+        base = dict(group=resource.group, version=resource.version, resource=resource.resource,
+                    label_selector=scope.selector if scope is not None else "")
+        namespaces = set(self.options.namespaces or ())
+        if scope is not None and scope.namespaces:
+            narrowed = set(scope.namespaces) & namespaces if namespaces else set(scope.namespaces)
+            namespaces = narrowed or namespaces  # nothing in common: the filter drops everything
+        if resource.namespaced and namespaces:
+            return tuple(WatchTarget(**base, namespace=ns) for ns in sorted(namespaces))
         return (WatchTarget(**base),)
+
+    def _scoped_namespace_ok(self, scope: Scope | None) -> Callable[[str], bool] | None:
+        """``--namespace-selector`` and the configuration's namespaces/excludeNamespaces."""
+        global_ok = self._namespace_ok()
+        if scope is None or (not scope.namespaces and not scope.exclude_namespaces):
+            return global_ok
+        scoped = scope.namespace_ok
+        if global_ok is None:
+            return scoped
+        return lambda namespace: global_ok(namespace) and scoped(namespace)
 
     async def reconcile(self, name: str) -> None:
         state = self.configs.get(name)
@@ -345,7 +363,8 @@ class ClusterExporter:
 
     def _bind(self, state: ConfigState) -> None:
         assert state.plan is not None and state.resource is not None
-        targets = self._targets(state.resource)
+        scope = getattr(state.plan, "scope", None)  # CompiledPlan: spec.targetRef scoping
+        targets = self._targets(state.resource, scope)
         key = self.binding_key(state.plan, state.resource, targets)
         current = state.next_binding or state.binding
         if current is not None and current.key == key:
@@ -354,7 +373,7 @@ class ClusterExporter:
             self._spawn(state.next_binding.stop())
         binding = Binding(
             owner=self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
-            namespace_ok=self._namespace_ok(), key=key,
+            namespace_ok=self._scoped_namespace_ok(scope), key=key,
         )
         state.next_binding = binding
         binding.start(self.registry)
