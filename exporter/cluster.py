@@ -10,9 +10,10 @@ A *binding* ties one compiled plan to the collections it watches (one per namesp
 ``--namespaces``, else cluster-wide) and to a namespace filter (``--namespace-selector``). It
 is built whenever any of the three changes (spec, resolved resource, selected namespaces) and
 swapped in atomically: the new binding joins the shared informers, which hand it the complete
-current set of objects (``replay``); once every collection has replayed, the store switches to
-the new plan with those objects in one step (``MetricsStore.set_plan(plan, objects=...)``),
-buffered events are applied, and only then is the old binding detached. Scrapes never see a
+current set of objects (``replay``), object by object while the LIST decodes; each is rendered
+at once into the plan's next state (``MetricsStore.build_plan``) and dropped. Once every
+collection has replayed, the store switches to that state in one step (``commit``), buffered
+events are applied, and only then is the old binding detached. Scrapes never see a
 half-rendered configuration and no series disappears during a config update.
 
 Configurations that do not compile (``CompileError``), whose kind is not served
@@ -38,7 +39,7 @@ from typing import Any, Protocol
 import orjson
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.store import DuplicateFamilyError, MetricsStore
+from exporter.store import DuplicateFamilyError, MetricsStore, PlanBuilder
 from exporter.types import Plan
 from kube.client import ApiError, KubeClient
 from kube.conditions import now_rfc3339, set_condition
@@ -150,7 +151,7 @@ class Binding:
         self.live = False
         self.closed = False
         self._pending = set(targets)
-        self._replayed: list[dict[str, Any]] = []
+        self.builder: PlanBuilder = owner.store.build_plan(plan)
         self._buffer: list[tuple[str, dict[str, Any]]] = []
         self._handlers: dict[WatchTarget, Callable[[str, dict[str, Any]], None]] = {}
 
@@ -184,19 +185,41 @@ class Binding:
 
         return handle
 
-    def _replay_for(self, target: WatchTarget) -> Callable[[list[dict[str, Any]]], None]:
-        def replay(items: list[dict[str, Any]]) -> None:
-            if self.closed or target not in self._pending:
-                return
-            ok = self.namespace_ok
-            self._replayed.extend(items if ok is None else [o for o in items if ok(_namespace(o))])
-            self._pending.discard(target)
-            if not self._pending:
-                objects, self._replayed = self._replayed, []
-                buffered, self._buffer = self._buffer, []
-                self.owner.activate(self, objects, buffered)
+    def _replay_for(self, target: WatchTarget) -> _TargetReplay:
+        return _TargetReplay(self, target)
 
-        return replay
+    def replayed(self, target: WatchTarget) -> None:
+        self._pending.discard(target)
+        if not self._pending:
+            buffered, self._buffer = self._buffer, []
+            self.owner.activate(self, buffered)
+
+
+class _TargetReplay:
+    """One collection's replay into its binding's next plan state (``kube.informer.ReplayStream``)."""
+
+    def __init__(self, binding: Binding, target: WatchTarget) -> None:
+        self.binding = binding
+        self.target = target
+        self._uids: list[str] = []  # this attempt's objects, to forget if the LIST fails
+
+    def _wanted(self) -> bool:
+        return not self.binding.closed and self.target in self.binding._pending
+
+    def item(self, obj: dict[str, Any]) -> None:
+        ok = self.binding.namespace_ok
+        if self._wanted() and (ok is None or ok(_namespace(obj))):
+            self._uids.append(self.binding.builder.add(obj))
+
+    def done(self) -> None:
+        self._uids = []
+        if self._wanted():
+            self.binding.replayed(self.target)
+
+    def abort(self) -> None:
+        uids, self._uids = self._uids, []
+        for uid in uids:
+            self.binding.builder.discard(uid)
 
 
 def _namespace(obj: Mapping[str, Any]) -> str:
@@ -580,15 +603,14 @@ class ClusterExporter:
         self.store.remove_plan(state.name)
 
     # ---- called by bindings (synchronously, inside an informer's task) -----------------------
-    def activate(
-        self, binding: Binding, objects: list[dict[str, Any]], buffered: list[tuple[str, dict[str, Any]]]
-    ) -> None:
+    def activate(self, binding: Binding, buffered: list[tuple[str, dict[str, Any]]]) -> None:
         state = self.configs.get(binding.name)
         if state is None or state.next_binding is not binding:
             return
         started = time.perf_counter()
+        objects = len(binding.builder)
         try:
-            self.store.set_plan(binding.plan, objects=objects)
+            binding.builder.commit()
         except DuplicateFamilyError as err:
             state.next_binding = None
             state.error_reason, state.error_message = COMPILE_ERROR, str(err)
@@ -597,7 +619,7 @@ class ClusterExporter:
         binding.live = True
         for event_type, obj in buffered:
             self.apply_event(binding, event_type, obj)
-        log.info("configuration %s: %d objects of %s rendered in %.2fs", binding.name, len(objects),
+        log.info("configuration %s: %d objects of %s swapped in in %.3fs", binding.name, objects,
                  binding.resource.resource, time.perf_counter() - started)
         old, state.binding, state.next_binding = state.binding, binding, None
         if old is not None:

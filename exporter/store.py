@@ -194,11 +194,19 @@ class MetricsStore:
             self.generation += 1
             return ReplaceResult()
         # Render everything into the new state first, then swap, then report the diff.
-        self.generation += 1
+        builder = self.build_plan(plan)
         for obj in objects:
-            self._render_into(new, obj)
-        self._install(new)
-        return self._diff_events(old, new)
+            builder.add(obj)
+        return builder.commit()
+
+    def build_plan(self, plan: Plan) -> PlanBuilder:
+        """Render objects for ``plan`` one at a time, then swap them in at once (``commit``).
+
+        What ``set_plan(plan, objects=...)`` does, for objects that arrive one by one (a
+        streaming LIST): each is rendered when added and only its chunks are kept; scrapes see
+        the previous state until ``commit``.
+        """
+        return PlanBuilder(self, plan)
 
     def remove_plan(self, name: str) -> None:
         state = self._plans.pop(name, None)
@@ -354,17 +362,18 @@ class MetricsStore:
                 log.warning("configuration %s, object %s, metric %s: series dropped (%s): %s",
                             state.plan.name, uid, metric, reason, detail)
 
-    def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> None:
+    def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> str:
         uid, namespace, name, rv = object_key(obj)
         chunks = self._render(state, obj, uid)
         if chunks is None:
-            return
+            return uid
         entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation)
         old = state.entries.get(uid)
         if old is not None:
             self._replace(state, old, entry)
         else:
             self._add(state, entry)
+        return uid
 
     def _upsert(self, state: _PlanState, obj: Mapping[str, Any]) -> tuple[str, EventType | None]:
         uid, namespace, name, rv = object_key(obj)
@@ -465,9 +474,11 @@ class MetricsStore:
             before = old_entries.get(uid)
             if before is None:
                 added += 1
+                entry.revision = self.generation
                 self._notify(EventType.ADDED, entry)
             elif before.chunks != entry.chunks:
                 modified += 1
+                entry.revision = self.generation
                 self._notify(EventType.MODIFIED, entry)
             else:
                 unchanged += 1
@@ -484,3 +495,42 @@ class MetricsStore:
                 callback(event, entry)
             except Exception:  # one broken watcher must not stop the others or the store
                 log.exception("store listener %r failed on %s %s", callback, event.value, entry.uid)
+
+
+class PlanBuilder:
+    """A plan's next state, rendered object by object; ``commit`` swaps it in (see ``build_plan``)."""
+
+    def __init__(self, store: MetricsStore, plan: Plan) -> None:
+        self._store = store
+        self._state = _PlanState(plan)
+        self.committed = False
+
+    @property
+    def plan(self) -> Plan:
+        return self._state.plan
+
+    def __len__(self) -> int:
+        return len(self._state.entries)
+
+    def add(self, obj: Mapping[str, Any]) -> str:
+        """Render ``obj`` (replacing an earlier one with the same UID); returns its UID."""
+        return self._store._render_into(self._state, obj)
+
+    def discard(self, uid: str) -> None:
+        entry = self._state.entries.get(uid)
+        if entry is not None:
+            self._store._remove(self._state, entry)
+
+    def commit(self) -> ReplaceResult:
+        """Install the plan with these objects; events are the diff to the previous entries.
+
+        Raises ``DuplicateFamilyError`` (and changes nothing) when another configuration
+        exports one of its families.
+        """
+        store, state = self._store, self._state
+        store._check_family_names(state.plan)
+        old = store._plans.get(state.plan.name)
+        store.generation += 1
+        store._install(state)
+        self.committed = True
+        return store._diff_events(old, state)
