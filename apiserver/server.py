@@ -62,12 +62,10 @@ async def status_middleware(request: web.Request, handler: Handler) -> web.Strea
     except StatusError as exc:
         return exc.response()
     except web.HTTPException as exc:
-        if exc.status < 400:
+        if not isinstance(exc, web.HTTPError) or isinstance(exc, web.HTTPNotFound):
             # Redirects are never allowed through the aggregator (it answers 502 for them).
             return path_not_found().response()
-        if exc.status == 404:
-            return path_not_found().response()
-        if exc.status == 405:
+        if isinstance(exc, web.HTTPMethodNotAllowed):
             return StatusError(
                 405,
                 f"the server does not allow this method on the requested resource "

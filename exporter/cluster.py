@@ -41,13 +41,14 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.store import DuplicateFamilyError, MetricsStore, PlanBuilder
 from exporter.types import Plan
-from kube.client import ApiError, KubeClient
+from kube.client import ApiError, Forbidden, KubeClient, NotFound
 from kube.conditions import now_rfc3339, set_condition
 from kube.discovery import TARGET_NOT_FOUND, VERSION_FALLBACK, Discovery, ResolvedResource
 from kube.informer import Informer, InformerRegistry, WatchTarget
 from kube.paths import resource_path
 from kube.sharding import pod_ordinal, shard_filter
 from kube.telemetry import PrometheusInformerTelemetry
+from kube.workqueue import RetryPolicy, WorkQueue
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ def default_compiler(config: Mapping[str, Any]) -> Plan:
     return compile_config(config)
 
 
+RECONCILE_RETRY = RetryPolicy(initial=2.0, maximum=60.0)
+
+
 @dataclass(frozen=True)
 class ExporterOptions:
     namespaces: tuple[str, ...] = ()
@@ -82,6 +86,7 @@ class ExporterOptions:
     resolve_interval: float = 30.0  # re-resolve pending kinds this often even without CRD events
     page_size: int = 500
     watch_timeout: int = 300
+    retry: RetryPolicy = RECONCILE_RETRY  # failed reconcile passes, per configuration
     write_status: bool = True
     # Configurations from local files instead of the CRD (sidecar with a namespaced Role: it may
     # not list cluster-scoped MetricsConfigurations). They have no status to write.
@@ -324,9 +329,7 @@ class ClusterExporter:
         self._crd_informer: Informer | None = None
         self._ns_informer: Informer | None = None
         self._selected_namespaces: set[str] = set()
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        self._reconciling = False
+        self.queue: WorkQueue[str] = WorkQueue(self._process, name="configuration", retry=self.options.retry)
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._resolve_all_scheduled = False
@@ -380,12 +383,11 @@ class ClusterExporter:
             self._config_informer = Informer(self.client, CONFIGS, telemetry=self._informer_telemetry)
             self._config_informer.add_handler(self._on_config)
             self._config_informer.start()
-        self._tasks = [
-            asyncio.create_task(self._worker(), name="exporter reconcile"),
-            asyncio.create_task(self._periodic(), name="exporter status+resolve"),
-        ]
+        self.queue.start()
+        self._tasks = [asyncio.create_task(self._periodic(), name="exporter status+resolve")]
 
     async def stop(self) -> None:
+        await self.queue.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -411,7 +413,7 @@ class ClusterExporter:
                 self._config_informer is None or not self._config_informer.has_synced
             ):
                 return False
-            if self._queued or self._reconciling:
+            if not self.queue.idle:
                 return False
         ready = all(s.binding is not None for s in self.configs.values() if s.active)
         self._synced_once = self._synced_once or ready
@@ -490,25 +492,11 @@ class ClusterExporter:
             self._enqueue(name)
 
     def _enqueue(self, name: str) -> None:
-        if name not in self._queued:
-            self._queued.add(name)
-            self._queue.put_nowait(name)
+        self.queue.add(name)
 
     # ---- reconcile -----------------------------------------------------------------------------
-    async def _worker(self) -> None:
-        while True:
-            name = await self._queue.get()
-            self._queued.discard(name)
-            self._reconciling = True
-            try:
-                await self.reconcile(name)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("configuration %s: reconcile failed; retrying", name)
-                asyncio.get_running_loop().call_later(2.0, self._enqueue, name)
-            finally:
-                self._reconciling = False
+    async def _process(self, name: str) -> None:
+        await self.reconcile(name)
 
     def binding_key(
         self, plan: Plan, resource: ResolvedResource, targets: tuple[WatchTarget, ...]
@@ -688,12 +676,13 @@ class ClusterExporter:
             state.written_at = now
             try:
                 await self.client.patch(path, {"status": desired})
+            except NotFound as err:
+                self.telemetry.wrote(state.name, ok=False)
+                log.debug("configuration %s: no status subresource (%s)", state.name, err)
+                continue
             except ApiError as err:
                 self.telemetry.wrote(state.name, ok=False)
-                if err.status == 404 and state.raw is not None:
-                    log.debug("configuration %s: no status subresource (%s)", state.name, err)
-                else:
-                    log.warning("configuration %s: status write failed: %s", state.name, err)
+                log.warning("configuration %s: status write failed: %s", state.name, err)
                 continue
             except (OSError, TimeoutError) as err:
                 self.telemetry.wrote(state.name, ok=False)
@@ -711,7 +700,7 @@ class ClusterExporter:
             except Exception:
                 log.exception("status writer failed")
             crds = self._crd_informer
-            if crds is not None and not crds.has_synced and "403" in crds.last_error:
+            if crds is not None and not crds.has_synced and isinstance(crds.last_exception, Forbidden):
                 log.warning("cannot watch CustomResourceDefinitions (%s); re-resolving pending kinds "
                             "every %.0fs instead", crds.last_error, self.options.resolve_interval)
                 self._watch_crds = False

@@ -235,10 +235,15 @@ class MetricsStore:
         self._notify(EventType.DELETED, entry)
 
     def replace(self, plan_name: str, objs: Iterable[Mapping[str, Any]]) -> ReplaceResult:
-        """A full relist: upsert every object, delete the entries of objects not listed."""
+        """A full relist: upsert every object, delete the entries of objects not listed.
+
+        One path, as kube-state-metrics' ``Replace`` (``Add`` in a loop): every object goes
+        through ``_upsert``, whose outcome (including ``DELETED`` when rendering a stored object
+        raises) is counted as it is.
+        """
         state = self._state(plan_name)
         seen: set[str] = set()
-        counts = {EventType.ADDED: 0, EventType.MODIFIED: 0}
+        counts = dict.fromkeys(EventType, 0)
         unchanged = 0
         for obj in objs:
             uid, event = self._upsert(state, obj)
@@ -254,7 +259,7 @@ class MetricsStore:
             self._remove(state, entry)
             self._notify(EventType.DELETED, entry)
         return ReplaceResult(added=counts[EventType.ADDED], modified=counts[EventType.MODIFIED],
-                             deleted=len(gone), unchanged=unchanged)
+                             deleted=counts[EventType.DELETED] + len(gone), unchanged=unchanged)
 
     # ----------------------------------------------------------------- reads
 

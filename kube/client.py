@@ -1,7 +1,9 @@
 """A small raw-JSON REST client for the kube-apiserver (aiohttp + orjson).
 
 Every call returns decoded JSON (plain dicts and lists, never model objects), raises ``ApiError``
-(the server's ``metav1.Status``) on HTTP >= 400 and has a timeout. ``watch`` streams the raw
+(the server's ``metav1.Status``) on HTTP >= 400 and has a timeout. The codes callers act on
+raise typed subclasses (``NotFound``, ``Conflict``, ``Forbidden``, ``Gone``, ``Invalid``,
+``TooManyRequests``, ...), so no caller compares status codes or searches messages. ``watch`` streams the raw
 events of one watch request, including ``BOOKMARK`` and ``ERROR``; reconnecting, re-listing and
 back-off are the informer's job (``kube.informer``), not the client's.
 
@@ -22,7 +24,7 @@ import tempfile
 import time
 from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar, Self, cast
 
 import aiohttp
 import orjson
@@ -43,7 +45,19 @@ PATCH_CONTENT_TYPES = {
 
 
 class ApiError(Exception):
-    """An error answer of the API server, carrying its ``metav1.Status``."""
+    """An error answer of the API server, carrying its ``metav1.Status``.
+
+    The status codes callers act on have their own subclass (``NotFound``, ``Conflict``, ...);
+    ``ApiError(status, ...)`` builds the subclass of ``status`` (the base class for any other
+    code), so callers and test fakes never compare codes: ``except NotFound``. This is the one
+    place that maps codes to types.
+    """
+
+    code: ClassVar[int | None] = None
+
+    def __new__(cls, status: int, *args: Any, **kwargs: Any) -> Self:
+        klass = _BY_CODE.get(int(status), cls) if cls is ApiError else cls
+        return cast(Self, super().__new__(klass))
 
     def __init__(self, status: int, reason: str, message: str, body: dict[str, Any] | None = None) -> None:
         super().__init__(f"{status} {reason}: {message}")
@@ -56,7 +70,7 @@ class ApiError(Exception):
     def from_status(cls, status_obj: Mapping[str, Any], *, http_status: int | None = None) -> ApiError:
         """From a ``metav1.Status`` object (an HTTP error body or a watch ``ERROR`` event)."""
         code = status_obj.get("code") or http_status or 500
-        return cls(
+        return ApiError(
             int(code),
             str(status_obj.get("reason") or ""),
             str(status_obj.get("message") or ""),
@@ -72,7 +86,64 @@ class ApiError(Exception):
         if isinstance(decoded, dict) and decoded.get("kind") == "Status":
             return cls.from_status(decoded, http_status=http_status)
         text = raw[:500].decode("utf-8", "replace")
-        return cls(http_status, "", text, {"message": text, "code": http_status})
+        return ApiError(http_status, "", text, {"message": text, "code": http_status})
+
+
+class Unauthorized(ApiError):
+    """401: the credentials were refused (a stale or wrong token, an unknown client certificate)."""
+
+    code = 401
+
+
+class Forbidden(ApiError):
+    """403: authenticated, but RBAC does not allow the request."""
+
+    code = 403
+
+
+class NotFound(ApiError):
+    """404: no such object, or the API (group/version/resource) is not served."""
+
+    code = 404
+
+
+class Conflict(ApiError):
+    """409: ``AlreadyExists`` on create, or a stale resourceVersion / failed precondition."""
+
+    code = 409
+
+
+class Gone(ApiError):
+    """410: the resourceVersion (or a list's continue token) is older than the server keeps."""
+
+    code = 410
+
+
+class Invalid(ApiError):
+    """422: the object fails validation (including changes to immutable fields)."""
+
+    code = 422
+
+
+class TooManyRequests(ApiError):
+    """429: throttled (API priority and fairness, or an eviction budget); retry later."""
+
+    code = 429
+
+
+class ServiceUnavailable(ApiError):
+    """503: e.g. an aggregated API whose backend is down."""
+
+    code = 503
+
+
+_BY_CODE: dict[int, type[ApiError]] = {
+    klass.code: klass
+    for klass in (
+        Unauthorized, Forbidden, NotFound, Conflict, Gone, Invalid, TooManyRequests, ServiceUnavailable
+    )
+    if klass.code is not None
+}
 
 
 class LineSplitter:
@@ -251,12 +322,12 @@ class KubeClient:
             try:
                 async for item in stream:
                     items.append(item)
-            except ApiError as err:
-                if err.status != 410 or not stream.continued:
+            except Gone:
+                if not stream.continued:
                     raise
                 continue
             return items, stream.resource_version
-        raise ApiError(410, "Expired", f"list of {path}: continue token kept expiring")
+        raise Gone(410, "Expired", f"list of {path}: continue token kept expiring")
 
     def list_stream(
         self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
@@ -331,10 +402,8 @@ class KubeClient:
             options["preconditions"] = dict(preconditions)
         try:
             result: dict[str, Any] | None = await self.request("DELETE", path, json=options)
-        except ApiError as err:
-            if err.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
         return result
 
     async def watch(

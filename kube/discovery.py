@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kube.api import Getter
-from kube.client import ApiError
+from kube.client import NotFound, ServiceUnavailable
 from kube.paths import group_version_path
 
 RESOLVED = "Resolved"
@@ -76,9 +76,7 @@ class Discovery:
         if path not in self._cache:
             try:
                 self._cache[path] = await self._client.get(path)
-            except ApiError as err:
-                if err.status not in (404, 503):
-                    raise
+            except (NotFound, ServiceUnavailable):
                 self._cache[path] = None  # not served (503: an aggregated API that is down)
         return self._cache[path]
 

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from kube.api import ItemStream, Lister, ListStreamer, ListWatcher
 from kube.backoff import Backoff
-from kube.client import ApiError
+from kube.client import ApiError, Forbidden, Gone, NotFound, Unauthorized
 from kube.paths import resource_path
 from kube.telemetry import InformerTelemetry, NullTelemetry
 
@@ -224,6 +224,7 @@ class Informer:
         self._task: asyncio.Task[None] | None = None
         self._label = str(target)
         self.last_error: str = ""
+        self.last_exception: Exception | None = None  # what ``last_error`` describes
         self.resource_version = ""
         self._use_watch_cache = use_watch_cache
         self._gone = False
@@ -301,6 +302,7 @@ class Informer:
                 continue
             except Exception as err:  # network errors, timeouts, 5xx, a broken stream
                 self.last_error = f"{type(err).__name__}: {err}"
+                self.last_exception = err
                 delay = self._backoff.next_delay()
                 log.warning("%s: %s; retrying in %.1fs", self._label, self.last_error, delay)
                 await asyncio.sleep(delay)
@@ -360,6 +362,7 @@ class Informer:
         self._telemetry.objects(self._label, len(known))
         self.resource_version = rv
         self.last_error = ""
+        self.last_exception = None
         self._backoff.reset()
         self._synced.set()
 
@@ -398,12 +401,13 @@ class Informer:
                     yield obj
                 self._listed_rv = stream.resource_version
                 return
-            except ApiError as err:
+            except (Unauthorized, Forbidden, NotFound):
+                raise  # a consistent LIST would fail the same way
+            except ApiError:
                 # 410: older than the cache holds; 504: "too large resource version" (a cache
                 # behind what we saw, e.g. another API server instance). A consistent LIST
-                # answers both; 401/403/404 would fail the same way, so they are raised. An
-                # error after objects were handed on is the informer's to retry.
-                if yielded or err.status in (401, 403, 404):
+                # answers both. An error after objects were handed on is the informer's to retry.
+                if yielded:
                     raise
         self._gone = False
         stream = self._stream(dict(self.target.params), limit=self._page_size)
@@ -447,11 +451,9 @@ class Informer:
                     self._handle_event(event_type, obj)
             ok = True
             self._backoff.reset()
-        except ApiError as err:
-            if err.status == 410:
-                ok = True
-                raise _Gone from err
-            raise
+        except Gone as err:
+            ok = True
+            raise _Gone from err
         finally:
             self._telemetry.watch_done(self._label, ok=ok)
 

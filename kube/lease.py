@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from kube.api import Creator, Getter
-from kube.client import ApiError
+from kube.client import ApiError, Conflict, NotFound
 from kube.paths import resource_path
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,7 @@ class LeaderElector:
         """One attempt; True when we hold the Lease afterwards."""
         try:
             lease = await self.client.get(self._path)
-        except ApiError as err:
-            if err.status != 404:
-                raise
+        except NotFound:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -103,10 +101,8 @@ class LeaderElector:
             }
             try:
                 created = await self.client.create(self._collection, body)
-            except ApiError as create_err:
-                if create_err.status == 409:
-                    return False
-                raise
+            except Conflict:
+                return False
             self._observe(created.get("spec") or {})
             return True
         spec = lease.get("spec") or {}
@@ -121,10 +117,8 @@ class LeaderElector:
         updated["spec"] = self._spec(spec)
         try:
             result = await self.client.request("PUT", self._path, json=updated)
-        except ApiError as err:
-            if err.status == 409:
-                return False
-            raise
+        except Conflict:
+            return False
         self._observe((result or {}).get("spec") or updated["spec"])
         return True
 

@@ -8,8 +8,10 @@ Watches (raw list/watch informers, which keep no objects):
 - Secrets (all, in the watched namespaces): enqueue every ``Thanos`` that references one, so a
   rotated objstore Secret rolls its pods.
 
-A key is queued at most once at a time; a failing key is retried with its own exponential
-back-off (reset on success); every ``resync_period`` all known objects are queued again, which
+The queue is ``kube.workqueue.WorkQueue``: a key is queued at most once at a time, a key that
+changes while it is reconciled is reconciled again afterwards, a failing key is retried with
+its own exponential back-off (reset on success), ``RetryLater`` (a rollout in progress) comes
+back after ``retry_after``; every ``resync_period`` all known objects are queued again, which
 costs reads only: a converged object makes no writes.
 """
 
@@ -21,9 +23,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from kube.api import KubeApi
-from kube.backoff import Backoff
-from kube.informer import Informer, ListWatchClient, WatchTarget
+from kube.api import KubeApi, ListWatcher
+from kube.informer import Informer, WatchTarget
+from kube.workqueue import RetryPolicy, WorkQueue
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
 from thanos_operator.reconciler import RESOURCES, Reconciler, RetryLater, controller_of
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 
 
-class ControllerClient(KubeApi, ListWatchClient, Protocol):
+class ControllerClient(KubeApi, ListWatcher, Protocol):
     """What the controller needs from ``kube.client.KubeClient`` (plain fakes in unit tests)."""
 
 
@@ -48,67 +50,36 @@ class ThanosController:
         workers: int = 2,
         identity: str = "",
         retry_after: float = 1.0,
+        retry: RetryPolicy = RetryPolicy(initial=1.0, maximum=300.0),
     ) -> None:
         self.client = client
         self.namespace = namespace or None
         self.resync_period = resync_period
         self.reconciler = Reconciler(client, identity=identity)
-        self._workers = workers
         self._retry_after = retry_after
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
-        self._queued: set[Key] = set()
-        self._active: set[Key] = set()
-        self._dirty: set[Key] = set()
-        self._backoff: dict[Key, Backoff] = {}
+        self.queue: WorkQueue[Key] = WorkQueue(self._process, name="thanos", workers=workers, retry=retry)
         self._secret_refs: dict[Key, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._timers: set[asyncio.TimerHandle] = set()
         self.informers: list[Informer] = []
-        self.passes = 0
-        self.failures = 0
 
-    # ---- queue -----------------------------------------------------------------------------------
+    @property
+    def passes(self) -> int:
+        return self.queue.passes
+
+    @property
+    def failures(self) -> int:
+        return self.queue.failures
+
     def enqueue(self, key: Key) -> None:
-        if key in self._active:
-            self._dirty.add(key)  # run again after the current pass: it may have read stale state
-            return
-        if key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
+        self.queue.add(key)
 
-    def _enqueue_later(self, key: Key, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        handle: asyncio.TimerHandle
-
-        def fire() -> None:
-            self._timers.discard(handle)
-            self.enqueue(key)
-
-        handle = loop.call_later(delay, fire)
-        self._timers.add(handle)
-
-    async def _worker(self) -> None:
-        while True:
-            key = await self._queue.get()
-            self._queued.discard(key)
-            self._active.add(key)
-            try:
-                await self.reconciler.reconcile(*key)
-                self._backoff.pop(key, None)
-            except RetryLater as wait:
-                log.info("thanos %s/%s: %s; retrying", *key, wait)
-                self._enqueue_later(key, self._retry_after)
-            except Exception as exc:
-                self.failures += 1
-                delay = self._backoff.setdefault(key, Backoff(initial=1.0, maximum=300.0)).next_delay()
-                log.warning("thanos %s/%s: reconcile failed (%s); retry in %.1fs", *key, exc, delay)
-                self._enqueue_later(key, delay)
-            finally:
-                self.passes += 1
-                self._active.discard(key)
-                if key in self._dirty:
-                    self._dirty.discard(key)
-                    self.enqueue(key)
+    async def _process(self, key: Key) -> float | None:
+        try:
+            await self.reconciler.reconcile(*key)
+        except RetryLater as wait:
+            log.info("thanos %s/%s: %s; retrying", *key, wait)
+            return self._retry_after
+        return None
 
     async def _resync(self) -> None:
         while True:
@@ -174,15 +145,11 @@ class ThanosController:
             informer.add_handler(handler)
             informer.start()
             self.informers.append(informer)
-        self._tasks = [
-            asyncio.create_task(self._worker(), name=f"thanos-worker-{i}") for i in range(self._workers)
-        ]
-        self._tasks.append(asyncio.create_task(self._resync(), name="thanos-resync"))
+        self.queue.start()
+        self._tasks = [asyncio.create_task(self._resync(), name="thanos-resync")]
 
     async def stop(self) -> None:
-        for handle in self._timers:
-            handle.cancel()
-        self._timers.clear()
+        await self.queue.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -206,12 +173,7 @@ class ThanosController:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            if (
-                not self._queued
-                and not self._active
-                and not self._dirty
-                and all(i.has_synced for i in self.informers)
-            ):
+            if self.queue.idle and all(i.has_synced for i in self.informers):
                 return True
             await asyncio.sleep(0.05)
         return False

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kube.api import KubeApi
-from kube.client import ApiError
+from kube.client import ApiError, Invalid, NotFound
 from kube.conditions import get_condition, now_rfc3339, set_condition
 from kube.paths import resource_path
 from thanos_operator import names
@@ -150,11 +150,9 @@ class Reconciler:
         outcome = Outcome()
         try:
             raw = await self.client.get(thanos_path(namespace, name))
-        except ApiError as err:
-            if err.status == 404:
-                outcome.gone = True  # children carry owner references: the garbage collector cleans up
-                return outcome
-            raise
+        except NotFound:
+            outcome.gone = True  # children carry owner references: the garbage collector cleans up
+            return outcome
         if (raw.get("metadata") or {}).get("deletionTimestamp"):
             outcome.gone = True
             return outcome
@@ -216,9 +214,7 @@ class Reconciler:
             try:
                 secret = await self.client.get(object_path("Secret", namespace, secret_name))
                 versions[secret_name] = str(secret["metadata"].get("resourceVersion") or "")
-            except ApiError as err:
-                if err.status != 404:
-                    raise
+            except NotFound:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
         desired = render(thanos, secret_versions=versions)
         live = await self._list_children(namespace, thanos_name)
@@ -315,8 +311,8 @@ class Reconciler:
         path = object_path(obj["kind"], namespace, obj["metadata"]["name"])
         try:
             applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)
-        except ApiError as err:
-            if not (err.status == 422 and obj["kind"] == "StatefulSet" and current is not None):
+        except Invalid as err:
+            if not (obj["kind"] == "StatefulSet" and current is not None):
                 raise
             log.info(
                 "%s/%s: immutable field changed (%s); orphan delete and re-create",
@@ -403,10 +399,8 @@ class Reconciler:
         path = thanos_path(meta["namespace"], meta["name"], "status")
         try:
             updated = await self.client.patch(path, {"status": status}, patch_type="merge")
-        except ApiError as err:
-            if err.status == 404:
-                return False
-            raise
+        except NotFound:
+            return False
         raw["status"] = updated.get("status", status)
         return True
 

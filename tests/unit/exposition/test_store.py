@@ -121,6 +121,22 @@ def test_render_exception_drops_object_not_store() -> None:
     assert store.telemetry.render_failures.labels("widgets")._value.get() == 1
 
 
+def test_replace_with_a_plan_that_raises_drops_the_stored_object() -> None:
+    # The path production takes when a binding is re-bound with the same plan
+    # (set_plan(same_plan, objects=...)) and one stored object now fails to render.
+    store, events = make_store()
+    plan = SamplePlan.of("widgets", FAMS)
+    store.set_plan(plan, objects=[w("a", rv="1"), w("b", rv="1")])
+    events.clear()
+    result = store.set_plan(plan, objects=[{**w("a", rv="2"), "explode": True}, w("b", rv="1")])
+    assert (result.added, result.modified, result.deleted, result.unchanged) == (0, 0, 1, 1)
+    assert events == [(EventType.DELETED, "uid-default-a")]
+    assert [e.name for e in store.objects()] == ["b"]
+    result = store.replace("widgets", [{**w("b", rv="2"), "explode": True}])
+    assert (result.added, result.modified, result.deleted, result.unchanged) == (0, 0, 1, 0)
+    assert list(store.objects()) == []
+
+
 def test_set_plan_with_objects_swaps_atomically_with_diff_events() -> None:
     store, events = make_store()
     store.set_plan(SamplePlan.of("widgets", FAMS))

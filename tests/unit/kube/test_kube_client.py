@@ -8,7 +8,17 @@ from collections.abc import AsyncIterator
 import pytest
 from fake_apiserver import FakeApiServer
 
-from kube.client import ApiError, KubeClient, LineSplitter
+from kube.client import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    KubeClient,
+    LineSplitter,
+    NotFound,
+    TooManyRequests,
+)
 from kube.config import ClientConfig
 from kube.paths import resource_path
 
@@ -24,6 +34,18 @@ async def client(fake: FakeApiServer) -> AsyncIterator[KubeClient]:
 def cm(ns: str, name: str, **data: str) -> dict[str, object]:
     meta = {"namespace": ns, "name": name}
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
+def test_api_errors_are_typed_by_status_code() -> None:
+    typed = {403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone, 422: Invalid, 429: TooManyRequests}
+    for code, klass in typed.items():
+        err = ApiError(code, "Reason", "message")
+        assert type(err) is klass and err.status == code and isinstance(err, ApiError)
+        body = b'{"kind":"Status","code":%d,"reason":"R","message":"m"}' % code
+        assert type(ApiError.from_body(code, body)) is klass
+    assert type(ApiError(418, "Teapot", "short and stout")) is ApiError
+    assert type(ApiError.from_status({"kind": "Status", "code": 410, "reason": "Expired"})) is Gone
+    assert type(ApiError.from_body(404, b"404 page not found")) is NotFound
 
 
 def test_resource_path() -> None:

@@ -6,6 +6,8 @@ import asyncio
 import itertools
 from typing import Any
 
+import pytest
+
 from tests.unit.thanos.fake_api import FakeApi
 from thanos_operator.controller import ThanosController
 from thanos_operator.reconciler import thanos_path
@@ -21,11 +23,7 @@ def thanos(ns: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def queued(controller: ThanosController) -> list[tuple[str, str]]:
-    items = []
-    while not controller._queue.empty():
-        items.append(controller._queue.get_nowait())
-    controller._queued.clear()
-    return items
+    return controller.queue.take_queued()
 
 
 async def test_secret_changes_enqueue_only_the_crs_referencing_them() -> None:
@@ -77,6 +75,7 @@ async def test_child_events_enqueue_their_controller_owner_once() -> None:
     assert queued(controller) == [("ns", "t"), ("ns", "u2")]
 
 
+@pytest.mark.virtual_time
 async def test_failures_back_off_and_a_key_is_retried() -> None:
     api = FakeApi()
     calls: list[float] = []
@@ -87,9 +86,9 @@ async def test_failures_back_off_and_a_key_is_retried() -> None:
 
     api.get = failing_get  # type: ignore[method-assign]
     controller = ThanosController(api, workers=1)  # type: ignore[arg-type]
-    controller._tasks = [asyncio.create_task(controller._worker())]
+    controller.queue.start()
     controller.enqueue(("ns", "t"))
-    await asyncio.sleep(2.5)
+    await asyncio.sleep(2.5)  # virtual seconds
     await controller.stop()
     assert 2 <= len(calls) <= 3  # first try, then back-off from 1 s (jittered) doubling
     assert controller.failures == len(calls)
@@ -104,7 +103,7 @@ async def test_a_successful_pass_converges_through_the_worker() -> None:
         thanos("ns", "t", {"query": {}}) | {"metadata": {"name": "t", "namespace": "ns", "generation": 1}},
     )
     controller = ThanosController(api, workers=1)  # type: ignore[arg-type]
-    controller._tasks = [asyncio.create_task(controller._worker())]
+    controller.queue.start()
     controller.enqueue(("ns", "t"))
     assert await controller.wait_idle(5)
     await controller.stop()
