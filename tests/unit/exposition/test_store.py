@@ -32,9 +32,9 @@ def test_upsert_keeps_only_rendered_chunks_and_identity() -> None:
     assert (entry.namespace, entry.name, entry.resource_version) == ("default", "a", "7")
     assert entry.chunks == (b'widget_size{namespace="default",widget="a"} 3.0\n',
                             b'widget_info{namespace="default",widget="a",v="1"} 1.0\n')
-    # Never the object itself: only identity and bytes.
+    # Never the object itself: only identity and bytes (held, or in the block's joined text).
     assert set(ObjectEntry.__slots__) == {"configuration", "namespace", "name", "uid", "resource_version",
-                                          "chunks", "revision"}
+                                          "held", "revision", "block"}
     assert events == [(EventType.ADDED, "uid-default-a")]
 
 
