@@ -23,6 +23,7 @@ microseconds); the scrape path never does it.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -57,13 +58,25 @@ class ObjectEntry:
 class Block:
     """A run of objects in arrival order; per family their chunks, joined (see the module docstring)."""
 
-    __slots__ = ("entries", "flushed", "lens", "text")
+    __slots__ = ("_ends", "entries", "flushed", "lens", "text")
 
     def __init__(self, families: int) -> None:
         self.entries: list[ObjectEntry] = []
-        self.lens: list[list[int]] = [[] for _ in range(families)]  # per family, per position
+        # per family, per position (unsigned 32-bit: 4 bytes an object instead of a list slot + int)
+        self.lens: list[array[int]] = [array("I") for _ in range(families)]
         self.text: list[bytes] = [b""] * families  # per family: the chunks of entries[:flushed]
         self.flushed = 0
+        self._ends: list[array[int] | None] = [None] * families  # cumulative lens, built on demand
+
+    def ends(self, index: int) -> array[int]:
+        """End offset of every entry's chunk of family ``index`` (cached until the lengths change)."""
+        ends = self._ends[index]
+        if ends is None:
+            ends = self._ends[index] = array("I", accumulate(self.lens[index]))
+        return ends
+
+    def _changed(self) -> None:
+        self._ends = [None] * len(self._ends)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -76,6 +89,7 @@ class Block:
         self.entries.append(entry)
         for lens, chunk in zip(self.lens, chunks, strict=True):
             lens.append(len(chunk))
+        self._changed()
 
     def flush(self) -> None:
         """Join the held chunks of appended entries into the text."""
@@ -102,9 +116,9 @@ class Block:
             assert entry.held is not None
             return entry.held
         out = []
-        for text, lens in zip(self.text, self.lens, strict=True):
-            start = sum(lens[:position])
-            out.append(text[start:start + lens[position]])
+        for i, text in enumerate(self.text):
+            end = self.ends(i)[position]
+            out.append(text[end - self.lens[i][position]:end])
         return tuple(out)
 
     def replace(self, old: ObjectEntry, new: ObjectEntry) -> tuple[bytes, ...]:
@@ -123,6 +137,7 @@ class Block:
         else:
             for lens, chunk in zip(self.lens, after, strict=True):
                 lens[position] = len(chunk)
+            self._changed()
         old.held, old.block = before, None
         return before
 
@@ -138,16 +153,17 @@ class Block:
         del self.entries[position]
         for lens in self.lens:
             del lens[position]
+        self._changed()
         entry.held, entry.block = chunks, None
         return chunks
 
     def _splice(self, index: int, position: int, old_length: int, chunk: bytes) -> None:
-        lens = self.lens[index]
-        start = sum(lens[:position])
+        start = self.ends(index)[position] - old_length
         text = memoryview(self.text[index])
         self.text[index] = b"".join((text[:start], chunk, text[start + old_length:]))
         text.release()
-        lens[position] = len(chunk)
+        self.lens[index][position] = len(chunk)
+        self._ends[index] = None
 
     def positions(self, namespace: str) -> list[int]:
         return [p for p, entry in enumerate(self.entries) if entry.namespace == namespace]
@@ -157,7 +173,7 @@ class Block:
         if self.flushed < len(self.entries):
             self.flush()
         lens = self.lens[index]
-        ends = list(accumulate(lens))
+        ends = self.ends(index)
         text = self.text[index]
         return [text[ends[p] - lens[p]:ends[p]] for p in positions if lens[p]]
 
@@ -178,5 +194,6 @@ class Block:
         for entry, chunks in zip(self.entries, self.all_chunks(), strict=True):
             entry.held, entry.block = chunks, None
         self.entries, self.flushed = [], 0
-        self.lens = [[] for _ in self.text]
+        self.lens = [array("I") for _ in self.text]
+        self._changed()
         self.text = [b""] * len(self.text)

@@ -33,6 +33,7 @@ the previous version of that plan, and the caller re-feeds them with ``replace``
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -120,7 +121,8 @@ def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
     name = meta.get("name") or ""
     uid = meta.get("uid") or f"{namespace}/{name}"
     rv = meta.get("resourceVersion") or ""
-    return str(uid), str(namespace), str(name), str(rv)
+    # Namespaces repeat across objects: one shared string each instead of one per entry.
+    return str(uid), sys.intern(str(namespace)), str(name), str(rv)
 
 
 class MetricsStore:

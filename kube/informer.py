@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -334,7 +335,8 @@ class Informer:
                 rv = str(meta.get("resourceVersion") or "")
                 before = known.get(uid)
                 if before is None or before[2] != rv:
-                    known[uid] = Known(str(meta.get("namespace") or ""), str(meta.get("name") or ""), rv)
+                    namespace = sys.intern(str(meta.get("namespace") or ""))  # shared, not one per object
+                    known[uid] = Known(namespace, str(meta.get("name") or ""), rv)
                     changed += 1
                     if handlers:
                         self._dispatch(handlers, "ADDED" if before is None else "MODIFIED", obj)
@@ -481,7 +483,7 @@ class Informer:
             before = known.get(uid)
             if before is not None and before[2] == rv:
                 return  # already delivered (e.g. by the LIST this watch started from)
-            known[uid] = Known(meta.get("namespace") or "", meta.get("name") or "", rv)
+            known[uid] = Known(sys.intern(meta.get("namespace") or ""), meta.get("name") or "", rv)
             delivered = "ADDED" if before is None else "MODIFIED"
         else:
             log.warning("%s: ignoring unknown watch event type %r", self._label, event_type)
