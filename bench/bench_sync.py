@@ -46,7 +46,15 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_informer import WIDGET_CONFIG, cluster, create_all, free_port, proc_status, widget_crd  # noqa: E402
+from bench.bench_informer import (  # noqa: E402
+    WIDGET_CONFIG,
+    cluster,
+    cpu_seconds,
+    create_all,
+    free_port,
+    proc_status,
+    widget_crd,
+)
 from kube.client import KubeClient, build_ssl_context  # noqa: E402
 from kube.config import load_config  # noqa: E402
 from kube.paths import resource_path  # noqa: E402
@@ -214,12 +222,15 @@ def sync_once(kubeconfig: str, objects: int, tmp: Path, *, scrapes: int = 5) -> 
     try:
         seconds, body = serve.wait_complete(SERIES_PER_OBJECT * objects, start)
         at_complete = serve.status()  # the complete /metrics was the first scrape
+        assert serve.proc is not None
+        cpu = cpu_seconds(serve.proc.pid)
         for _ in range(scrapes):
             status, body, _ = http_get(serve.url + "/metrics")
             assert status == 200 and series_of(body) == SERIES_PER_OBJECT * objects
         time.sleep(1.0)
         steady = serve.status()
-        return {"sync_seconds": round(seconds, 3), "peak_rss_mib_at_complete": at_complete["VmHWM"],
+        return {"sync_seconds": round(seconds, 3), "serve_cpu_seconds_to_complete": round(cpu, 2),
+                "peak_rss_mib_at_complete": at_complete["VmHWM"],
                 "rss_mib_after_first_scrape": at_complete["VmRSS"], "rss_mib_steady": steady["VmRSS"],
                 "peak_rss_mib": steady["VmHWM"], "body_bytes": len(body)}
     finally:
@@ -380,6 +391,7 @@ def measure_size(kubeconfig: str, objects: int, tmp: Path, runs: int) -> dict[st
         "raw_list_identity_seconds": [x["seconds"] for x in identity],
         "sync_over_identity_list": round(sync_s / statistics.median(x["seconds"] for x in identity), 2),
         "sync_seconds": [x["sync_seconds"] for x in syncs],
+        "serve_cpu_seconds_to_complete": [x["serve_cpu_seconds_to_complete"] for x in syncs],
         "sync_over_list": round(sync_s / list_s, 2),
         "sync_over_list_per_run": [round(s["sync_seconds"] / ((a["seconds"] + b["seconds"]) / 2), 2)
                                    for s, a, b in zip(syncs, lists, lists[1:], strict=False)],
