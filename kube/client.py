@@ -342,8 +342,8 @@ class KubeClient:
 
     async def _stream_page(
         self, path: str, query: Mapping[str, Any], splitter: ListSplitter
-    ) -> AsyncGenerator[Items, None]:
-        """Batches of items of one LIST request as they decode; the splitter keeps the envelope."""
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The items of one LIST request as they decode; the splitter keeps the envelope."""
         # No overall deadline (a large list takes as long as it takes to render); a stalled
         # connection is still noticed by the read timeout.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
@@ -353,9 +353,8 @@ class KubeClient:
             if resp.status >= 400:
                 raise ApiError.from_body(resp.status, await resp.read())
             async for chunk in resp.content.iter_any():
-                items = splitter.feed(chunk)
-                if items:
-                    yield items
+                for item in splitter.feed(chunk):
+                    yield item
 
     async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", path, json=obj)
@@ -470,10 +469,9 @@ class ListStream:
             query["limit"] = self._limit
         while True:
             splitter = ListSplitter()
-            async for batch in self._client._stream_page(self._path, query, splitter):
-                self.items += len(batch)
-                for item in batch:
-                    yield item
+            async for item in self._client._stream_page(self._path, query, splitter):
+                self.items += 1
+                yield item
             rest, envelope = splitter.close()
             self.items += len(rest)
             for item in rest:

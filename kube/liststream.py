@@ -24,6 +24,7 @@ with the same result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -51,13 +52,19 @@ class ListSplitter:
         self._fallback_prefix = b""
         self.items = 0
 
-    def feed(self, chunk: bytes) -> list[JsonObject]:
-        """The items completed by ``chunk`` (possibly none)."""
+    def feed(self, chunk: bytes) -> Iterator[JsonObject]:
+        """The items completed by ``chunk`` (possibly none), decoded one at a time as they are taken.
+
+        Consume the iterator completely before the next ``feed``. One at a time on purpose:
+        decoding a whole chunk's items at once would keep thousands of objects alive together,
+        and the allocator keeps that memory after they are freed, mixed with the long-lived
+        entries created meanwhile.
+        """
         self._buf += chunk
         if self._state == "head" and not self._parse_head():
-            return []
+            return iter(())
         if self._state != "items":
-            return []
+            return iter(())
         return self._split()
 
     def close(self) -> tuple[list[JsonObject], JsonObject]:
@@ -111,21 +118,20 @@ class ListSplitter:
         self._state = "fallback"
         self._fallback_prefix = prefix
 
-    def _split(self) -> list[JsonObject]:
+    def _split(self) -> Iterator[JsonObject]:
         buf = self._buf
-        out: list[JsonObject] = []
         if not self._lead:
             if len(buf) < 2:
-                return out
+                return
             if buf[0:1] == b"]":
                 self._to_fallback(b'{"items":[')  # empty: "]" and the tail are left for close()
-                return out
+                return
             colon = buf.find(b'":')
             if buf[0:2] != b'{"' or colon < 0:
                 if colon < 0 and len(buf) < 256:
-                    return out  # the first key has not fully arrived yet
+                    return  # the first key has not fully arrived yet
                 self._to_fallback(b'{"items":[')
-                return out
+                return
             self._lead = b"}," + bytes(buf[: colon + 2])
         lead = self._lead
         loads = orjson.loads
@@ -142,11 +148,11 @@ class ListSplitter:
                 except orjson.JSONDecodeError:
                     search = cut + 1  # a nested object with the same first key: look further
                     continue
-                out.append(obj)
+                self.items += 1
                 start = search = cut + 2
+                yield obj
+                del obj
         finally:
             view.release()
-        if start:
-            del buf[:start]
-        self.items += len(out)
-        return out
+            if start:
+                del buf[:start]
