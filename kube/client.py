@@ -32,8 +32,6 @@ import orjson
 from kube.config import ClientConfig
 from kube.liststream import ListSplitter
 
-Items = list[dict[str, Any]]  # (an alias: inside ``KubeClient``, ``list`` is the method)
-
 TOKEN_REREAD_SECONDS = 60.0  # projected service-account tokens rotate; kubelet refreshes at 80% of TTL
 
 PATCH_CONTENT_TYPES = {
