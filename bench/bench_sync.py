@@ -56,9 +56,9 @@ from bench.bench_informer import (  # noqa: E402
     widget_crd,
 )
 from kube.client import KubeClient, build_ssl_context  # noqa: E402
-from tests.expo_checks import _om_help_to_text as om_to_text  # noqa: E402
 from kube.config import load_config  # noqa: E402
 from kube.paths import resource_path  # noqa: E402
+from tests.expo_checks import _om_help_to_text as om_to_text  # noqa: E402
 
 GROUP = "bench.panopticon.io"
 FAMILY = b"bench_panopticon_io_widget_"
