@@ -58,7 +58,7 @@ class ObjectEntry:
 class Block:
     """A run of objects in arrival order; per family their chunks, joined (see the module docstring)."""
 
-    __slots__ = ("_ends", "entries", "flushed", "lens", "text")
+    __slots__ = ("_by_namespace", "_ends", "entries", "flushed", "lens", "text")
 
     def __init__(self, families: int) -> None:
         self.entries: list[ObjectEntry] = []
@@ -67,6 +67,7 @@ class Block:
         self.text: list[bytes] = [b""] * families  # per family: the chunks of entries[:flushed]
         self.flushed = 0
         self._ends: list[array[int] | None] = [None] * families  # cumulative lens, built on demand
+        self._by_namespace: dict[str, list[int]] | None = None  # positions, built on demand
 
     def ends(self, index: int) -> array[int]:
         """End offset of every entry's chunk of family ``index`` (cached until the lengths change)."""
@@ -77,6 +78,7 @@ class Block:
 
     def _changed(self) -> None:
         self._ends = [None] * len(self._ends)
+        self._by_namespace = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -129,6 +131,8 @@ class Block:
         assert after is not None
         self.entries[position] = new
         new.block = self
+        if new.namespace != old.namespace:
+            self._by_namespace = None
         if position < self.flushed:
             for i, (was, now) in enumerate(zip(before, after, strict=True)):
                 if was != now:
@@ -166,7 +170,13 @@ class Block:
         self._ends[index] = None
 
     def positions(self, namespace: str) -> list[int]:
-        return [p for p, entry in enumerate(self.entries) if entry.namespace == namespace]
+        """Positions of the entries in ``namespace`` (an index per block, rebuilt after changes)."""
+        index = self._by_namespace
+        if index is None:
+            index = self._by_namespace = {}
+            for p, entry in enumerate(self.entries):
+                index.setdefault(entry.namespace, []).append(p)
+        return index.get(namespace, [])
 
     def select(self, index: int, positions: list[int]) -> list[bytes]:
         """The non-empty chunks of family ``index`` of the entries at ``positions``."""
