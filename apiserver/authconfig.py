@@ -1,7 +1,7 @@
 """Authentication settings: the CAs and header names that decide who a request comes from.
 
 They come from the ``kube-system/extension-apiserver-authentication`` ConfigMap that the
-kube-apiserver maintains (research/apiserver.md §2.1), watched with
+kube-apiserver maintains (docs/design.md, "The authentication ConfigMap"), watched with
 ``fieldSelector=metadata.name=extension-apiserver-authentication`` (the only form the
 ``extension-apiserver-authentication-reader`` Role allows), so CA rotation and allowed-name
 changes apply without a restart. Explicit flags override the ConfigMap per field.
@@ -58,31 +58,39 @@ def with_roots(settings: AuthSettings) -> AuthSettings:
     )
 
 
+class InvalidAuthConfig(ValueError):
+    """The ConfigMap (or a CA file) cannot be used; the last good settings stay in force."""
+
+
 def _json_list(data: Mapping[str, str], key: str) -> tuple[str, ...] | None:
+    """A JSON list of strings, ``None`` when the key is absent; ``InvalidAuthConfig`` otherwise.
+
+    Never "ignored": a malformed ``requestheader-allowed-names`` read as "absent" would mean
+    "any CN" and widen front-proxy trust to every certificate of the request-header CA.
+    """
     raw = data.get(key)
     if raw is None:
         return None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
-        log.warning("%s/%s: key %s is not a JSON list, ignored", CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, key)
-        return None
+        raise InvalidAuthConfig(f"key {key} is not a JSON list: {raw[:80]!r}") from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        log.warning(
-            "%s/%s: key %s is not a list of strings, ignored", CONFIGMAP_NAMESPACE, CONFIGMAP_NAME, key
-        )
-        return None
+        raise InvalidAuthConfig(f"key {key} is not a JSON list of strings: {raw[:80]!r}")
     return tuple(value)
 
 
 def settings_from_configmap(data: Mapping[str, str]) -> AuthSettings:
-    """Build settings from the ConfigMap's ``data`` (lists are JSON-encoded string arrays)."""
+    """Build settings from the ConfigMap's ``data`` (lists are JSON-encoded string arrays).
+
+    Raises ``InvalidAuthConfig`` for a malformed list or CA bundle.
+    """
     defaults = AuthSettings()
     users = _json_list(data, "requestheader-username-headers")
     groups = _json_list(data, "requestheader-group-headers")
     extras = _json_list(data, "requestheader-extra-headers-prefix")
     allowed = _json_list(data, "requestheader-allowed-names")
-    return with_roots(
+    return _with_roots_checked(
         AuthSettings(
             client_ca_pem=data.get("client-ca-file", "").encode(),
             requestheader_ca_pem=data.get("requestheader-client-ca-file", "").encode(),
@@ -92,6 +100,13 @@ def settings_from_configmap(data: Mapping[str, str]) -> AuthSettings:
             extra_prefixes=tuple(h.lower() for h in extras) if extras else defaults.extra_prefixes,
         )
     )
+
+
+def _with_roots_checked(settings: AuthSettings) -> AuthSettings:
+    try:
+        return with_roots(settings)
+    except ValueError as exc:
+        raise InvalidAuthConfig(f"a CA bundle does not parse: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +161,29 @@ class AuthConfigSource:
         self.current = overrides.apply(self._base)
         self._subscribers: list[Subscriber] = []
         self.ready = asyncio.Event()
+        self.rejected = 0  # malformed ConfigMap versions seen (and not applied)
 
     def subscribe(self, callback: Subscriber) -> None:
         self._subscribers.append(callback)
         callback(self.current)
 
     def update_from_configmap(self, data: Mapping[str, str]) -> bool:
-        """Apply a ConfigMap's data; returns whether the effective settings changed."""
-        new = self.overrides.apply(settings_from_configmap(data))
+        """Apply a ConfigMap's data; returns whether the effective settings changed.
+
+        A malformed ConfigMap changes nothing: the last good settings stay in force (before the
+        first good one, the defaults: no request-header CA, so no front-proxy request is trusted).
+        """
+        try:
+            new = self.overrides.apply(settings_from_configmap(data))
+        except (InvalidAuthConfig, OSError, ValueError) as exc:
+            self.rejected += 1
+            log.warning(
+                "%s/%s rejected, keeping the previous authentication settings: %s",
+                CONFIGMAP_NAMESPACE,
+                CONFIGMAP_NAME,
+                exc,
+            )
+            return False
         self.ready.set()
         if new == self.current:
             return False
@@ -176,9 +206,11 @@ class AuthConfigSource:
         while True:
             try:
                 listed = await client.get(base, params={"fieldSelector": selector})
+                delay = 0.5  # the API answered: the next failure starts its back-off afresh
                 for item in listed.get("items", []):
                     self.update_from_configmap(item.get("data") or {})
-                self.ready.set()
+                if not listed.get("items"):
+                    self.ready.set()
                 rv = str(listed.get("metadata", {}).get("resourceVersion", ""))
                 async for kind, obj in client.watch(
                     base, params={"fieldSelector": selector}, resource_version=rv, timeout_seconds=300

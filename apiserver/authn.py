@@ -1,7 +1,7 @@
 """Authentication: who sent a request (front proxy, x509 client certificate, bearer token).
 
 The order and semantics follow the k8s.io/apiserver delegating authenticator
-(research/apiserver.md §2.2):
+(kubernetes/apiserver ``pkg/authentication/request/headerrequest``; docs/design.md):
 
 1. front proxy: the TLS peer certificate verifies against the *requestheader* CA with clientAuth
    usage and its CN is in the allowed names (any CN when the list is empty). Only then are the
@@ -19,6 +19,7 @@ allowed, a rejected token) and none succeeded the answer is 401. Authenticated u
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -32,6 +33,7 @@ from multidict import MultiMapping
 from apiserver.authconfig import AuthSettings
 from certs.verify import VerificationError, VerifiedClient, verify_client_certificate
 
+REVIEW_TIMEOUT = 10.0  # as the delegating authenticator's TokenReview webhook
 ANONYMOUS = "system:anonymous"
 UNAUTHENTICATED = "system:unauthenticated"
 AUTHENTICATED = "system:authenticated"
@@ -240,7 +242,10 @@ class Authenticator:
             return result
         self.token_reviews += 1
         try:
-            user = await self._tokens.review_token(token)
+            async with asyncio.timeout(REVIEW_TIMEOUT):
+                user = await self._tokens.review_token(token)
+        except TimeoutError:
+            raise AuthenticationFailed(f"token review did not answer within {REVIEW_TIMEOUT:g}s") from None
         except Exception as exc:  # an unreachable TokenReview API is not cached, only refused
             raise AuthenticationFailed(f"token review failed: {exc}") from exc
         if user is not None:

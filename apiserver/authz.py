@@ -1,14 +1,17 @@
 """Authorization: may this user do this verb on this resource (or path)? Asked via SubjectAccessReview.
 
 The kube-apiserver already authorized a proxied request with its RBAC; our SubjectAccessReview
-must carry exactly the same attributes (research/apiserver.md §2.4), built from ``RequestInfo``:
-resource requests send ``resourceAttributes`` (group, version, resource, subresource, name,
-namespace, verb get/list/watch), everything else ``nonResourceAttributes`` (path, verb).
+must carry exactly the same attributes (docs/design.md, "Sources, by topic": authorization),
+built from ``RequestInfo``: resource requests send ``resourceAttributes`` (group, version,
+resource, subresource, name, namespace, verb get/list/watch), everything else
+``nonResourceAttributes`` (path, verb).
 
 Short-circuits before any review: paths in ``always_allow_paths`` (exact, or prefix when the
 entry ends in ``*``) and members of ``system:masters``. Allow *and* deny decisions are cached
 for ``ttl`` seconds keyed by the review spec, so a scraper or kubectl loop costs one review per
-identity and attributes per TTL. Concurrent identical reviews share one request.
+identity and attributes per TTL. Concurrent identical reviews share one request. A review that
+does not answer within ``timeout`` (10 s, as k8s.io/apiserver's delegating authorizer) fails with
+``AuthorizationUnavailable`` and a message that says so; failures are not cached.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from apiserver.authn import UserInfo
 from apiserver.requestinfo import RequestInfo
 
 MASTERS = "system:masters"
+REVIEW_TIMEOUT = 10.0  # the delegating authorizer's SubjectAccessReview timeout
+
+
+class AuthorizationUnavailable(Exception):
+    """No decision could be obtained (the review failed or timed out) -> 500 with this message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +104,11 @@ class Authorizer:
         always_allow_paths: Iterable[str] = (),
         ttl: float = 10.0,
         size: int = 8192,
+        timeout: float = REVIEW_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._reviewer = reviewer
+        self._timeout = timeout
         self._always = _path_matcher(list(always_allow_paths))
         self._ttl, self._size, self._clock = ttl, size, clock
         self._cache: OrderedDict[bytes, tuple[float, Decision]] = OrderedDict()
@@ -130,7 +140,19 @@ class Authorizer:
         self._inflight[key] = future
         try:
             self.reviews_sent += 1
-            decision = await self._reviewer.review_access(spec)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    decision = await self._reviewer.review_access(spec)
+            except TimeoutError:
+                raise AuthorizationUnavailable(
+                    f"authorization: the SubjectAccessReview did not answer within {self._timeout:g}s"
+                ) from None
+            except (AuthorizationUnavailable, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                raise AuthorizationUnavailable(
+                    f"authorization: the SubjectAccessReview failed: {exc or type(exc).__name__}"
+                ) from exc
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters (if any) re-raise it themselves

@@ -46,14 +46,20 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "check",
-        help="validate MetricsConfigurations",
+        help="validate MetricsConfigurations and Thanos objects",
         description="Validate MetricsConfigurations (schema, paths, expressions, names, duplicates) and "
-        "print every problem with its field path. Exit code 1 when there are problems.",
+        "Thanos objects, and print every problem with its field path (the admission webhook's "
+        "messages). Exit code 1 when there are problems.",
     )
     p.add_argument("-c", "--config", action="append", required=True, metavar="FILE",
-                   help="MetricsConfiguration file (repeatable; directories are read recursively)")
+                   help="MetricsConfiguration or Thanos file (repeatable; directories are read recursively)")
     p.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                    help="sample objects to render as a smoke test (repeatable)")
+    p.add_argument("--schema", action="append", default=[], metavar="FILE",
+                   help="CRD or OpenAPI v2 document (kubectl get --raw /openapi/v2) of the target kinds: "
+                        "report paths the schema cannot have, with a did-you-mean (repeatable)")
+    p.add_argument("--kubeconfig", metavar="PATH",
+                   help="also check paths against the cluster's schemas (/openapi/v2 and every CRD)")
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +80,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="cluster mode: read MetricsConfigurations from FILE (repeatable; directories "
                    "recursively) instead of watching the CRD, so a namespaced Role suffices (sidecar)")
     g.add_argument("--namespaces", default="",
-                   help="comma-separated namespaces to watch (default: all); lets a namespaced Role suffice")
+                   help="comma-separated namespaces the exporter and the Thanos operator watch (default: "
+                        "all); lets a namespaced Role suffice")
     g.add_argument("--namespace-selector", default="",
                    help="label selector on Namespaces whose objects are exported (as Panopticon)")
     g.add_argument("--shard", type=int, default=0, help="this instance's shard (0-based)")
@@ -82,18 +89,31 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--pod", default="", help="StatefulSet pod name: derive --shard from its ordinal")
     g.add_argument("--pod-namespace", default="",
                    help="namespace of --pod (to read the StatefulSet replicas)")
+    g.add_argument("--write-status", action=argparse.BooleanOptionalAction, default=True,
+                   help="write MetricsConfiguration status (--no-write-status: read-only RBAC suffices)")
+    g.add_argument("--status-interval", type=float, default=None, metavar="SECONDS",
+                   help="at most one status write per MetricsConfiguration this often (default 3)")
+    g.add_argument("--resolve-interval", type=float, default=None, metavar="SECONDS",
+                   help="re-resolve kinds not served yet this often when CRDs cannot be watched (default 30)")
+    g.add_argument("--watch-timeout", type=int, default=None, metavar="SECONDS",
+                   help="timeoutSeconds of the exporter's WATCH requests (default 300)")
+    g.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
+                   help="timeout of every API request (default 30)")
 
     h = p.add_argument_group("plain HTTP")
-    h.add_argument("--metrics-address", default="127.0.0.1:8080", metavar="HOST:PORT",
+    h.add_argument("--metrics-bind-address", "--metrics-address", dest="metrics_address",
+                   default="127.0.0.1:8080", metavar="HOST:PORT",
                    help="plain HTTP /metrics, /healthz, /livez, /readyz "
-                        "(default 127.0.0.1:8080; '' to disable)")
-    h.add_argument("--no-state-metrics-on-plain", action="store_true",
-                   help="serve only own telemetry on the plain /metrics (state metrics only via the API)")
+                        "(default 127.0.0.1:8080; '' to disable; --metrics-address is the old name)")
+    h.add_argument("--state-metrics-on-plain", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve the state metrics on the plain /metrics (--no-state-metrics-on-plain: only "
+                        "own telemetry there; state metrics only through the authorized API)")
 
     s = p.add_argument_group("extension API server (HTTPS)")
     s.add_argument("--secure-port", type=int, default=0,
                    help="HTTPS port of the aggregated API (0 = disabled; 8443 in the Deployment)")
-    s.add_argument("--bind-address", default="0.0.0.0", help="address for --secure-port")
+    s.add_argument("--bind-address", default="0.0.0.0", metavar="HOST",
+                   help="address the HTTPS server listens on, with --secure-port (default 0.0.0.0)")
     s.add_argument("--tls-cert-file", metavar="FILE", help="serving certificate (self-signed when omitted)")
     s.add_argument("--tls-private-key-file", metavar="FILE", help="serving key")
     s.add_argument("--client-ca-file", metavar="FILE",
@@ -104,17 +124,38 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="comma-separated CNs allowed to front-proxy (default: from the ConfigMap)")
     s.add_argument("--authorization-always-allow-paths", default="/healthz,/livez,/readyz",
                    help="paths that skip authorization")
-    s.add_argument("--authn-cache-ttl", type=float, default=10.0, help="TokenReview cache seconds")
-    s.add_argument("--authz-cache-ttl", type=float, default=10.0, help="SubjectAccessReview cache seconds")
+    s.add_argument("--authn-cache-ttl", type=float, default=10.0, metavar="SECONDS",
+                   help="TokenReview answers are cached this long (default 10)")
+    s.add_argument("--authz-cache-ttl", type=float, default=10.0, metavar="SECONDS",
+                   help="SubjectAccessReview answers are cached this long (default 10)")
+    s.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="open HTTPS connections at most; more are closed before the TLS handshake "
+                        "(default 4096)")
+    s.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a connection without a request in flight is closed after this (default 90)")
+    s.add_argument("--write-timeout", type=float, default=None, metavar="SECONDS",
+                   help="a client that takes no response data (or watch event) for this long is "
+                        "disconnected (default 60)")
 
+    a = p.add_argument_group("admission webhooks (on --secure-port; docs/admission.md)")
+    a.add_argument("--admission-allowed-users", default="", metavar="USER,...",
+                   help="only these authenticated users may call the webhooks (default: any caller)")
+    a.add_argument("--admission-schema-timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="longest wait for a target CRD's schema before reviewing without it")
     t = p.add_argument_group("Thanos operator")
     t.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=True,
                    help="use a coordination.k8s.io Lease so only one replica reconciles")
     t.add_argument("--leader-elect-namespace", default="", help="namespace of the Lease (default: own)")
-    t.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
-    t.add_argument("--watch-namespace", default="", help="only reconcile Thanos objects in this namespace")
+    t.add_argument("--leader-elect-lease-duration", type=float, default=None, metavar="SECONDS",
+                   help="Lease duration; renewals every duration/7.5, given up after 2/3 of it (default 15)")
+    t.add_argument("--resync-period", type=float, default=None, metavar="SECONDS",
+                   help="reconcile every Thanos object again this often (reads only when converged; "
+                        "default 300)")
+    t.add_argument("--watch-namespace", default="",
+                   help="deprecated, use --namespaces: only reconcile Thanos objects in this namespace")
 
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="log level (default info)")
 
 
 def _add_certs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

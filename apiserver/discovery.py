@@ -1,9 +1,10 @@
 """Discovery documents: ``/apis``, ``/apis/<group>``, ``/apis/<group>/<version>``, ``/version``.
 
-These are constants: they never look at the store, so the aggregator's availability probe and
-discovery refresh (5 s budget, research/apiserver.md §1.4-1.5) are answered at once whatever the
-data is doing. ``/apis`` answers the legacy ``APIGroupList`` with ``application/json`` for every
-Accept, including the aggregated-discovery v2 media type: the aggregator then falls back to
+Built from the registry (``apiserver.registry``): every group-version and every discoverable
+resource entry. They never look at the store, so the aggregator's availability probe and
+discovery refresh (a 5 s budget; docs/design.md) are answered at once whatever the data is
+doing. ``/apis`` answers the legacy ``APIGroupList`` with ``application/json`` for every Accept,
+including the aggregated-discovery v2 media type: the aggregator then falls back to
 ``/apis/<group>/<version>`` (§8.6), which is how v1.20 to current kube-apiservers all work.
 
 The Prometheus endpoints (``.../prometheus``) are deliberately *not* listed as a resource: they
@@ -17,64 +18,51 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-from apiserver.objects import GROUP, GROUP_VERSION, VERSION
-
-RESOURCES: list[dict[str, Any]] = [
-    {
-        "name": "metricfamilies",
-        "singularName": "metricfamily",
-        "namespaced": False,
-        "kind": "MetricFamily",
-        "verbs": ["get", "list", "watch"],
-        "shortNames": ["mf"],
-        "categories": ["panopticon"],
-    },
-    {
-        "name": "objectmetrics",
-        "singularName": "objectmetrics",
-        "namespaced": True,
-        "kind": "ObjectMetrics",
-        "verbs": ["get", "list", "watch"],
-        "shortNames": ["om"],
-        "categories": ["panopticon"],
-    },
-    {
-        "name": "clusterobjectmetrics",
-        "singularName": "clusterobjectmetrics",
-        "namespaced": False,
-        "kind": "ClusterObjectMetrics",
-        "verbs": ["get", "list", "watch"],
-        "shortNames": ["com"],
-        "categories": ["panopticon"],
-    },
-]
-
-_VERSION_ENTRY = {"groupVersion": GROUP_VERSION, "version": VERSION}
+from apiserver.registry import ApiGroupVersion, ApiRegistry, ServedResource
 
 
-def api_resource_list() -> dict[str, Any]:
+def _resource(resource: ServedResource) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": resource.plural,
+        "singularName": resource.singular,
+        "namespaced": resource.namespaced,
+        "kind": resource.kind,
+        "verbs": list(resource.verbs),
+    }
+    if resource.short_names:
+        out["shortNames"] = list(resource.short_names)
+    if resource.categories:
+        out["categories"] = list(resource.categories)
+    return out
+
+
+def api_resource_list(entry: ApiGroupVersion) -> dict[str, Any]:
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": GROUP_VERSION,
-        "resources": RESOURCES,
+        "groupVersion": entry.group_version,
+        "resources": [_resource(r) for r in entry.resources if r.discoverable],
     }
 
 
-def api_group() -> dict[str, Any]:
+def _group(versions: list[ApiGroupVersion]) -> dict[str, Any]:
+    entries = [{"groupVersion": v.group_version, "version": v.version} for v in versions]
+    return {"name": versions[0].group, "versions": entries, "preferredVersion": entries[0]}
+
+
+def api_group(registry: ApiRegistry, group: str) -> dict[str, Any] | None:
+    for name, versions in registry.groups():
+        if name == group:
+            return {"kind": "APIGroup", "apiVersion": "v1", **_group(versions)}
+    return None
+
+
+def api_group_list(registry: ApiRegistry) -> dict[str, Any]:
     return {
-        "kind": "APIGroup",
+        "kind": "APIGroupList",
         "apiVersion": "v1",
-        "name": GROUP,
-        "versions": [_VERSION_ENTRY],
-        "preferredVersion": _VERSION_ENTRY,
+        "groups": [_group(versions) for _name, versions in registry.groups()],
     }
-
-
-def api_group_list() -> dict[str, Any]:
-    group = api_group()
-    del group["kind"], group["apiVersion"]
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]}
 
 
 def version_info(version: str = "0.1.0") -> dict[str, Any]:

@@ -15,23 +15,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
+from apiserver.admission import AdmissionTelemetry, AdmissionWebhooks, CallerPolicy
+from apiserver.admission_schemas import CrdSchemas
 from apiserver.authconfig import AuthConfigSource, AuthOverrides, AuthSettings
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
+from apiserver.connections import ServingLimits
 from apiserver.prometheus import ExpositionSource
 from apiserver.reviews import KubeReviewer
-from apiserver.server import Health, HttpsServer, build_app
+from apiserver.server import REQUEST_USER, Health, HttpsServer, build_app
+from apiserver.settings import comma_list
 from apiserver.telemetry import ApiTelemetry
 from apiserver.views import ApiViews, ResourceNamer, guess_resource
 from certs.generate import self_signed_serving
 from certs.reload import ReloadingServerTLS
 from exporter.exposition import parse_series
 from exporter.store import MetricsStore
-from exporter.types import TargetRef
+from exporter.types import Plan, TargetRef
 from kube.api import Creator, Getter, Watcher
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,30 @@ def resolved_namer(resolved: Callable[[str], str | None]) -> ResourceNamer:
         return resolved(configuration) or guess_resource(configuration, target)
 
     return namer
+
+
+def limits_from_args(args: Any) -> ServingLimits:
+    """``--max-connections``, ``--idle-timeout``, ``--write-timeout`` (defaults: ``ServingLimits``)."""
+    defaults = ServingLimits()
+    return ServingLimits(
+        idle_timeout=getattr(args, "idle_timeout", None) or defaults.idle_timeout,
+        write_timeout=getattr(args, "write_timeout", None) or defaults.write_timeout,
+        max_connections=getattr(args, "max_connections", None) or defaults.max_connections,
+    )
+
+
+def admission_webhooks(args: Any, *, plans: Callable[[], Iterable[Plan]], client: Getter | None,
+                       registry: CollectorRegistry | None) -> AdmissionWebhooks:
+    """The admission webhooks over the exporter's plans and (when connected) CRD schemas."""
+    users = comma_list(getattr(args, "admission_allowed_users", ""))
+    return AdmissionWebhooks(
+        plans=plans,
+        schemas=CrdSchemas(client) if client is not None else None,
+        policy=CallerPolicy(frozenset(users)),
+        schema_timeout=getattr(args, "admission_schema_timeout", None) or 1.0,
+        telemetry=AdmissionTelemetry(registry),
+        user_of=lambda request: request.get(REQUEST_USER),
+    )
 
 
 class ExtensionApiComponent:
@@ -123,10 +153,16 @@ class ExtensionApiComponent:
         reviewer = KubeReviewer(self.client) if self.client is not None else None
         authenticator = Authenticator(source.current, token_reviewer=reviewer, token_ttl=args.authn_cache_ttl)
         always = [p.strip() for p in args.authorization_always_allow_paths.split(",") if p.strip()]
-        authorizer = Authorizer(reviewer, always_allow_paths=always, ttl=args.authz_cache_ttl)
+        webhooks = admission_webhooks(args, plans=self.store.plans, client=self.client,
+                                      registry=self.store.telemetry.registry)
+        # The webhooks authorize their callers themselves (CallerPolicy), not by SAR.
+        authorizer = Authorizer(reviewer, always_allow_paths=[*always, *webhooks.paths],
+                                ttl=args.authz_cache_ttl)
         source.subscribe(authenticator.update)
         source.subscribe(lambda settings: tls.set_client_ca(settings.tls_client_ca_pem))
         self.views = ApiViews(self.store, namer=self.namer)
+        limits = limits_from_args(args)
+        telemetry = ApiTelemetry(self.store.telemetry.registry)
         app = build_app(
             views=self.views,
             exposition=self.exposition,
@@ -134,9 +170,13 @@ class ExtensionApiComponent:
             authenticator=authenticator,
             authorizer=authorizer,
             health=Health(ready=self.ready),
-            telemetry=ApiTelemetry(self.store.telemetry.registry),
+            telemetry=telemetry,
+            limits=limits,
+            extra_routes=webhooks.routes(),
         )
-        self.server = HttpsServer(app, tls, host=args.bind_address, port=args.secure_port)
+        self.server = HttpsServer(
+            app, tls, host=args.bind_address, port=args.secure_port, limits=limits, on_reject=telemetry.reject
+        )
         try:
             await self.server.start()
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""Accept-header negotiation for the resource endpoints (research/apiserver.md §3.3, §3.7). Pure.
+"""Accept-header negotiation for the resource endpoints (docs/design.md, statement 15). Pure.
 
 Media ranges are tried in order of q-value (stable for ties): ``application/json`` with
 ``as=Table;g=meta.k8s.io;v=v1|v1beta1`` gives a Table, ``as=PartialObjectMetadata[List]`` gives

@@ -3,9 +3,9 @@
 ``MetricFamily`` (cluster-scoped, one per family) and ``ObjectMetrics`` /
 ``ClusterObjectMetrics`` (one per target object) as Kubernetes objects with ``metadata``
 (name, namespace, uid, resourceVersion, creationTimestamp, labels), their ``<Kind>List``, and
-the ``meta.k8s.io/v1`` ``Table`` kubectl prints (research/apiserver.md §3.2-3.3). Series values
-are strings because Prometheus values include ``NaN`` and ``±Inf``, which JSON numbers cannot
-carry.
+the ``meta.k8s.io/v1`` ``Table`` kubectl prints (apimachinery ``pkg/apis/meta/v1/types.go``;
+docs/design.md). Series values are strings because Prometheus values include ``NaN`` and
+``±Inf``, which JSON numbers cannot carry.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from apiserver.registry import Column
 from apiserver.views import FamilySnapshot, ObjectSnapshot
 from exporter.types import Series
 
@@ -25,11 +26,9 @@ GROUP_VERSION = f"{GROUP}/{VERSION}"
 LABEL_PREFIX = "metrics.panopticon.io/"
 _UID_NAMESPACE = uuid.UUID("6b1c3f2e-4d8a-4e2b-9a3f-0c5d7e9f1a2b")
 
-KINDS = {
-    "metricfamilies": "MetricFamily",
-    "objectmetrics": "ObjectMetrics",
-    "clusterobjectmetrics": "ClusterObjectMetrics",
-}
+FAMILY_KIND = "MetricFamily"
+OBJECT_KIND = "ObjectMetrics"
+CLUSTER_OBJECT_KIND = "ClusterObjectMetrics"
 
 SeriesParser = Callable[[bytes], list[Series]]
 
@@ -105,7 +104,7 @@ def metric_family(snap: FamilySnapshot) -> dict[str, Any]:
     header = info.header
     return {
         "apiVersion": GROUP_VERSION,
-        "kind": "MetricFamily",
+        "kind": FAMILY_KIND,
         "metadata": _metadata(
             name=header.name,
             namespace="",
@@ -148,7 +147,7 @@ def object_metrics(snap: ObjectSnapshot, parse: SeriesParser) -> dict[str, Any]:
         target["resourceVersion"] = first.resource_version
     return {
         "apiVersion": GROUP_VERSION,
-        "kind": KINDS[snap.resource_name],
+        "kind": OBJECT_KIND if snap.namespace else CLUSTER_OBJECT_KIND,
         "metadata": _metadata(
             name=snap.api_name,
             namespace=snap.namespace,
@@ -163,56 +162,75 @@ def object_metrics(snap: ObjectSnapshot, parse: SeriesParser) -> dict[str, Any]:
     }
 
 
-def list_object(
-    resource: str,
-    items: list[dict[str, Any]],
-    *,
-    rv: int,
-    continue_token: str = "",
-    remaining: int | None = None,
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {"resourceVersion": str(rv)}
-    if continue_token:
-        meta["continue"] = continue_token
-    if remaining is not None:
-        meta["remainingItemCount"] = remaining
-    return {"apiVersion": GROUP_VERSION, "kind": KINDS[resource] + "List", "metadata": meta, "items": items}
-
-
 # ---------------------------------------------------------------------- Table
 
 
-def _column(name: str, type_: str, description: str, *, fmt: str = "", priority: int = 0) -> dict[str, Any]:
-    return {"name": name, "type": type_, "format": fmt, "description": description, "priority": priority}
+def human_duration(seconds: float) -> str:
+    """An age as kubectl prints it (k8s.io/apimachinery ``duration.HumanDuration``): 5s, 3m20s, 4h, 12d."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rest = s % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
+    return f"{hours // 24 // 365}y"
 
 
-FAMILY_COLUMNS = [
-    _column("Name", "string", "Name of the metric family", fmt="name"),
-    _column("Type", "string", "Prometheus metric type"),
-    _column("Series", "integer", "Number of series currently exported"),
-    _column("Objects", "integer", "Number of objects with at least one series"),
-    _column("Target", "string", "Kind (and group) of the objects the family describes"),
-    _column("Configuration", "string", "MetricsConfiguration that defines the family"),
-    _column("Updated", "date", "When a series of the family last changed"),
-    _column("Help", "string", "HELP text", priority=1),
-    _column("Age", "date", "When the API server first saw the family"),
-]
+def age(since: float | None, *, now: float) -> str:
+    """The ``date`` cell the kube-apiserver's table convertors print: the age, ``<unknown>`` if unset."""
+    if since is None:
+        return "<unknown>"
+    return human_duration(now - int(since))
 
-OBJECT_COLUMNS = [
-    _column("Name", "string", "<resource>.<group>.<object name>", fmt="name"),
-    _column("Kind", "string", "Kind of the target object"),
-    _column("Object", "string", "Name of the target object"),
-    _column("Series", "integer", "Number of series of this object"),
-    _column("Configurations", "string", "MetricsConfigurations that render this object", priority=1),
-    _column("Age", "date", "When the API server first saw the object"),
-]
+
+FAMILY_COLUMNS = (
+    Column("Name", "string", "Name of the metric family", format="name"),
+    Column("Type", "string", "Prometheus metric type"),
+    Column("Series", "integer", "Number of series currently exported"),
+    Column("Objects", "integer", "Number of objects with at least one series"),
+    Column("Target", "string", "Kind (and group) of the objects the family describes"),
+    Column("Configuration", "string", "MetricsConfiguration that defines the family"),
+    Column("Updated", "date", "How long ago a series of the family last changed"),
+    Column("Help", "string", "HELP text", priority=1),
+    Column("Age", "date", "How long ago the API server first saw the family"),
+)
+
+OBJECT_COLUMNS = (
+    Column("Name", "string", "<resource>.<group>.<object name>", format="name"),
+    Column("Kind", "string", "Kind of the target object"),
+    Column("Object", "string", "Name of the target object"),
+    Column("Series", "integer", "Number of series of this object"),
+    Column("Configurations", "string", "MetricsConfigurations that render this object", priority=1),
+    Column("Age", "date", "How long ago the API server first saw the object"),
+)
 
 
 def _kind_group(kind: str, group: str) -> str:
     return f"{kind}.{group}" if group else kind
 
 
-def family_cells(snap: FamilySnapshot) -> list[Any]:
+def family_cells(snap: FamilySnapshot, *, now: float) -> list[Any]:
     header = snap.info.header
     return [
         header.name,
@@ -221,20 +239,20 @@ def family_cells(snap: FamilySnapshot) -> list[Any]:
         snap.info.objects,
         _kind_group(header.target.kind, header.target.group),
         header.configuration,
-        timestamp(snap.info.updated) or "<none>",
+        "<none>" if snap.info.updated is None else age(snap.info.updated, now=now),
         header.help,
-        timestamp(snap.created),
+        age(snap.created, now=now),
     ]
 
 
-def object_cells(snap: ObjectSnapshot) -> list[Any]:
+def object_cells(snap: ObjectSnapshot, *, now: float) -> list[Any]:
     return [
         snap.api_name,
         _kind_group(snap.target.kind, snap.target.group),
         snap.name,
         snap.series,
         ",".join(e.configuration for e in snap.entries),
-        timestamp(snap.created),
+        age(snap.created, now=now),
     ]
 
 
@@ -243,7 +261,7 @@ def partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(
-    columns: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
     rows: Iterable[tuple[list[Any], dict[str, Any]]],
     *,
     include_object: str,
@@ -264,6 +282,6 @@ def table(
     if continue_token:
         meta["continue"] = continue_token
     result: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta}
-    result["columnDefinitions"] = list(columns) if with_columns else []
+    result["columnDefinitions"] = [c.definition() for c in columns] if with_columns else []
     result["rows"] = out_rows
     return result

@@ -1,182 +1,35 @@
 """OpenAPI documents (``/openapi/v2``, ``/openapi/v3``, ``/openapi/v3/apis/<group>/<version>``). Pure.
 
-The kube-apiserver's aggregator downloads them and merges them into the cluster's own
-(research/apiserver.md §1.6); ``kubectl explain metricfamilies`` then finds our schemas through
-``x-kubernetes-group-version-kind``: on every schema of a served kind and on every path
-operation. Schema names live in our own ``io.panopticon.metrics.v1alpha1`` namespace so merging
-never collides with (or gets renamed against) the cluster's ``io.k8s.*`` definitions. The v3
-root points at the group-version document with a content hash, as the aggregator expects.
+Built from the registry (``apiserver.registry``): every ``ServedResource`` with a ``schema``
+gets its kind and ``<Kind>List`` definitions and its list/get paths; the group-version's shared
+``definitions`` are added under the same prefix. The kube-apiserver's aggregator downloads the
+documents and merges them into the cluster's own; ``kubectl explain metricfamilies`` then finds
+our schemas through ``x-kubernetes-group-version-kind``, on every schema of a served kind and on
+every path operation. Schema names live in the group's own namespace (``definition_prefix``, e.g.
+``io.panopticon.metrics.v1alpha1.``) so merging never collides with (or gets renamed against)
+the cluster's ``io.k8s.*`` definitions. The v3 root points at each group-version document with a
+content hash, as the aggregator expects.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from apiserver.objects import GROUP, GROUP_VERSION, VERSION
-
-PREFIX = "io.panopticon.metrics.v1alpha1."
-_STR = {"type": "string"}
-_INT = {"type": "integer", "format": "int64"}
-
-
-def _gvk(kind: str) -> dict[str, str]:
-    return {"group": GROUP, "version": VERSION, "kind": kind}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/definitions/{PREFIX}{name}"}
-
-
-def _kind_fields(description_kind: str) -> dict[str, Any]:
-    return {
-        "apiVersion": {**_STR, "description": f"APIVersion of this object: {GROUP_VERSION}."},
-        "kind": {**_STR, "description": f"Kind of this object: {description_kind}."},
-    }
-
-
-def _definitions() -> dict[str, Any]:
-    object_meta = {
-        "type": "object",
-        "description": "Standard object metadata (a read-only subset: the objects are computed).",
-        "properties": {
-            "name": {**_STR, "description": "Name of the object."},
-            "namespace": {**_STR, "description": "Namespace of the object (namespaced kinds only)."},
-            "uid": {**_STR, "description": "Stable identifier derived from the source object's UID."},
-            "resourceVersion": {**_STR, "description": "Opaque version of the object, usable for watches."},
-            "creationTimestamp": {
-                **_STR,
-                "format": "date-time",
-                "description": "When this API server first saw the object.",
-            },
-            "labels": {
-                "type": "object",
-                "additionalProperties": _STR,
-                "description": "metrics.panopticon.io/* labels for label selectors.",
-            },
-        },
-    }
-    list_meta = {
-        "type": "object",
-        "description": "Standard list metadata.",
-        "properties": {"resourceVersion": _STR, "continue": _STR, "remainingItemCount": _INT},
-    }
-    target_kind = {
-        "type": "object",
-        "description": "The kind a configuration targets.",
-        "properties": {
-            "apiVersion": {**_STR, "description": "API version of the target kind, e.g. apps/v1."},
-            "kind": {**_STR, "description": "Kind of the target, e.g. Deployment."},
-        },
-    }
-    family = {
-        "type": "object",
-        "description": "MetricFamily is one Prometheus metric family exported by Panopticon: its type, HELP "
-        "text, the MetricsConfiguration defining it, and how many series it has now.",
-        "properties": {
-            **_kind_fields("MetricFamily"),
-            "metadata": _ref("ObjectMeta"),
-            "type": {**_STR, "description": "Prometheus metric type (gauge for MetricsConfigurations)."},
-            "help": {**_STR, "description": "The HELP text of the family."},
-            "configuration": {**_STR, "description": "Name of the MetricsConfiguration defining the family."},
-            "target": {**_ref("TargetKind"), "description": "The kind of objects the family describes."},
-            "series": {**_INT, "description": "Number of series currently exported."},
-            "objects": {**_INT, "description": "Number of objects with at least one series."},
-            "lastUpdateTime": {
-                **_STR,
-                "format": "date-time",
-                "description": "When a series of the family last changed.",
-            },
-        },
-        "x-kubernetes-group-version-kind": [_gvk("MetricFamily")],
-    }
-    series = {
-        "type": "object",
-        "description": "One Prometheus sample.",
-        "properties": {
-            "name": {**_STR, "description": "Metric name."},
-            "labels": {
-                "type": "object",
-                "additionalProperties": _STR,
-                "description": "Label names and values.",
-            },
-            "value": {**_STR, "description": "Sample value as in the exposition (NaN, +Inf, -Inf possible)."},
-        },
-    }
-    target_object = {
-        "type": "object",
-        "description": "Reference to the object the series describe.",
-        "properties": {
-            "apiVersion": _STR,
-            "kind": _STR,
-            "resource": _STR,
-            "name": _STR,
-            "namespace": _STR,
-            "uid": _STR,
-            "resourceVersion": _STR,
-        },
-    }
-
-    def object_metrics(kind: str, scope: str) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "description": f"{kind} holds the series one {scope} target object produces, from every "
-            "MetricsConfiguration that targets it. Name: <resource>.<group>.<object name> "
-            "(group 'core' for the core API group).",
-            "properties": {
-                **_kind_fields(kind),
-                "metadata": _ref("ObjectMeta"),
-                "target": {**_ref("TargetObject"), "description": "The object the series describe."},
-                "configurations": {
-                    "type": "array",
-                    "items": _STR,
-                    "description": "MetricsConfigurations that rendered the series.",
-                },
-                "series": {"type": "array", "items": _ref("Series"), "description": "The object's series."},
-            },
-            "x-kubernetes-group-version-kind": [_gvk(kind)],
-        }
-
-    def list_of(kind: str) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "description": f"A list of {kind}.",
-            "required": ["items"],
-            "properties": {
-                **_kind_fields(f"{kind}List"),
-                "metadata": _ref("ListMeta"),
-                "items": {"type": "array", "items": _ref(kind)},
-            },
-            "x-kubernetes-group-version-kind": [_gvk(f"{kind}List")],
-        }
-
-    defs = {
-        "ObjectMeta": object_meta,
-        "ListMeta": list_meta,
-        "TargetKind": target_kind,
-        "Series": series,
-        "TargetObject": target_object,
-        "MetricFamily": family,
-        "ObjectMetrics": object_metrics("ObjectMetrics", "namespaced"),
-        "ClusterObjectMetrics": object_metrics("ClusterObjectMetrics", "cluster-scoped"),
-    }
-    for kind in ("MetricFamily", "ObjectMetrics", "ClusterObjectMetrics"):
-        defs[f"{kind}List"] = list_of(kind)
-    return {PREFIX + name: schema for name, schema in defs.items()}
-
+from apiserver.registry import ApiGroupVersion, ApiRegistry, ServedResource
 
 _QUERY = [
     {"name": n, "in": "query", "type": t, "uniqueItems": True, "description": d}
     for n, t, d in [
-        ("labelSelector", "string", "Label selector on metrics.panopticon.io/* labels."),
+        ("labelSelector", "string", "Label selector on the objects' labels."),
         ("fieldSelector", "string", "metadata.name and metadata.namespace only."),
         ("limit", "integer", "Maximum number of items per page."),
         ("continue", "string", "Continue token of the previous page."),
         ("resourceVersion", "string", "Resource version to list or watch from."),
+        ("resourceVersionMatch", "string", "How resourceVersion applies to a list: Exact or NotOlderThan."),
         ("watch", "boolean", "Stream changes."),
         ("timeoutSeconds", "integer", "End a watch after this many seconds."),
         ("allowWatchBookmarks", "boolean", "Send BOOKMARK events."),
@@ -184,8 +37,55 @@ _QUERY = [
 ]
 
 
+def _camel_group(group: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in group.replace("-", ".").split("."))
+
+
+def _gvk(entry: ApiGroupVersion, kind: str) -> dict[str, str]:
+    return {"group": entry.group, "version": entry.version, "kind": kind}
+
+
+def _ref(entry: ApiGroupVersion, name: str) -> dict[str, str]:
+    return {"$ref": f"#/definitions/{entry.definition_prefix}{name}"}
+
+
+def _list_schema(entry: ApiGroupVersion, resource: ServedResource) -> dict[str, Any]:
+    kind = resource.kind
+    return {
+        "type": "object",
+        "description": f"A list of {kind}.",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {
+                "type": "string",
+                "description": f"APIVersion of this object: {entry.group_version}.",
+            },
+            "kind": {"type": "string", "description": f"Kind of this object: {kind}List."},
+            "metadata": _ref(entry, "ListMeta"),
+            "items": {"type": "array", "items": _ref(entry, kind)},
+        },
+        "x-kubernetes-group-version-kind": [_gvk(entry, resource.list_kind)],
+    }
+
+
+def _described(entry: ApiGroupVersion) -> list[ServedResource]:
+    return [r for r in entry.resources if r.schema is not None]
+
+
+def definitions(entry: ApiGroupVersion) -> dict[str, Any]:
+    defs: dict[str, Any] = {name: copy.deepcopy(schema) for name, schema in entry.definitions.items()}
+    for resource in _described(entry):
+        assert resource.schema is not None
+        defs[resource.kind] = {
+            **copy.deepcopy(dict(resource.schema)),
+            "x-kubernetes-group-version-kind": [_gvk(entry, resource.kind)],
+        }
+        defs[resource.list_kind] = _list_schema(entry, resource)
+    return {entry.definition_prefix + name: schema for name, schema in defs.items()}
+
+
 def _operation(
-    kind: str, action: str, op_id: str, schema_kind: str, params: list[dict[str, Any]]
+    entry: ApiGroupVersion, kind: str, action: str, op_id: str, schema_kind: str, params: list[dict[str, Any]]
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": op_id,
@@ -193,61 +93,45 @@ def _operation(
         "consumes": ["*/*"],
         "produces": ["application/json", "application/json;stream=watch"],
         "schemes": ["https"],
-        "tags": ["metricsPanopticonIo_v1alpha1"],
+        "tags": [f"{_camel_group(entry.group)[:1].lower()}{_camel_group(entry.group)[1:]}_{entry.version}"],
         "responses": {
-            "200": {"description": "OK", "schema": _ref(schema_kind)},
+            "200": {"description": "OK", "schema": _ref(entry, schema_kind)},
             "401": {"description": "Unauthorized"},
         },
         "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": _gvk(kind),
+        "x-kubernetes-group-version-kind": _gvk(entry, kind),
     }
     if params:
         op["parameters"] = params
     return op
 
 
-def _paths() -> dict[str, Any]:
-    base = f"/apis/{GROUP_VERSION}"
+def paths(entry: ApiGroupVersion) -> dict[str, Any]:
     name_param = {"name": "name", "in": "path", "required": True, "type": "string", "uniqueItems": True}
     ns_param = {"name": "namespace", "in": "path", "required": True, "type": "string", "uniqueItems": True}
-    paths: dict[str, Any] = {}
-    for resource, kind, namespaced in (
-        ("metricfamilies", "MetricFamily", False),
-        ("objectmetrics", "ObjectMetrics", True),
-        ("clusterobjectmetrics", "ClusterObjectMetrics", False),
-    ):
-        prefixes = [(f"{base}/namespaces/{{namespace}}/{resource}", [ns_param])] if namespaced else []
-        prefixes.append((f"{base}/{resource}", []))
+    gv_word = _camel_group(entry.group) + entry.version[:1].upper() + entry.version[1:]
+    out: dict[str, Any] = {}
+    for resource in _described(entry):
+        kind, namespaced = resource.kind, resource.namespaced
+        namespaced_collection = f"{entry.base}/namespaces/{{namespace}}/{resource.plural}"
+        prefixes = [(namespaced_collection, [ns_param])] if namespaced else []
+        prefixes.append((f"{entry.base}/{resource.plural}", []))
         for i, (collection, extra) in enumerate(prefixes):
             suffix = "ForAllNamespaces" if namespaced and i == 1 else ""
             ns_word = "Namespaced" if namespaced and i == 0 else ""
-            paths[collection] = {
+            out[collection] = {
                 "get": _operation(
-                    kind,
-                    "list",
-                    f"listMetricsPanopticonIoV1alpha1{ns_word}{kind}{suffix}",
-                    f"{kind}List",
-                    _QUERY,
+                    entry, kind, "list", f"list{gv_word}{ns_word}{kind}{suffix}", resource.list_kind, _QUERY
                 ),
                 "parameters": extra,
             }
             if namespaced and i == 1:
                 continue
-            paths[f"{collection}/{{name}}"] = {
-                "get": _operation(kind, "get", f"readMetricsPanopticonIoV1alpha1{ns_word}{kind}", kind, []),
+            out[f"{collection}/{{name}}"] = {
+                "get": _operation(entry, kind, "get", f"read{gv_word}{ns_word}{kind}", kind, []),
                 "parameters": [name_param, *extra],
             }
-    return paths
-
-
-@lru_cache(maxsize=1)
-def openapi_v2() -> dict[str, Any]:
-    return {
-        "swagger": "2.0",
-        "info": {"title": "Panopticon metrics API", "version": VERSION},
-        "paths": _paths(),
-        "definitions": _definitions(),
-    }
+    return out
 
 
 def _v3_refs(node: Any) -> Any:
@@ -262,6 +146,12 @@ def _v3_refs(node: Any) -> Any:
     if isinstance(node, list):
         return [_v3_refs(v) for v in node]
     return node
+
+
+def _v3_param(param: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in param.items() if k not in ("type", "uniqueItems")}
+    out["schema"] = {"type": param.get("type", "string"), "uniqueItems": True}
+    return out
 
 
 def _v3_operation(op: dict[str, Any]) -> dict[str, Any]:
@@ -279,43 +169,50 @@ def _v3_operation(op: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _v3_param(param: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in param.items() if k not in ("type", "uniqueItems")}
-    out["schema"] = {"type": param.get("type", "string"), "uniqueItems": True}
-    return out
+class OpenApi:
+    """The documents of one registry, built once (the registry is fixed for a process)."""
 
-
-@lru_cache(maxsize=1)
-def openapi_v3_group_version() -> dict[str, Any]:
-    v2 = openapi_v2()
-    paths: dict[str, Any] = {}
-    for path, item in v2["paths"].items():
-        paths[path] = {
-            "get": _v3_operation(item["get"]),
-            "parameters": [_v3_param(p) for p in item.get("parameters", [])],
+    def __init__(self, registry: ApiRegistry, *, title: str = "Panopticon API", version: str = "v1") -> None:
+        self._registry = registry
+        all_paths: dict[str, Any] = {}
+        all_defs: dict[str, Any] = {}
+        for entry in registry.entries:
+            all_paths.update(paths(entry))
+            all_defs.update(definitions(entry))
+        self.v2: dict[str, Any] = {
+            "swagger": "2.0",
+            "info": {"title": title, "version": version},
+            "paths": all_paths,
+            "definitions": all_defs,
         }
-    return {
-        "openapi": "3.0.0",
-        "info": v2["info"],
-        "paths": paths,
-        "components": {"schemas": _v3_refs(copy.deepcopy(v2["definitions"]))},
-    }
-
-
-@lru_cache(maxsize=1)
-def openapi_v3_hash() -> str:
-    return (
-        hashlib.sha512(orjson.dumps(openapi_v3_group_version(), option=orjson.OPT_SORT_KEYS))
-        .hexdigest()[:64]
-        .upper()
-    )
-
-
-def openapi_v3_root() -> dict[str, Any]:
-    return {
-        "paths": {
-            f"apis/{GROUP_VERSION}": {
-                "serverRelativeURL": f"/openapi/v3/apis/{GROUP_VERSION}?hash={openapi_v3_hash()}"
+        self._v3: dict[str, dict[str, Any]] = {}
+        self._hashes: dict[str, str] = {}
+        for entry in registry.entries:
+            doc = self._group_version(entry)
+            self._v3[entry.group_version] = doc
+            digest = hashlib.sha512(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
+            self._hashes[entry.group_version] = digest[:64].upper()
+        self.v3_root: dict[str, Any] = {
+            "paths": {
+                f"apis/{gv}": {"serverRelativeURL": f"/openapi/v3/apis/{gv}?hash={digest}"}
+                for gv, digest in self._hashes.items()
             }
         }
-    }
+
+    @staticmethod
+    def _group_version(entry: ApiGroupVersion) -> dict[str, Any]:
+        out_paths: dict[str, Any] = {}
+        for path, item in paths(entry).items():
+            out_paths[path] = {
+                "get": _v3_operation(item["get"]),
+                "parameters": [_v3_param(p) for p in item.get("parameters", [])],
+            }
+        return {
+            "openapi": "3.0.0",
+            "info": {"title": f"{entry.group_version} API", "version": entry.version},
+            "paths": out_paths,
+            "components": {"schemas": _v3_refs(definitions(entry))},
+        }
+
+    def v3(self, group_version: str) -> dict[str, Any] | None:
+        return self._v3.get(group_version)

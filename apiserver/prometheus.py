@@ -8,7 +8,9 @@ same attributes, so a tenant allowed to ``list prometheus`` in ``team-a`` scrape
 
 Bodies come from the shared ``Exposition`` cache (rebuilt only when the store changed):
 negotiated Prometheus text or OpenMetrics, gzip when accepted, always with an explicit
-Content-Type (Prometheus 3 rejects scrapes without one) and ``Vary``.
+Content-Type (Prometheus 3 rejects scrapes without one) and ``Vary``. The cached bytes are
+written in slices without a per-request copy, and a client that does not take them within
+``write_timeout`` seconds is disconnected (``apiserver.streaming``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from apiserver.streaming import WriteDeadline, write_body
 from exporter.exposition import Format, gzip_accepted, negotiate
 
 
@@ -25,10 +28,11 @@ class ExpositionSource(Protocol):
 
 
 class PrometheusApi:
-    def __init__(self, exposition: ExpositionSource) -> None:
+    def __init__(self, exposition: ExpositionSource, *, write_timeout: float = 60.0) -> None:
         self._exposition = exposition
+        self._write_timeout = write_timeout
 
-    async def scrape(self, request: web.Request) -> web.Response:
+    async def scrape(self, request: web.Request) -> web.StreamResponse:
         namespace = request.match_info.get("namespace")
         fmt = negotiate(request.headers.get("Accept"))
         gzipped = gzip_accepted(request.headers.get("Accept-Encoding"))
@@ -40,4 +44,8 @@ class PrometheusApi:
         }
         if gzipped:
             headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+        response = web.StreamResponse(headers=headers)
+        response.content_length = len(body)
+        return await write_body(
+            request, response, body, deadline=WriteDeadline(request, self._write_timeout)
+        )

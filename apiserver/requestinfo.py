@@ -1,12 +1,12 @@
 """Request classification: is a request a resource request, and which verb/resource/namespace.
 
-This mirrors the kube-apiserver's RequestInfo resolver (research/apiserver.md §2.4) because our
-SubjectAccessReview must use exactly the attributes the kube-apiserver already authorized:
-``/apis/<g>/<v>/<res>[/<name>[/<sub>]]`` and ``/apis/<g>/<v>/namespaces/<ns>/<res>[...]`` are
-resource requests (GET -> ``get`` with a name, ``list`` without, ``watch`` with ``?watch=1|true``
-or a ``/watch/`` prefix); everything else (``/apis``, ``/apis/<g>/<v>``, ``/openapi/v2``,
-``/healthz`` ...) is a non-resource request whose verb is the lower-cased HTTP method.
-Pure: no aiohttp types.
+This mirrors the kube-apiserver's RequestInfo resolver (kubernetes/apiserver
+``pkg/endpoints/request/requestinfo.go``) because our SubjectAccessReview must use exactly the
+attributes the kube-apiserver already authorized: ``/apis/<g>/<v>/<res>[/<name>[/<sub>]]`` and
+``/apis/<g>/<v>/namespaces/<ns>/<res>[...]`` are resource requests (GET -> ``get`` with a name,
+``list`` without, ``watch`` with ``?watch=1|true`` or a ``/watch/`` prefix); everything else
+(``/apis``, ``/apis/<g>/<v>``, ``/openapi/v2``, ``/healthz`` ...) is a non-resource request
+whose verb is the lower-cased HTTP method. Pure: no aiohttp types.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Label selectors use the Kubernetes grammar (``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``,
 ``a notin (x)``, ``a``, ``!a``, comma = AND). Field selectors support only ``metadata.name`` and
 ``metadata.namespace`` with ``=``, ``==`` and ``!=`` (what ``kubectl get NAME -w`` and ``-A``
-need); any other field is a 400, as the generic apiserver answers (research/apiserver.md §3.4).
+need); any other field is a 400, as the generic apiserver answers (docs/design.md, statement 17).
 """
 
 from __future__ import annotations
@@ -133,23 +133,81 @@ class FieldSelector:
         return None
 
 
+_FIELD_OPERATORS = ("!=", "==", "=")
+_ESCAPABLE = "\\,="
+
+
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` except where a backslash escapes it (escapes are kept for ``_unescape``)."""
+    parts, current, escaped = [], [], False
+    for ch in text:
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\":
+            current.append(ch)
+            escaped = True
+        elif ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _split_term(term: str) -> tuple[str, str, str] | None:
+    """``field<op>value`` at the first unescaped operator, as the kube-apiserver's ``splitTerm``."""
+    i, escaped = 0, False
+    while i < len(term):
+        ch = term[i]
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        else:
+            for op in _FIELD_OPERATORS:
+                if term.startswith(op, i):
+                    return term[:i], op, term[i + len(op) :]
+        i += 1
+    return None
+
+
+def _unescape(value: str, selector: str) -> str:
+    """Backslash escapes ``\\``, ``,`` and ``=``; an unescaped ``,``/``=`` or another escape is an error."""
+    out, escaped = [], False
+    for ch in value:
+        if escaped:
+            if ch not in _ESCAPABLE:
+                raise SelectorError(f"invalid field selector {selector!r}: invalid escape sequence \\{ch}")
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch in ",=":
+            raise SelectorError(f"invalid field selector {selector!r}: unescaped {ch!r} in value {value!r}")
+        else:
+            out.append(ch)
+    if escaped:
+        raise SelectorError(f"invalid field selector {selector!r}: trailing backslash in value {value!r}")
+    return "".join(out)
+
+
 def parse_field_selector(text: str | None) -> FieldSelector:
+    """The kube-apiserver's field selector grammar (escapes included) over ``FIELDS``."""
     if not text or not text.strip():
         return FieldSelector()
     reqs: list[tuple[str, bool, str]] = []
-    for raw in text.split(","):
+    for raw in _split_unescaped(text, ","):
         part = raw.strip()
-        for op in ("!=", "==", "="):
-            if op in part:
-                field_name, _, value = part.partition(op)
-                field_name = field_name.strip()
-                if field_name not in FIELDS:
-                    raise SelectorError(
-                        f'"{field_name}" is not a known field selector: only '
-                        f'"metadata.name", "metadata.namespace"'
-                    )
-                reqs.append((field_name, op != "!=", value.strip()))
-                break
-        else:
+        term = _split_term(part)
+        if term is None:
             raise SelectorError(f"invalid field selector requirement {part!r}: expected field=value")
+        field_name, op, value = term
+        field_name = field_name.strip()
+        if field_name not in FIELDS:
+            raise SelectorError(
+                f'"{field_name}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+            )
+        reqs.append((field_name, op != "!=", _unescape(value.strip(), text)))
     return FieldSelector(tuple(reqs))

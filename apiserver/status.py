@@ -1,7 +1,7 @@
 """``metav1.Status``: the one error shape every response of the extension API server uses.
 
 kubectl prints ``Error from server (<reason>): <message>`` from these bodies, and client-go maps
-``reason``/``code`` to typed errors (research/apiserver.md §3.1). Handlers raise ``StatusError``;
+``reason``/``code`` to typed errors (apimachinery ``metav1.StatusReason``). Handlers raise ``StatusError``;
 the outermost middleware turns it (and aiohttp's own HTTP errors) into a Status response, so no
 code path answers with plain text, HTML or a redirect.
 """

@@ -2,9 +2,10 @@
 
 Requests by verb, resource and HTTP code with their latency (watch streams are counted when they
 end), and the authentication/authorization work that costs round trips to the kube-apiserver:
-TokenReviews and SubjectAccessReviews sent versus answered from the caches. Review counters are
-read from the authenticator and authorizer at scrape time, so the request path only pays for one
-counter increment and one histogram observation.
+TokenReviews and SubjectAccessReviews sent versus answered from the caches, and the
+connections and requests refused before the application saw them (``rejected``, by reason).
+Review counters are read from the authenticator and authorizer at scrape time, so the request
+path only pays for one counter increment and one histogram observation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from apiserver.authn import Authenticator
 from apiserver.authz import Authorizer
+from apiserver.connections import REJECT_REASONS
 
 
 class _ReviewCollector(Collector):
@@ -57,7 +59,19 @@ class ApiTelemetry:
             registry=registry,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 60.0),
         )
+        self.rejected = Counter(
+            "panopticon_apiserver_rejected",
+            "Connections and requests refused before the application saw them, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason)
         self._registry = registry
+
+    def reject(self, reason: str) -> None:
+        """Count one refused connection or request (``reason`` from ``REJECT_REASONS``)."""
+        self.rejected.labels(reason if reason in REJECT_REASONS else "bad_request").inc()
 
     def watch_reviews(self, authenticator: Authenticator, authorizer: Authorizer) -> None:
         self._registry.register(_ReviewCollector(authenticator, authorizer))

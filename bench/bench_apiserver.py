@@ -240,7 +240,7 @@ async def load(
                 headers={**headers, "X-Remote-User": f"bench-user-{i}", "X-Remote-Group": "bench-readers"},
             ) as resp:
                 await resp.read()
-                if resp.status != 200:
+                if not resp.ok:  # any 4xx/5xx counts as an error
                     errors += 1
             latencies.append(time.perf_counter() - start)
 

@@ -6,7 +6,7 @@ baseline and memory per stored series. Results and the command are recorded in b
 Everything runs in one process on one core (CPython is single-threaded here), except the memory
 measurement, which runs in a fresh subprocess so that the RSS delta counts only the store.
 
-1. Render: the Deployment configuration of research/exporter.md §1.5 (b)
+1. Render: the Deployment configuration of Panopticon's launch post
    (``examples/configs/apps-deployment.yaml``) over realistic Deployments (labels, annotations,
    pod template, managedFields-like noise, two or three conditions): ``Plan.render`` alone, and
    ``MetricsStore.upsert`` (render + store bookkeeping).

@@ -126,7 +126,7 @@ def replayed(path: Path, *, repeat: int) -> bytes:
 
 
 class RecordedWatch:
-    """A ListWatchClient whose watch replays a recorded NDJSON body in 64 KiB chunks."""
+    """A ``kube.api.ListWatcher`` whose watch replays a recorded NDJSON body in 64 KiB chunks."""
 
     def __init__(self, body: bytes) -> None:
         self.body = body

@@ -2,8 +2,9 @@
 
 The extension API server needs a serving certificate the kube-apiserver trusts through the
 APIService ``caBundle``; the aggregator dials ``<service>.<namespace>.svc`` and Go accepts only
-SANs, so every name goes into the subjectAltName extension (research/apiserver.md §6). The same
-functions mint client certificates (front-proxy, x509 users) for tests and benchmarks.
+SANs, so every name goes into the subjectAltName extension (docs/design.md, "Sources, by
+topic": certificates). The same functions mint client certificates (front-proxy, x509 users)
+for tests and benchmarks.
 
 Everything here is pure: keys and certificates are built in memory and returned as PEM bytes;
 ``write_pair`` is the only function touching the disk, and writes private keys with mode 0600.

@@ -2,10 +2,10 @@
 
 The TLS layer loads the *union* of the client CA and the front-proxy (requestheader) CA, so a
 completed handshake only proves the peer chains to one of them. Trusting ``X-Remote-*`` headers
-requires proof that the certificate was issued by the *requestheader* CA (research/apiserver.md
-§2.2), so the authenticator re-verifies the leaf here against the bundle for each purpose:
-issuer name + signature, validity window of leaf and issuer, the issuer being a CA, and the
-clientAuth extended key usage.
+requires proof that the certificate was issued by the *requestheader* CA (kubernetes/apiserver
+``pkg/authentication/request/x509``), so the authenticator re-verifies the leaf here against
+the bundle for each purpose: issuer name + signature, validity window of leaf and issuer, the
+issuer being a CA, and the clientAuth extended key usage.
 
 Chains are leaf -> CA (what kube-apiserver's front-proxy and client certificates are). Python
 3.11's ``ssl`` exposes only the peer leaf, so intermediates cannot be considered.

@@ -9,7 +9,8 @@ escaped, ``name{`` prefixes and literal label fragments are built and paths/expr
 compiled here, and a value that cannot be converted only drops its series (recorded in
 ``RenderErrors``), it never raises.
 
-Semantics (Panopticon's, research/exporter.md §1.2-1.3; details in docs/metrics-configuration.md):
+Semantics (Panopticon's, docs/design.md "MetricsConfiguration compatibility"; details in
+docs/metrics-configuration.md):
 - labels, in order: ``namespace`` (when the object has one), ``<lowercase kind>`` = object name,
   ``commonLabels``, the metric's ``labels``, the ``states`` label; a label's ``value`` wins over
   its ``valuePath``; a ``valuePath`` that resolves to nothing (or null) omits the label;
@@ -21,6 +22,7 @@ Semantics (Panopticon's, research/exporter.md §1.2-1.3; details in docs/metrics
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,13 +39,12 @@ from exporter.naming import (
 )
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
 from exporter.sources import Document
-from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef
+from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef, object_line
 from exporter.values import ValueConversionError, datetime_to_float, format_value, label_value_of, to_float
 
 __all__ = [
     "CompileError",
     "CompiledPlan",
-    "check_conflicts",
     "compile_config",
     "compile_documents",
     "find_conflicts",
@@ -258,6 +259,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         if parsed is None:
             meta = config.get("metadata") if isinstance(config, Mapping) else None
             name = meta.get("name", "") if isinstance(meta, Mapping) else ""
+            problems = problems + _problems_of_valid_metrics(config, problems)
             raise CompileError(problems, name=name if isinstance(name, str) else "")
         model = parsed
     collector = _Collector()
@@ -308,6 +310,49 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _common=common,
         _renderers=tuple(renderers),
     )
+
+
+_METRIC_INDEX = re.compile(r"^spec\.metrics\[(\d+)\]")
+
+
+def _problems_of_valid_metrics(config: Mapping[str, Any], schema: Sequence[Problem]) -> list[Problem]:
+    """Compile problems of the metrics that passed schema validation, so one run reports both
+    (a metric with a missing ``states.labelKey`` and another with a broken expression: two lines).
+
+    The schema-valid metrics are compiled in a copy of the configuration whose invalid parts are
+    left out (invalid metrics) or replaced by a neutral stand-in (metadata, targetRef,
+    commonLabels); their problems are mapped back to the original metric indices."""
+    spec = config.get("spec") if isinstance(config, Mapping) else None
+    metrics = spec.get("metrics") if isinstance(spec, Mapping) else None
+    if not isinstance(metrics, list):
+        return []
+    bad_metrics = {int(m.group(1)) for p in schema if (m := _METRIC_INDEX.match(p.path))}
+    keep = [i for i in range(len(metrics)) if i not in bad_metrics]
+    if not keep:
+        return []
+    paths = [p.path for p in schema]
+    repaired_spec = dict(spec)  # type: ignore[arg-type]
+    repaired_spec["metrics"] = [metrics[i] for i in keep]
+    if any(p.startswith("spec.targetRef") for p in paths):
+        repaired_spec["targetRef"] = {"apiVersion": "v1", "kind": "SchemaError"}
+    if any(p.startswith("spec.commonLabels") for p in paths):
+        repaired_spec["commonLabels"] = []
+    repaired = {"apiVersion": "metrics.appscode.com/v1alpha1", "kind": "MetricsConfiguration",
+                "metadata": {"name": "schema-error"}, "spec": repaired_spec}
+    if any(p.startswith("spec.") and not p.startswith(("spec.metrics", "spec.targetRef", "spec.commonLabels"))
+           for p in paths):
+        return []  # an unknown spec field: nothing more can be said safely
+    model, still = parse_config(repaired)
+    if model is None or still:
+        return []
+    try:
+        compile_config(model)
+    except CompileError as exc:
+        def original(match: re.Match[str]) -> str:
+            return f"spec.metrics[{keep[int(match.group(1))]}]"
+
+        return [Problem(path=_METRIC_INDEX.sub(original, p.path), message=p.message) for p in exc.problems]
+    return []
 
 
 @dataclass(slots=True)
@@ -584,7 +629,7 @@ def find_conflicts(plans: Sequence[CompiledPlan]) -> list[tuple[str, Problem]]:
 
 def format_problem(*, source: str, name: str, problem: Problem) -> str:
     """The one-line form every tool prints: ``FILE: metadata.name: field.path: message``."""
-    return f"{source}: {name or '(unnamed)'}: {problem.path}: {problem.message}"
+    return f"{source}: {object_line(name, problem)}"
 
 
 Locate = Callable[[Document, str], str]
@@ -627,7 +672,3 @@ def compile_documents(configs: Sequence[Document], *,
         problems.append(format_problem(source=where, name=name, problem=problem))
     return list(plans), problems
 
-
-def check_conflicts(plans: Sequence[CompiledPlan]) -> list[Problem]:
-    """Problems for families two configurations both produce (the later one is reported)."""
-    return [problem for _, problem in find_conflicts(plans)]

@@ -133,13 +133,6 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- escaping
 
 
-def escape_label_value(value: str) -> str:
-    """Label value escaping, identical in text 0.0.4 and OpenMetrics: ``\\``, ``"``, newline."""
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
 def escape_help(text: str, kind: FormatKind) -> str:
     text = text.replace("\\", "\\\\").replace("\n", "\\n")
     return text.replace('"', '\\"') if kind == "openmetrics" else text

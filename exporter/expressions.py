@@ -2,34 +2,52 @@
 
 Panopticon evaluates ``metricValue.valueFromExpression`` with gomodules/eval (a govaluate fork)
 over the metric's ``params``. This module implements that language safely (no Python ``eval``):
-a tokenizer, a Pratt parser producing a small AST, and a compiler turning the AST into nested
-closures, so an expression is parsed once when its configuration is compiled and rendering an
-object only calls closures. Syntax errors raise ``ExpressionError`` with a 1-based column.
+a tokenizer that follows govaluate's lexer, a precedence-climbing parser producing a small AST,
+and a compiler turning the AST into nested closures, so an expression is parsed once when its
+configuration is compiled and rendering an object only calls closures. Syntax errors raise
+``ExpressionError`` with a 1-based column.
 
-Grammar (lowest precedence first; all binary operators are left-associative except ``**``):
-``c ? a : b`` (``: b`` optional, a false condition then gives nil), ``??``, ``||``, ``&&``,
-``== != < > <= >=``, ``+ -``, ``* / %``, ``**``, unary ``- !``, then literals (numbers,
-``'single'``/``"double"``-quoted strings, ``true``/``false``), parameters (``name`` or
-``[any name]``), calls ``f(a, b)`` and parentheses.
+Lexer (govaluate's): numbers are digits and dots (``3``, ``2.5``, ``.5``; no exponent) or hex
+``0x1F``; strings are quoted with ``'`` or ``"`` and end at the next quote of either kind, a
+backslash takes the next character literally; a string literal that is a date (RFC3339,
+``2006-01-02``, ``2006-01-02 15:04:05`` ...) is the Unix time in seconds; names start with a
+letter and hold letters, digits, ``_`` and backslash-escaped characters (``response\\-time``),
+or are bracketed (``[any name]``, ``\\]`` inside); ``true``, ``false``, ``in``/``IN`` are words;
+an operator is a maximal run of symbol characters (so ``1 +- 2`` is an invalid token).
 
-Value semantics (documented in docs/metrics-configuration.md):
+Grammar, lowest precedence first, every binary operator left-associative (govaluate's planner
+order, not C's): ``? : ??`` (one level: ``c ? a`` gives nil when ``c`` is false, ``x : y`` and
+``x ?? y`` give ``x`` unless it is nil), ``||``, ``&&``, ``== != < > <= >= =~ !~ in``,
+``& | ^``, ``<< >>``, ``+ -``, ``* / %``, ``**``, prefix ``- ! ~``, then calls ``f(a, b)``,
+parentheses (``(a, b)`` is an array, for ``in``), literals and parameters.
+
+Value semantics (docs/metrics-configuration.md lists where they differ from govaluate, and why):
 - parameters keep their JSON types; a parameter whose path matched nothing is ``MISSING`` and
   behaves as the string ``'nil'`` (``int(topology != 'nil')``); booleans compare as the strings
   ``'true'``/``'false'`` against strings (``int(paused == 'true')``) and as booleans otherwise;
 - ``==``/``!=`` compare numbers numerically, a number and a numeric string numerically, and
   anything else by value; ``< > <= >=`` need two numbers (numeric strings allowed) or two strings
   (lexicographic);
-- ``+`` concatenates when either side is a non-numeric string, otherwise adds; ``- * / % **``
-  need numbers (numeric strings allowed); division by zero follows IEEE (``+Inf``, ``NaN``);
-- ``&& || ! ?:`` need booleans (the strings ``'true'``/``'false'`` count as booleans).
+- ``+`` concatenates when either side is a non-numeric string (numbers printed as Go's ``%v``),
+  otherwise adds; ``- * / % ** & | ^ << >> ~`` need numbers (numeric strings allowed); bitwise
+  operators work on the int64 (shifts: uint64) value, as govaluate; division by zero follows
+  IEEE (``+Inf``, ``NaN``);
+- ``=~``/``!~`` need a string on the left and a regular expression (a string) on the right,
+  searched anywhere in the string; a constant pattern is compiled with the expression;
+- ``&& || ! ?`` need booleans (the strings ``'true'``/``'false'`` count as booleans);
+  ``&&``, ``||``, ``?``, ``:`` and ``??`` do not evaluate the side they do not need.
 Runtime failures raise ``EvaluationError``; the renderer drops the series and records it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from exporter.paths import MISSING
@@ -41,6 +59,7 @@ __all__ = [
     "ExpressionError",
     "FunctionSpec",
     "compile_expression",
+    "go_format",
     "parse",
 ]
 
@@ -76,17 +95,26 @@ class FunctionSpec:
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: str  # "num" | "str" | "ident" | "op" | "end"
+    kind: str  # "num" | "str" | "ident" | "param" | "op" | "(" | ")" | "," | "end"
     text: str
     value: Any
     column: int
 
 
-_OPERATORS = (
-    "**", "==", "!=", "<=", ">=", "&&", "||", "??",
-    "<", ">", "+", "-", "*", "/", "%", "!", "?", ":", "(", ")", ",",
-)
-_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+OPERATORS = frozenset({
+    "**", "==", "!=", "<=", ">=", "=~", "!~", "&&", "||", "??", "<<", ">>",
+    "<", ">", "+", "-", "*", "/", "%", "&", "|", "^", "~", "!", "?", ":",
+})
+_NOT_SYMBOL = frozenset("()[],'\"")
+
+
+def _is_symbol(char: str) -> bool:
+    """govaluate's ``isNotAlphanumeric`` (minus the characters that are tokens on their own)."""
+    return not (char.isalnum() or char.isspace() or char in _NOT_SYMBOL)
+
+
+def _is_name_char(char: str) -> bool:
+    return char.isalpha() or char.isdigit() or char in "_."
 
 
 def tokenize(text: str) -> list[Token]:
@@ -96,73 +124,162 @@ def tokenize(text: str) -> list[Token]:
     while pos < length:
         char = text[pos]
         column = pos + 1
-        if char in " \t\r\n":
+        if char.isspace():
             pos += 1
             continue
-        if char.isdigit() or (char == "." and pos + 1 < length and text[pos + 1].isdigit()):
-            end = pos
-            while end < length and (text[end].isdigit() or text[end] == "."):
-                end += 1
-            if end < length and text[end] in "eE":
-                exp_end = end + 1
-                if exp_end < length and text[exp_end] in "+-":
-                    exp_end += 1
-                if exp_end < length and text[exp_end].isdigit():
-                    end = exp_end
-                    while end < length and text[end].isdigit():
-                        end += 1
-            literal = text[pos:end]
-            try:
-                number = float(literal)
-            except ValueError:
-                raise ExpressionError(f"malformed number {literal!r}", column=column) from None
-            tokens.append(Token("num", literal, number, column))
-            pos = end
+        if char.isdigit() or char == ".":
+            pos = _number(text, pos, tokens)
             continue
-        if char in "'\"":
+        if char == ",":
+            tokens.append(Token(",", ",", ",", column))
             pos += 1
-            chars: list[str] = []
-            while True:
-                if pos >= length:
-                    raise ExpressionError("unterminated string", column=column)
-                current = text[pos]
-                if current == char:
-                    pos += 1
-                    break
-                if current == "\\" and pos + 1 < length:
-                    chars.append(_ESCAPES.get(text[pos + 1], text[pos + 1]))
-                    pos += 2
-                    continue
-                chars.append(current)
-                pos += 1
-            tokens.append(Token("str", text[column - 1:pos], "".join(chars), column))
-            continue
-        if char.isalpha() or char == "_":
-            end = pos + 1
-            while end < length and (text[end].isalnum() or text[end] == "_"):
-                end += 1
-            tokens.append(Token("ident", text[pos:end], text[pos:end], column))
-            pos = end
             continue
         if char == "[":
-            end = text.find("]", pos + 1)
-            if end < 0:
-                raise ExpressionError("unterminated [parameter]", column=column)
-            name = text[pos + 1:end]
+            name, end = _read_escaped(text, pos + 1, stop="]")
+            if end >= length:
+                raise ExpressionError("unterminated [parameter] (unclosed parameter bracket)", column=column)
             if not name:
                 raise ExpressionError("empty [parameter] name", column=column)
             tokens.append(Token("param", text[pos:end + 1], name, column))
             pos = end + 1
             continue
-        for operator in _OPERATORS:
-            if text.startswith(operator, pos):
-                tokens.append(Token("op", operator, operator, column))
-                pos += len(operator)
-                break
-        else:
-            raise ExpressionError(f"unexpected character {char!r}", column=column)
+        if char.isalpha():
+            name, end = _read_name(text, pos)
+            tokens.append(_word(name, text[pos:end], column))
+            pos = end
+            continue
+        if char in "'\"":
+            value, end = _read_escaped(text, pos + 1, stop="'\"")
+            if end >= length:
+                raise ExpressionError("unterminated string (unclosed string literal)", column=column)
+            when = date_literal(value)
+            if when is not None:
+                tokens.append(Token("num", text[pos:end + 1], when, column))
+            else:
+                tokens.append(Token("str", text[pos:end + 1], value, column))
+            pos = end + 1
+            continue
+        if char in "()":
+            tokens.append(Token(char, char, char, column))
+            pos += 1
+            continue
+        end = pos
+        while end < length and _is_symbol(text[end]):
+            end += 1
+        symbol = text[pos:end]
+        if symbol not in OPERATORS:
+            raise ExpressionError(f"invalid token {symbol or char!r}", column=column)
+        tokens.append(Token("op", symbol, symbol, column))
+        pos = end
     tokens.append(Token("end", "", None, length + 1))
     return tokens
+
+
+def _number(text: str, pos: int, tokens: list[Token]) -> int:
+    column = pos + 1
+    length = len(text)
+    if text.startswith(("0x", "0X"), pos) and pos + 2 < length:
+        end = pos + 2
+        while end < length and (text[end].isalnum() or text[end] == "."):
+            end += 1
+        digits = text[pos + 2:end]
+        try:
+            value = float(int(digits, 16))
+        except ValueError:
+            raise ExpressionError(f"malformed hex number {text[pos:end]!r}", column=column) from None
+        tokens.append(Token("num", text[pos:end], value, column))
+        return end
+    end = pos
+    while end < length and (text[end].isdigit() or text[end] == "."):
+        end += 1
+    literal = text[pos:end]
+    try:
+        number = float(literal)
+    except ValueError:
+        raise ExpressionError(f"malformed number {literal!r}", column=column) from None
+    tokens.append(Token("num", literal, number, column))
+    return end
+
+
+def _read_escaped(text: str, pos: int, *, stop: str) -> tuple[str, int]:
+    """Characters up to one of ``stop`` (a backslash takes the next one literally): (value, end)."""
+    chars: list[str] = []
+    length = len(text)
+    while pos < length:
+        current = text[pos]
+        if current == "\\" and pos + 1 < length:
+            chars.append(text[pos + 1])
+            pos += 2
+            continue
+        if current in stop:
+            return "".join(chars), pos
+        chars.append(current)
+        pos += 1
+    return "".join(chars), length
+
+
+def _read_name(text: str, pos: int) -> tuple[str, int]:
+    chars: list[str] = []
+    length = len(text)
+    while pos < length:
+        current = text[pos]
+        if current == "\\" and pos + 1 < length:
+            chars.append(text[pos + 1])
+            pos += 2
+        elif _is_name_char(current):
+            chars.append(current)
+            pos += 1
+        else:
+            break
+    return "".join(chars), pos
+
+
+def _word(name: str, raw: str, column: int) -> Token:
+    if name == "true":
+        return Token("num", raw, True, column)
+    if name == "false":
+        return Token("num", raw, False, column)
+    if name in ("in", "IN"):
+        return Token("op", raw, "in", column)
+    if "." in name:
+        if name.endswith("."):
+            raise ExpressionError(f"hanging accessor on token {name!r}", column=column)
+        raise ExpressionError(f"{name!r}: field accessors are not supported (parameters are JSON "
+                              "values; use a longer valuePath or [bracketed names])", column=column)
+    return Token("ident", raw, name, column)
+
+
+# govaluate's tryParseTime layouts (Go reference time) as (regex, strptime formats).
+_DATE_LAYOUTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (re.compile(r"\d{4}-\d{2}-\d{2}"), ("%Y-%m-%d",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"), ("%Y-%m-%d %H:%M",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?"), ("%Y-%m-%d %H:%M:%S",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}"), ("%Y-%m-%d %H:%M:%S%z",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"), ("%Y-%m-%dT%H:%M:%S%z",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}(Z|[+-]\d{4})"), ("%Y-%m-%dT%H%z",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(Z|[+-]\d{4})"), ("%Y-%m-%dT%H:%M%z",)),
+    (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{4})"), ("%Y-%m-%dT%H:%M:%S%z",)),
+)
+
+
+def date_literal(text: str) -> float | None:
+    """govaluate turns a string literal that parses as a date into its Unix time (whole seconds,
+    local time = UTC here); ``None`` when it is not a date."""
+    if len(text) < 10 or not text[:4].isdigit():
+        return None
+    for pattern, formats in _DATE_LAYOUTS:
+        if pattern.fullmatch(text) is None:
+            continue
+        candidate = re.sub(r"\.\d+", "", text).replace("Z", "+0000")
+        for layout in formats:
+            try:
+                parsed = datetime.strptime(candidate, layout)
+            except ValueError:
+                continue
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return float(math.floor(parsed.timestamp()))
+    return None
 
 
 # --- AST ---------------------------------------------------------------------------------------
@@ -195,10 +312,8 @@ class Binary:
 
 
 @dataclass(frozen=True, slots=True)
-class Ternary:
-    condition: Node
-    then: Node
-    otherwise: Node | None
+class Array:
+    items: tuple[Node, ...]
     column: int
 
 
@@ -209,20 +324,21 @@ class Call:
     column: int
 
 
-Node = Literal | Param | Unary | Binary | Ternary | Call
+Node = Literal | Param | Unary | Binary | Array | Call
 
-# Binding powers (higher binds tighter).
+# Binding powers (higher binds tighter), govaluate's planner order.
 _BINARY_POWER = {
-    "??": 20,
-    "||": 30,
-    "&&": 40,
-    "==": 50, "!=": 50, "<": 50, ">": 50, "<=": 50, ">=": 50,
-    "+": 60, "-": 60,
-    "*": 70, "/": 70, "%": 70,
-    "**": 80,
+    "?": 10, ":": 10, "??": 10,
+    "||": 20,
+    "&&": 30,
+    "==": 40, "!=": 40, "<": 40, ">": 40, "<=": 40, ">=": 40, "=~": 40, "!~": 40, "in": 40,
+    "&": 50, "|": 50, "^": 50,
+    "<<": 60, ">>": 60,
+    "+": 70, "-": 70,
+    "*": 80, "/": 80, "%": 80,
+    "**": 90,
 }
-_TERNARY_POWER = 10
-_UNARY_POWER = 90
+_PREFIX = ("-", "!", "~")
 
 
 class _Parser:
@@ -238,13 +354,6 @@ class _Parser:
         self.pos += 1
         return token
 
-    def expect(self, text: str) -> Token:
-        token = self.advance()
-        if token.kind != "op" or token.text != text:
-            found = "end of expression" if token.kind == "end" else repr(token.text)
-            raise ExpressionError(f"expected {text!r}, found {found}", column=token.column)
-        return token
-
     def parse(self) -> Node:
         if self.peek().kind == "end":
             raise ExpressionError("empty expression", column=1)
@@ -258,73 +367,57 @@ class _Parser:
         left = self.prefix()
         while True:
             token = self.peek()
-            if token.kind == "end":
+            if token.kind in ("end", ")", ","):
                 return left
             if token.kind != "op":
                 raise ExpressionError(f"unexpected {token.text!r} (missing operator?)", column=token.column)
-            if token.text == "?":
-                if min_power >= _TERNARY_POWER:
-                    return left
-                self.advance()
-                then = self.expression(0)
-                otherwise: Node | None = None
-                if self.peek().kind == "op" and self.peek().text == ":":
-                    self.advance()
-                    otherwise = self.expression(_TERNARY_POWER - 1)  # right-associative
-                left = Ternary(left, then, otherwise, token.column)
-                continue
-            power = _BINARY_POWER.get(token.text)
+            power = _BINARY_POWER.get(token.value)
             if power is None:
-                if token.text in (")", ",", ":"):
-                    return left
                 raise ExpressionError(f"unexpected {token.text!r}", column=token.column)
             if power <= min_power:
                 return left
             self.advance()
-            right = self.expression(power - 1 if token.text == "**" else power)  # ** is right-assoc
-            left = Binary(token.text, left, right, token.column)
+            left = Binary(token.value, left, self.expression(power), token.column)
 
     def prefix(self) -> Node:
         token = self.advance()
-        if token.kind == "num":
-            return Literal(token.value, token.column)
-        if token.kind == "str":
+        if token.kind in ("num", "str"):
             return Literal(token.value, token.column)
         if token.kind == "param":
             return Param(token.value, token.column)
         if token.kind == "ident":
-            if token.text == "true":
-                return Literal(True, token.column)
-            if token.text == "false":
-                return Literal(False, token.column)
-            if self.peek().kind == "op" and self.peek().text == "(":
+            if self.peek().kind == "(":
                 return self.call(token)
-            return Param(token.text, token.column)
-        if token.kind == "op":
-            if token.text == "(":
-                node = self.expression(0)
-                self.expect(")")
-                return node
-            if token.text in ("-", "!"):
-                return Unary(token.text, self.expression(_UNARY_POWER), token.column)
+            return Param(token.value, token.column)
+        if token.kind == "(":
+            items = self.group(token)
+            if not items:
+                raise ExpressionError("expected a value, found ')'", column=token.column + 1)
+            return items[0] if len(items) == 1 else Array(tuple(items), token.column)
+        if token.kind == "op" and token.value in _PREFIX:
+            return Unary(token.value, self.prefix(), token.column)
         found = "end of expression" if token.kind == "end" else repr(token.text)
         raise ExpressionError(f"expected a value, found {found}", column=token.column)
 
-    def call(self, name: Token) -> Node:
-        self.expect("(")
-        args: list[Node] = []
-        if self.peek().kind == "op" and self.peek().text == ")":
+    def group(self, opening: Token, *, call: str = "") -> list[Node]:
+        """The comma-separated expressions up to the matching ``)`` (``(`` already read)."""
+        if self.peek().kind == ")":
             self.advance()
-            return Call(name.text, (), name.column)
+            return []
+        items: list[Node] = []
         while True:
-            args.append(self.expression(0))
+            items.append(self.expression(0))
             token = self.advance()
-            if token.kind == "op" and token.text == ")":
-                return Call(name.text, tuple(args), name.column)
-            if not (token.kind == "op" and token.text == ","):
+            if token.kind == ")":
+                return items
+            if token.kind != ",":
                 found = "end of expression" if token.kind == "end" else repr(token.text)
-                raise ExpressionError(f"expected ',' or ')' in call of {name.text}, found {found}",
-                                      column=token.column)
+                where = f" in call of {call}" if call else f" (opened at column {opening.column})"
+                raise ExpressionError(f"expected ',' or ')'{where}, found {found}", column=token.column)
+
+    def call(self, name: Token) -> Node:
+        opening = self.advance()
+        return Call(name.value, tuple(self.group(opening, call=name.value)), name.column)
 
 
 def parse(text: str) -> Node:
@@ -337,11 +430,11 @@ def parse(text: str) -> Node:
 # --- value helpers -----------------------------------------------------------------------------
 
 def _is_number(value: Any) -> bool:
-    return (type(value) is float or type(value) is int)
+    return type(value) is float or type(value) is int
 
 
 def _as_comparable(value: Any) -> Any:
-    """Booleans become 'true'/'false' when compared with strings; MISSING and null become 'nil'."""
+    """MISSING and null become 'nil' in comparisons."""
     if value is MISSING or value is None:
         return "nil"
     return value
@@ -361,8 +454,8 @@ def _numeric(value: Any) -> float | None:
 def _need_number(value: Any, op: str) -> float:
     number = _numeric(value)
     if number is None:
-        raise EvaluationError(f"operator {op!r} needs a number, got {describe(value)}",
-                              reason="missing" if value is MISSING else "expression")
+        raise EvaluationError(f"value {describe(value)} cannot be used with the operator {op!r}: "
+                              "it needs a number", reason="missing" if value is MISSING else "expression")
     return number
 
 
@@ -388,6 +481,24 @@ def describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def go_format(value: float) -> str:
+    """A float as Go's ``fmt`` ``%v`` prints it: ``strconv.FormatFloat(f, 'g', -1, 64)``, the
+    shortest digits, in exponent form below 1e-4 and from 1e6 (``1e+06``, ``1.5e+07``)."""
+    if value != value or math.isinf(value):
+        return format_value(value)
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    digits = Decimal(repr(value)).normalize()
+    sign, figures, exponent = digits.as_tuple()
+    assert isinstance(exponent, int)
+    exp10 = len(figures) + exponent - 1
+    if exp10 < -4 or exp10 >= 6:
+        mantissa = "".join(map(str, figures))
+        body = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+        return f"{'-' if sign else ''}{body}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
+    return f"{digits:f}"
+
+
 def _text(value: Any) -> str:
     if value is MISSING or value is None:
         return "nil"
@@ -396,7 +507,7 @@ def _text(value: Any) -> str:
     if value is False:
         return "false"
     if _is_number(value):
-        return format_value(float(value))
+        return go_format(float(value))
     return str(value)
 
 
@@ -426,7 +537,7 @@ def _order(op: str, left: Any, right: Any) -> bool:
         a, b = _numeric(left), _numeric(right)
         if a is None or b is None:
             raise EvaluationError(f"operator {op!r} cannot compare {describe(left)} and {describe(right)}")
-    elif isinstance(left, str) and isinstance(right, str):
+    elif type(left) is str and type(right) is str:
         a, b = left, right
     else:
         raise EvaluationError(f"operator {op!r} cannot compare {describe(left)} and {describe(right)}")
@@ -437,6 +548,21 @@ def _order(op: str, left: Any, right: Any) -> bool:
     if op == "<=":
         return bool(a <= b)
     return bool(a >= b)
+
+
+def _int64(value: float, op: str) -> int:
+    if not math.isfinite(value):
+        raise EvaluationError(f"operator {op!r} needs a finite number, got {describe(value)}")
+    return int(value)
+
+
+_U64 = (1 << 64) - 1
+
+
+def _wrap64(value: int) -> float:
+    """Back to a float64 from a Go int64 result."""
+    value &= _U64
+    return float(value - (1 << 64) if value >> 63 else value)
 
 
 def _arith(op: str, left: Any, right: Any) -> Any:
@@ -464,12 +590,62 @@ def _arith(op: str, left: Any, right: Any) -> Any:
         if b == 0 or math.isinf(a):
             return math.nan
         return math.fmod(a, b)
-    try:  # "**"
-        return float(a**b)
-    except (OverflowError, ZeroDivisionError):
-        return math.inf
-    except TypeError:  # negative base with a fractional exponent gives a complex number
-        return math.nan
+    if op == "**":
+        try:
+            return float(a**b)
+        except (OverflowError, ZeroDivisionError):
+            return math.inf
+        except TypeError:  # negative base with a fractional exponent gives a complex number
+            return math.nan
+    x, y = _int64(a, op), _int64(b, op)
+    if op == "&":
+        return _wrap64(x & y)
+    if op == "|":
+        return _wrap64(x | y)
+    if op == "^":
+        return _wrap64(x ^ y)
+    shift = y & _U64
+    if op == "<<":
+        return float(((x & _U64) << shift) & _U64) if shift < 64 else 0.0
+    return float((x & _U64) >> shift) if shift < 64 else 0.0  # ">>"
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _pattern_of(value: Any, op: str) -> re.Pattern[str]:
+    if isinstance(value, re.Pattern):
+        return value
+    if type(value) is not str:
+        raise EvaluationError(f"value {describe(value)} cannot be used with the comparator {op!r}: "
+                              "the pattern must be a string",
+                              reason="missing" if value is MISSING else "expression")
+    try:
+        return _regex(value)
+    except re.error as exc:
+        raise EvaluationError(f"unable to compile regexp pattern {value!r}: {exc}") from None
+
+
+def _matches(op: str, left: Any, right: Any) -> bool:
+    if type(left) is not str:
+        raise EvaluationError(f"value {describe(left)} cannot be used with the comparator {op!r}: "
+                              "it needs a string", reason="missing" if left is MISSING else "expression")
+    found = _pattern_of(right, op).search(left) is not None
+    return found if op == "=~" else not found
+
+
+def _member(left: Any, right: Any) -> bool:
+    if not isinstance(right, list):
+        raise EvaluationError(f"value {describe(right)} cannot be used with the comparator 'in': "
+                              "it needs an array such as (1, 2, 3)",
+                              reason="missing" if right is MISSING else "expression")
+    return any(equals(left, item) for item in right)
+
+
+def _is_nil(value: Any) -> bool:
+    return value is MISSING or value is None
 
 
 # --- compilation to closures -------------------------------------------------------------------
@@ -515,48 +691,53 @@ def _compile(node: Node, *, params: set[str], functions: Mapping[str, FunctionSp
         used.add(node.name)
         name = node.name
         return lambda env: env.get(name, MISSING)
+    if isinstance(node, Array):
+        items = tuple(sub(item) for item in node.items)
+        return lambda env: [item(env) for item in items]
     if isinstance(node, Unary):
-        operand = sub(node.operand)
-        if node.op == "!":
-            return lambda env: not truth(operand(env), "operator '!'")
-
-        def negate(env: Env) -> Any:
-            return -_need_number(operand(env), "-")
-
-        return negate
-    if isinstance(node, Ternary):
-        condition, then = sub(node.condition), sub(node.then)
-        otherwise = sub(node.otherwise) if node.otherwise is not None else None
-
-        def ternary(env: Env) -> Any:
-            if truth(condition(env), "operator '?'"):
-                return then(env)
-            return otherwise(env) if otherwise is not None else None
-
-        return ternary
+        return _compile_unary(node, sub(node.operand))
     if isinstance(node, Call):
-        spec = functions.get(node.name)
-        if spec is None:
-            known = ", ".join(sorted(functions))
-            raise ExpressionError(f"unknown function {node.name!r} (known: {known})", column=node.column)
-        if not spec.min_args <= len(node.args) <= spec.max_args:
-            want = (str(spec.min_args) if spec.min_args == spec.max_args
-                    else f"{spec.min_args} to {spec.max_args}")
-            raise ExpressionError(f"{node.name}() takes {want} argument(s), got {len(node.args)}",
-                                  column=node.column)
-        args = tuple(sub(arg) for arg in node.args)
-        impl = spec.impl
-        if len(args) == 1:
-            (only,) = args
-            return lambda env: impl(only(env))
-        if len(args) == 2:
-            first, second = args
-            return lambda env: impl(first(env), second(env))
-        if len(args) == 3:
-            first, second, third = args
-            return lambda env: impl(first(env), second(env), third(env))
-        return lambda env: impl(*[arg(env) for arg in args])
+        return _compile_call(node, sub, functions)
     return _compile_binary(node, sub)
+
+
+def _compile_unary(node: Unary, operand: Evaluator) -> Evaluator:
+    if node.op == "!":
+        return lambda env: not truth(operand(env), "operator '!'")
+    if node.op == "~":
+        def invert(env: Env) -> Any:
+            return _wrap64(~_int64(_need_number(operand(env), "~"), "~"))
+
+        return invert
+
+    def negate(env: Env) -> Any:
+        return -_need_number(operand(env), "-")
+
+    return negate
+
+
+def _compile_call(node: Call, sub: Callable[[Node], Evaluator],
+                  functions: Mapping[str, FunctionSpec]) -> Evaluator:
+    spec = functions.get(node.name)
+    if spec is None:
+        known = ", ".join(sorted(functions))
+        raise ExpressionError(f"unknown function {node.name!r} (known: {known})", column=node.column)
+    if not spec.min_args <= len(node.args) <= spec.max_args:
+        want = (str(spec.min_args) if spec.min_args == spec.max_args
+                else f"{spec.min_args} to {spec.max_args}")
+        raise ExpressionError(f"{node.name}() takes {want} argument(s), got {len(node.args)}",
+                              column=node.column)
+    args = tuple(sub(arg) for arg in node.args)
+    impl = spec.impl
+    if not args:
+        return lambda env: impl()
+    if len(args) == 1:
+        (only,) = args
+        return lambda env: impl(only(env))
+    if len(args) == 2:
+        first, second = args
+        return lambda env: impl(first(env), second(env))
+    return lambda env: impl(*[arg(env) for arg in args])
 
 
 def _compile_binary(node: Binary, sub: Callable[[Node], Evaluator]) -> Evaluator:
@@ -584,14 +765,30 @@ def _compile_binary(node: Binary, sub: Callable[[Node], Evaluator]) -> Evaluator
         return lambda env: not equals(left(env), right(env))
     if op in ("<", ">", "<=", ">="):
         return lambda env: _order(op, left(env), right(env))
+    if op in ("=~", "!~"):
+        if isinstance(node.right, Literal) and type(node.right.value) is str:
+            try:
+                pattern = _regex(node.right.value)
+            except re.error as exc:
+                raise ExpressionError(f"cannot compile regexp pattern {node.right.value!r}: {exc}",
+                                      column=node.right.column) from None
+            return lambda env: _matches(op, left(env), pattern)
+        return lambda env: _matches(op, left(env), right(env))
+    if op == "in":
+        return lambda env: _member(left(env), right(env))
     if op == "&&":
         return lambda env: truth(left(env), "operator '&&'") and truth(right(env), "operator '&&'")
     if op == "||":
         return lambda env: truth(left(env), "operator '||'") or truth(right(env), "operator '||'")
-    if op == "??":
-        def coalesce(env: Env) -> Any:
-            value = left(env)
-            return right(env) if value is MISSING or value is None else value
+    if op == "?":
+        def ternary(env: Env) -> Any:
+            return right(env) if truth(left(env), "operator '?'") else None
 
-        return coalesce
+        return ternary
+    if op in (":", "??"):
+        def otherwise(env: Env) -> Any:
+            value = left(env)
+            return right(env) if _is_nil(value) else value
+
+        return otherwise
     return lambda env: _arith(op, left(env), right(env))

@@ -1,10 +1,11 @@
 """Pydantic models of ``MetricsConfiguration`` (``metrics.appscode.com/v1alpha1``).
 
-The YAML names are exactly Panopticon's (research/exporter.md §1.2). Validation is strict at
-this boundary: unknown fields and wrong types are errors, and ``parse_config`` turns every
-pydantic error into a ``Problem`` whose path is the field's own (``spec.metrics[2].field.type``).
-Semantics (precedence, paths, expressions) are the compiler's job (exporter/compiler.py); the
-models only describe shape. ``status`` is our extension, written by the live controller.
+The YAML names are exactly Panopticon's (kmodules/custom-resources ``apis/metrics/v1alpha1``).
+Validation is strict at this boundary: unknown fields and wrong types are errors, and
+``parse_config`` turns every pydantic error into a ``Problem`` whose path is the field's own
+(``spec.metrics[2].field.type``). Semantics (precedence, paths, expressions) are the compiler's
+job (exporter/compiler.py); the models only describe shape. ``status`` is our extension, written
+by the live controller.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Family name = ``<group with '.' and '-' -> '_'>_<lowercase kind>_<metric name>``, the core
 group spelled ``core`` (``v1 Pod`` + ``info`` -> ``core_pod_info``). Names must match the
-Prometheus data model (research/exporter.md §5.1): metric names ``[a-zA-Z_:][a-zA-Z0-9_:]*``,
-label names ``[a-zA-Z_][a-zA-Z0-9_]*`` and not starting with ``__``. Label values are escaped
-for both the text format and OpenMetrics (``\\``, ``\"``, ``\n``). Pure functions.
+Prometheus data model (prometheus/docs ``docs/concepts/data_model.md``): metric names
+``[a-zA-Z_:][a-zA-Z0-9_:]*``, label names ``[a-zA-Z_][a-zA-Z0-9_]*`` and not starting with
+``__``. Label values are escaped for both the text format and OpenMetrics (``\\``, ``\"``,
+``\n``). Pure functions.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def label_name_problem(name: str) -> str | None:
 
 
 def escape_label_value(value: str) -> str:
+    """Label value escaping, identical in text 0.0.4 and OpenMetrics: ``\\``, ``"``, newline."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return value

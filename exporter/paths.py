@@ -15,12 +15,17 @@ out over ``[*]`` (see exporter/compiler.py and docs/metrics-configuration.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
+import jsonpath_ng._ply.lex
 import jsonpath_ng.exceptions
+import jsonpath_ng.lexer
 from jsonpath_ng import jsonpath as jp
+from jsonpath_ng.lexer import JsonPathLexer
+from jsonpath_ng.parser import JsonPathParser
 from jsonpath_ng.parser import parse as jsonpath_parse
 
 __all__ = ["MISSING", "CompiledPath", "PathError", "Step", "accessor", "compile_path", "elements_of"]
@@ -120,11 +125,46 @@ def to_jsonpath(text: str) -> str:
     return "$." + body
 
 
+class _ReusedLexer(JsonPathLexer):
+    """jsonpath-ng's lexer, with its PLY lexer built once and cloned per path.
+
+    ``jsonpath_ng.parse`` builds a new PLY parser and lexer for every call (about 4 ms per path,
+    most of a configuration's compile time, and the admission webhook compiles on the request
+    path). The tokens are the same; only the construction is shared.
+    """
+
+    _template: Any = None
+
+    def tokenize(self, string: str) -> Iterator[Any]:
+        if _ReusedLexer._template is None:
+            _ReusedLexer._template = jsonpath_ng._ply.lex.lex(  # type: ignore[no-untyped-call]
+                module=self, debug=False, optimize=True, lextab=self._ply_table_module,
+                errorlog=jsonpath_ng.lexer.logger)
+        lexer = _ReusedLexer._template.clone()
+        lexer.latest_newline = 0
+        lexer.string_value = None
+        lexer.input(string)
+        while True:
+            token = lexer.token()
+            if token is None:
+                break
+            token.col = token.lexpos - lexer.latest_newline
+            yield token
+
+
+_PARSER = JsonPathParser(lexer_class=_ReusedLexer)  # one event loop: never used concurrently
+
+
+@functools.lru_cache(maxsize=8192)
 def compile_path(text: str) -> CompiledPath:
-    """Parse ``text`` (raises ``PathError``) and build its accessor."""
+    """Parse ``text`` (raises ``PathError``) and build its accessor.
+
+    Cached by text (a ``CompiledPath`` is immutable), so recompiling a configuration (a status
+    resync, an admission review of an object the exporter already compiled) parses nothing.
+    """
     expression = to_jsonpath(text)
     try:
-        parsed = jsonpath_parse(expression)
+        parsed = _PARSER.parse(expression)
     except (jsonpath_ng.exceptions.JsonPathLexerError, jsonpath_ng.exceptions.JsonPathParserError) as exc:
         raise PathError(f"cannot parse path {text!r}: {exc}") from None
     except Exception as exc:  # jsonpath-ng's PLY grammar raises assorted errors on odd input

@@ -75,6 +75,23 @@ def load_documents(paths: Sequence[str]) -> list[Document]:
     return docs
 
 
+def load_file(file: str) -> list[Document]:
+    """The documents of one file (``-`` for stdin); raises ``SourceError``."""
+    return load_text(_read(file), source=file)
+
+
+def expand_paths(paths: Sequence[str]) -> tuple[list[str], list[SourceError]]:
+    """The files ``paths`` name (directories recursively), and an error per path that does not exist."""
+    files: list[str] = []
+    errors: list[SourceError] = []
+    for path in paths:
+        try:
+            files.extend(_expand(path))
+        except SourceError as exc:
+            errors.append(exc)
+    return files, errors
+
+
 def load_text(text: str, *, source: str) -> list[Document]:
     """Parse YAML (a superset of JSON) text into documents, expanding ``List`` kinds."""
     docs: list[Document] = []

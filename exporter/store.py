@@ -1,6 +1,7 @@
 """The metrics store: pre-rendered series per configuration and object, never whole objects.
 
-This is the kube-state-metrics design (research/exporter.md §4.1). When an object is added or
+This is the kube-state-metrics design (kubernetes/kube-state-metrics
+``docs/design/metrics-store-performance-optimization.md``). When an object is added or
 updated, its configuration's ``Plan`` renders it once into one chunk of sample lines per family;
 the store keeps those chunks under the object's UID together with its namespace, name and
 resourceVersion, and forgets the object. A scrape (``exporter.exposition``) only concatenates.
@@ -41,11 +42,12 @@ from enum import StrEnum
 from typing import Any
 
 from exporter.blocks import Block, ObjectEntry
+from exporter.renderlog import RenderLog, object_name
+from exporter.telemetry import Telemetry
+from exporter.types import FamilyHeader, Plan, RenderErrors
 
 __all__ = ["BLOCK_SIZE", "DuplicateFamilyError", "EventType", "FamilyInfo", "MetricsStore", "ObjectEntry",
            "PlanBuilder", "ReplaceResult", "object_key"]
-from exporter.telemetry import Telemetry
-from exporter.types import FamilyHeader, Plan, RenderErrors
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,6 @@ class _PlanState:
     family_objects: list[int] = field(default_factory=list)
     family_series: list[int] = field(default_factory=list)
     family_updated: list[float | None] = field(default_factory=list)
-    logged_errors: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
     renders: Any = None  # the telemetry counter child for this configuration (looked up once)
 
     def __post_init__(self) -> None:
@@ -130,6 +131,7 @@ class MetricsStore:
 
     def __init__(self, *, telemetry: Telemetry | None = None, clock: Callable[[], float] = time.time) -> None:
         self.telemetry = telemetry if telemetry is not None else Telemetry(process_metrics=False)
+        self.render_log = RenderLog()  # what reaches the log of dropped series (exporter.renderlog)
         self.generation = 0
         self._plans: dict[str, _PlanState] = {}
         self._order: list[_PlanState] = []
@@ -328,24 +330,16 @@ class MetricsStore:
             chunks = plan.render(obj, errors)
         except Exception:  # a renderer bug must not break the store or the scrape
             self.telemetry.render_failures.labels(plan.name).inc()
-            log.exception("configuration %s: rendering object %s failed; its series are dropped",
-                          plan.name, uid)
+            log.exception("configuration %s: rendering %s failed; its series are dropped",
+                          plan.name, object_name(obj))
             return None
         if state.renders is None:
             state.renders = self.telemetry.object_renders.labels(plan.name)
         state.renders.inc()
         if errors.items:
-            self._report_errors(state, uid, errors)
+            self.telemetry.record_render_errors(plan.name, errors)
+            self.render_log.report(plan.name, obj, errors)
         return chunks
-
-    def _report_errors(self, state: _PlanState, uid: str, errors: RenderErrors) -> None:
-        self.telemetry.record_render_errors(state.plan.name, errors)
-        logged = state.logged_errors.setdefault(uid, set())
-        for metric, reason, detail in errors.items:
-            if (metric, reason) not in logged:
-                logged.add((metric, reason))
-                log.warning("configuration %s, object %s, metric %s: series dropped (%s): %s",
-                            state.plan.name, uid, metric, reason, detail)
 
     def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> str:
         uid, namespace, name, rv = object_key(obj)
@@ -434,7 +428,6 @@ class MetricsStore:
                 state.family_objects[i] -= 1
                 state.family_series[i] -= chunk.count(b"\n")
                 state.family_updated[i] = now
-        state.logged_errors.pop(entry.uid, None)
 
     def _diff_events(self, old: _PlanState | None, new: _PlanState) -> ReplaceResult:
         added = modified = unchanged = deleted = 0

@@ -5,6 +5,10 @@ ordinary prometheus_client instrumentation in a private ``CollectorRegistry`` (n
 one, so tests and several stores in one process do not collide). The plain ``/metrics`` endpoint
 appends this registry's exposition to the state metrics.
 
+Counters are declared with the name they are exposed under (``..._total``), as in
+``kube.telemetry`` and ``exporter.cluster.telemetry``, so a name found in a scrape is found by
+grep in the code.
+
 Figures that already live in the store (objects, series per configuration) are not mirrored
 into gauges on every change: a collector reads them from the store at scrape time, which costs
 nothing on the render path.
@@ -52,28 +56,32 @@ class Telemetry:
             PlatformCollector(registry=self.registry)
             GCCollector(registry=self.registry)
         self.series_errors = Counter(
-            "panopticon_series_errors", "Series dropped because a value or label could not be rendered",
+            "panopticon_series_errors_total", "Series dropped because a value or label could not be rendered",
             ["configuration", "metric", "reason"], registry=self.registry)
         self.object_renders = Counter(
-            "panopticon_object_renders", "Objects rendered into the store (add/update events)",
+            "panopticon_object_renders_total", "Objects rendered into the store (add/update events)",
             ["configuration"], registry=self.registry)
         self.render_failures = Counter(
-            "panopticon_object_render_failures",
+            "panopticon_object_render_failures_total",
             "Objects whose rendering raised; their series are removed until the next update",
             ["configuration"], registry=self.registry)
         self.exposition_builds = Counter(
-            "panopticon_exposition_builds", "Exposition bodies assembled because the store changed",
+            "panopticon_exposition_builds_total", "Exposition bodies assembled because the store changed",
             ["format"], registry=self.registry)
         self.exposition_build_seconds = Histogram(
             "panopticon_exposition_build_seconds", "Time to assemble one exposition body (cache miss)",
             ["format"], registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
         self.scrapes = Counter(
-            "panopticon_scrapes", "Exposition requests served",
+            "panopticon_scrapes_total", "Exposition requests served",
             ["endpoint", "format", "encoding"], registry=self.registry)
         self.source_reloads = Counter(
-            "panopticon_source_reloads", "Reloads of the offline --source directory",
+            "panopticon_source_reloads_total", "Reloads of the offline --source directory",
             ["result"], registry=self.registry)
+        self.source_problems = Gauge(
+            "panopticon_source_problems",
+            "Problems (unreadable files, configurations that do not compile) at the last load of --source",
+            registry=self.registry)
         self.source_last_success = Gauge(
             "panopticon_source_last_success_timestamp_seconds",
             "Unix time of the last successful load of the offline --source directory",

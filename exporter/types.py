@@ -59,6 +59,14 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
+def object_line(name: str, problem: Problem) -> str:
+    """``NAME: field.path: message``: one problem of one object, without a file location.
+
+    ``panopticon check`` prints it after ``FILE:LINE: ``; the admission webhook sends it as is.
+    """
+    return f"{name or '(unnamed)'}: {problem.path}: {problem.message}"
+
+
 @dataclass(slots=True)
 class RenderErrors:
     """Per-render error report: (metric name, reason, detail) for each dropped series."""

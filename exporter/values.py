@@ -21,8 +21,10 @@ __all__ = [
     "ValueConversionError",
     "format_value",
     "parse_duration",
+    "parse_duration_nanos",
     "parse_quantity",
     "parse_rfc3339",
+    "parse_size",
     "to_float",
 ]
 
@@ -111,40 +113,85 @@ def parse_rfc3339(text: str) -> float:
 
 
 _DURATION_UNITS = {
-    "ns": Fraction(1, 10**9),
-    "us": Fraction(1, 10**6),
-    "µs": Fraction(1, 10**6),
-    "μs": Fraction(1, 10**6),
-    "ms": Fraction(1, 10**3),
-    "s": Fraction(1),
-    "m": Fraction(60),
-    "h": Fraction(3600),
+    "ns": 1,
+    "us": 10**3,
+    "µs": 10**3,  # U+00B5
+    "μs": 10**3,  # U+03BC
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)")
+_MAX_NANOS = (1 << 63) - 1
 
 
-def parse_duration(text: str) -> float:
-    """Go ``time.ParseDuration`` syntax (``"1h2m3.5s"``, ``"150ms"``, ``"-1m"``, ``"0"``) -> seconds."""
+def parse_duration_nanos(text: str) -> int:
+    """Go ``time.ParseDuration`` -> int64 nanoseconds, with Go's overflow errors and rounding.
+
+    Like Go: the integer part of each component is exact, its fraction is converted with a
+    float64 (``v += uint64(float64(f) * (float64(unit) / scale))``), and a total beyond the int64
+    range (except exactly -2**63) is an error (``"9223372036854775808ns"``, ``"3000000h"``).
+    """
     if not isinstance(text, str):
         raise ValueConversionError(f"not a duration: {_short(text)}", reason="duration")
     body = text
-    sign = 1
-    if body[:1] in "+-" and body:
-        sign = -1 if body[0] == "-" else 1
+    negative = body[:1] == "-"
+    if body[:1] in "+-":
         body = body[1:]
     if body == "0":
-        return 0.0
+        return 0
     if not body:
         raise ValueConversionError(f"not a duration: {text!r}", reason="duration")
-    total = Fraction(0)
+    total = 0
     pos = 0
     while pos < len(body):
         match = _DURATION_PART.match(body, pos)
-        if match is None:
+        if match is None or (not match.group(1) and not match.group(2)) or match.end() == pos:
             raise ValueConversionError(f"not a duration: {text!r}", reason="duration")
-        total += Fraction(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        whole, fraction, unit = match.group(1) or "0", match.group(2) or "", _DURATION_UNITS[match.group(3)]
+        value = int(whole) * unit
+        if int(whole) > _MAX_NANOS + 1 or value > _MAX_NANOS + 1:
+            raise ValueConversionError(f"duration out of range: {text!r}", reason="duration")
+        if fraction:
+            digits = fraction[:19]  # Go stops accumulating once the fraction would overflow
+            value += int(float(int(digits)) * (float(unit) / float(10 ** len(digits))))
+        total += value
+        if total > _MAX_NANOS + 1:
+            raise ValueConversionError(f"duration out of range: {text!r}", reason="duration")
         pos = match.end()
-    return float(sign * total)
+    if total > _MAX_NANOS + (1 if negative else 0):
+        raise ValueConversionError(f"duration out of range: {text!r}", reason="duration")
+    return -total if negative else total
+
+
+def parse_duration(text: str) -> float:
+    """Go duration (``"1h2m3.5s"``, ``"150ms"``, ``"-1m"``, ``"0"``) -> seconds, as Go's
+    ``Duration.Seconds()``: whole seconds plus the remaining nanoseconds / 1e9."""
+    nanos = parse_duration_nanos(text)
+    seconds, rest = abs(nanos) // 10**9, abs(nanos) % 10**9
+    value = float(seconds) + float(rest) / 1e9
+    return -value if nanos < 0 else value
+
+
+# Human-readable sizes (KubeStash writes "12.222 MiB"): decimal (kB, MB, ...) and binary (KiB, ...).
+_SIZE = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([kKMGTPE]i?B|B|bytes?)\s*")
+_SIZE_UNITS = {"B": 1, "byte": 1, "bytes": 1, "kB": 10**3, "KB": 10**3, "MB": 10**6, "GB": 10**9,
+               "TB": 10**12, "PB": 10**15, "EB": 10**18, "KiB": 2**10, "kiB": 2**10, "MiB": 2**20,
+               "GiB": 2**30, "TiB": 2**40, "PiB": 2**50, "EiB": 2**60}
+
+
+def parse_size(text: str) -> Fraction:
+    """A Kubernetes quantity (``"1Gi"``, ``"250M"``) or a human size (``"12.222 MiB"``,
+    ``"1.5 GB"``, ``"512 B"``), exactly."""
+    try:
+        return parse_quantity(text)
+    except ValueConversionError:
+        pass
+    match = _SIZE.fullmatch(text) if isinstance(text, str) else None
+    if match is None or match.group(2) not in _SIZE_UNITS:
+        raise ValueConversionError(f"not a size: {_short(text)}", reason="quantity")
+    return Fraction(match.group(1)) * _SIZE_UNITS[match.group(2)]
 
 
 # --- generic conversion ------------------------------------------------------------------------

@@ -87,61 +87,23 @@ class ApiError(Exception):
         return ApiError(http_status, "", text, {"message": text, "code": http_status})
 
 
-class Unauthorized(ApiError):
-    """401: the credentials were refused (a stale or wrong token, an unknown client certificate)."""
-
-    code = 401
-
-
-class Forbidden(ApiError):
-    """403: authenticated, but RBAC does not allow the request."""
-
-    code = 403
-
-
-class NotFound(ApiError):
-    """404: no such object, or the API (group/version/resource) is not served."""
-
-    code = 404
-
-
-class Conflict(ApiError):
-    """409: ``AlreadyExists`` on create, or a stale resourceVersion / failed precondition."""
-
-    code = 409
-
-
-class Gone(ApiError):
-    """410: the resourceVersion (or a list's continue token) is older than the server keeps."""
-
-    code = 410
-
-
-class Invalid(ApiError):
-    """422: the object fails validation (including changes to immutable fields)."""
-
-    code = 422
-
-
-class TooManyRequests(ApiError):
-    """429: throttled (API priority and fairness, or an eviction budget); retry later."""
-
-    code = 429
-
-
-class ServiceUnavailable(ApiError):
-    """503: e.g. an aggregated API whose backend is down."""
-
-    code = 503
+# The codes callers act on. ``code`` is set from ``_BY_CODE`` below.
+class Unauthorized(ApiError): ...  # 401: credentials refused (a stale or wrong token, an unknown cert)
+class Forbidden(ApiError): ...  # 403: authenticated, but RBAC does not allow the request
+class NotFound(ApiError): ...  # 404: no such object, or the group/version/resource is not served
+class Conflict(ApiError): ...  # 409: AlreadyExists on create, a stale resourceVersion or precondition
+class Gone(ApiError): ...  # 410: resourceVersion (or a list's continue token) older than kept
+class Invalid(ApiError): ...  # 422: the object fails validation (immutable fields included)
+class TooManyRequests(ApiError): ...  # 429: throttled (priority and fairness, eviction budget)
+class ServiceUnavailable(ApiError): ...  # 503: e.g. an aggregated API whose backend is down
 
 
 _BY_CODE: dict[int, type[ApiError]] = {
-    klass.code: klass
-    for klass in (
-        Unauthorized, Forbidden, NotFound, Conflict, Gone, Invalid, TooManyRequests, ServiceUnavailable
-    )
-    if klass.code is not None
+    401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone, 422: Invalid,
+    429: TooManyRequests, 503: ServiceUnavailable,
 }
+for _code, _klass in _BY_CODE.items():
+    _klass.code = _code
 
 
 class LineSplitter:

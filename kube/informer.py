@@ -111,9 +111,6 @@ class _ListedItems:
             yield obj
 
 
-ListWatchClient = ListWatcher
-
-
 @dataclass(frozen=True, slots=True)
 class WatchTarget:
     """One collection to list/watch: a group/version/resource, optionally one namespace."""
@@ -197,7 +194,7 @@ class Informer:
 
     def __init__(
         self,
-        client: ListWatchClient,
+        client: ListWatcher,
         target: WatchTarget,
         *,
         page_size: int = 500,
@@ -504,7 +501,7 @@ class InformerRegistry:
 
     def __init__(
         self,
-        client: ListWatchClient,
+        client: ListWatcher,
         *,
         telemetry: InformerTelemetry | None = None,
         keep: Callable[[str], bool] | None = None,

@@ -1,6 +1,7 @@
 """Which shard owns an object: FNV-64a of its UID, then jump consistent hash.
 
-The same assignment kube-state-metrics uses (research/exporter.md §4.3), so a UID lands on the
+The same assignment kube-state-metrics uses (kubernetes/kube-state-metrics
+``pkg/sharding/listwatch.go``), so a UID lands on the
 same shard in both, and changing the shard count moves only ~1/n of the objects. Pure functions,
 plus the StatefulSet ordinal parsing for automatic sharding (``--pod``).
 """

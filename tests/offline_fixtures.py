@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-CONFIG = Path(__file__).parent / "unit" / "exposition" / "deployment-config.yaml"
+CONFIG = Path(__file__).parent / "deployment-config.yaml"
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.exposition import escape_label_value
+from exporter.naming import escape_label_value
 from exporter.types import FamilyHeader, RenderErrors, TargetRef
 
 TARGET = TargetRef("example.com/v1", "Widget")

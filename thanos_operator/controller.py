@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from kube.api import KubeApi, ListWatcher
@@ -46,21 +46,25 @@ class ThanosController:
         client: ControllerClient,
         *,
         namespace: str | None = None,
+        namespaces: Sequence[str] = (),
         resync_period: float = 300.0,
         workers: int = 2,
         identity: str = "",
         retry_after: float = 1.0,
-        retry: RetryPolicy = RetryPolicy(initial=1.0, maximum=300.0),
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.client = client
-        self.namespace = namespace or None
+        # Watched namespaces (``--namespaces``); empty: all. ``namespace`` is the one-namespace form.
+        one = (namespace,) if namespace else ()
+        self.namespaces: tuple[str, ...] = tuple(sorted(set(namespaces))) or one
         self.resync_period = resync_period
         self.reconciler = Reconciler(client, identity=identity)
         self._retry_after = retry_after
+        retry = retry or RetryPolicy(initial=1.0, maximum=300.0)
         self.queue: WorkQueue[Key] = WorkQueue(self._process, name="thanos", workers=workers, retry=retry)
         self._secret_refs: dict[Key, set[str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.informers: list[Informer] = []
+        self.informers: list[Informer] = []  # the Thanos informers first (one per namespace)
 
     @property
     def passes(self) -> int:
@@ -88,11 +92,8 @@ class ThanosController:
                 self.enqueue(key)
 
     def known_keys(self) -> list[Key]:
-        return (
-            sorted({(k.namespace, k.name) for k in self.informers[0].keys().values()})
-            if self.informers
-            else []
-        )
+        thanos = self.informers[: max(1, len(self.namespaces))]
+        return sorted({(k.namespace, k.name) for i in thanos for k in i.keys().values()})
 
     # ---- event handlers ----------------------------------------------------------------------------
     def _on_thanos(self, event_type: str, obj: dict[str, Any]) -> None:
@@ -128,16 +129,19 @@ class ThanosController:
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def _targets(self) -> Iterable[tuple[WatchTarget, Any]]:
-        yield WatchTarget(API_GROUP, API_VERSION, PLURAL, namespace=self.namespace), self._on_thanos
+        namespaces: tuple[str | None, ...] = self.namespaces or (None,)
+        for namespace in namespaces:
+            yield WatchTarget(API_GROUP, API_VERSION, PLURAL, namespace=namespace), self._on_thanos
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
-        for kind, (group, version, resource) in RESOURCES.items():
-            if kind == "Secret":
-                continue
-            yield (
-                WatchTarget(group, version, resource, namespace=self.namespace, label_selector=selector),
-                self._on_child,
-            )
-        yield WatchTarget("", "v1", "secrets", namespace=self.namespace), self._on_secret
+        for namespace in namespaces:
+            for kind, (group, version, resource) in RESOURCES.items():
+                if kind == "Secret":
+                    continue
+                yield (
+                    WatchTarget(group, version, resource, namespace=namespace, label_selector=selector),
+                    self._on_child,
+                )
+            yield WatchTarget("", "v1", "secrets", namespace=namespace), self._on_secret
 
     async def start(self) -> None:
         for target, handler in self._targets():

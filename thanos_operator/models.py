@@ -21,10 +21,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-API_GROUP = "monitoring.paodin.io"
-API_VERSION = "v1alpha1"
-KIND = "Thanos"
-PLURAL = "thanos"
+from thanos_operator import names
+from thanos_operator.addresses import SRV_PREFIXES, address_problem
+from thanos_operator.durations import check_duration, check_time_or_duration
+from thanos_operator.group import API_GROUP, API_VERSION, KIND, PLURAL
+
+__all__ = ["API_GROUP", "API_VERSION", "KIND", "PLURAL", "Thanos", "ThanosValidationError", "parse_thanos"]
 
 JsonObject = dict[str, Any]
 
@@ -64,6 +66,20 @@ class PodFields(CommonThanosFields):
     tolerations: list[JsonObject] | None = None
     resources: JsonObject | None = None
     replicas: int | None = Field(default=None, ge=0)
+    security_context: JsonObject | None = Field(
+        default=None,
+        description="(extension) pod securityContext; replaces the default (UID 1001, fsGroup 1001)",
+    )
+    container_security_context: JsonObject | None = Field(
+        default=None,
+        description="(extension) securityContext of the Thanos container; replaces the default "
+        "(no privilege escalation, all capabilities dropped, read-only root filesystem)",
+    )
+    termination_grace_period_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="(extension) default: 900 for ingestors, the Kubernetes default otherwise",
+    )
 
 
 class KubernetesVolume(_Model):
@@ -100,8 +116,9 @@ class QueryStores(_Model):
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         for i, address in enumerate(value):
-            if not address or any(ch.isspace() for ch in address):
-                raise ValueError(f"addresses[{i}]: must be a non-empty host:port without spaces")
+            problem = address_problem(address)
+            if problem is not None:
+                raise ValueError(f"addresses[{i}]: {problem}")
         return value
 
     @model_validator(mode="after")
@@ -113,7 +130,7 @@ class QueryStores(_Model):
             )
         if self.ca_secret is not None:
             for i, address in enumerate(self.addresses):
-                if address.startswith("dnssrv+") or address.startswith("dnssrvnoa+"):
+                if address.startswith(SRV_PREFIXES):
                     raise ValueError(
                         f"addresses[{i}]: SRV discovery is not supported for stores behind the envoy "
                         "proxy; use host:port or dns+host:port"
@@ -121,6 +138,10 @@ class QueryStores(_Model):
                 if _split_host_port(address.removeprefix("dns+")) is None:
                     raise ValueError(f"addresses[{i}]: expected host:port (optionally dns+host:port)")
         return self
+
+
+def _duration(value: str | None) -> str | None:
+    return None if value is None else check_duration(value)
 
 
 def _split_host_port(address: str) -> tuple[str, int] | None:
@@ -163,6 +184,11 @@ class ReceiveIngestor(PodFields):
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
 
+    @field_validator("local_tsdb_retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        return _duration(value)
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -188,6 +214,12 @@ class Receive(_Model):
 class StoreGateway(PodFields):
     min_time: str | None = None
     max_time: str | None = None
+
+    @field_validator("min_time", "max_time")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        return None if value is None else check_time_or_duration(value)
+
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
 
@@ -197,12 +229,27 @@ class Retention(_Model):
     retention_5m: str | None = Field(default=None, alias="retention5m")
     retention_1h: str | None = Field(default=None, alias="retention1h")
 
+    @field_validator("retention_raw", "retention_5m", "retention_1h")
+    @classmethod
+    def _durations(cls, value: str | None) -> str | None:
+        return _duration(value)
+
 
 class Compact(PodFields):
     downsampling_disable: bool | None = None
     retention: Retention | None = None
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
+
+    @field_validator("replicas")
+    @classmethod
+    def _one_compactor(cls, value: int | None) -> int | None:
+        if value is not None and value > 1:
+            raise ValueError(
+                f"{value} compactors: at most 1; Thanos Compact must be the only compactor of a bucket "
+                "(several would compact and delete the same blocks concurrently)"
+            )
+        return value
 
 
 _OBJSTORE_REQUIRED = "required: Thanos {} cannot start without an object storage configuration"
@@ -285,12 +332,125 @@ class Thanos(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _cross_field(self) -> Thanos:
+        problems = derived_name_problems(self) + hashring_problems(self)
+        if problems:
+            raise _FieldErrors(problems)
+        return self
+
+
+def derived_name_problems(thanos: Thanos) -> list[tuple[str, str]]:
+    """Every object name the operator derives, checked against the limit the cluster enforces."""
+    t, spec = thanos.metadata.name, thanos.spec
+    wanted: list[tuple[str, str, str]] = []  # (field path, kind, name)
+    if spec.query is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.query(t)),
+            ("metadata.name", "Service", names.query_service(t)),
+            ("metadata.name", "Secret", names.query_proxy_config(t)),
+        ]
+    if spec.receive is not None:
+        wanted += [
+            ("metadata.name", "Deployment", names.router(t)),
+            ("metadata.name", "ConfigMap", names.router_hashrings(t)),
+            ("metadata.name", "Service", names.router_service(t)),
+        ]
+        for i, ingestor in enumerate(spec.receive.ingestors or []):
+            path = f"spec.receive.ingestors[{i}].name"
+            wanted += [
+                (path, "StatefulSet", names.ingestor(t, ingestor.name)),
+                (path, "Service", names.ingestor_service(t, ingestor.name)),
+            ]
+    if spec.store_gateway is not None:
+        wanted += [
+            ("metadata.name", "StatefulSet", names.store_gateway(t)),
+            ("metadata.name", "Service", names.store_gateway_service(t)),
+        ]
+    if spec.compact is not None:
+        wanted += [
+            ("metadata.name", "StatefulSet", names.compact(t)),
+            ("metadata.name", "Service", names.compact_service(t)),
+        ]
+    problems = []
+    for path, kind, name in wanted:
+        problem = names.name_problem(kind, name)
+        if problem is not None:
+            problems.append((path, problem))
+    return problems
+
+
+def _replica_count(fields: PodFields) -> int:
+    return fields.replicas if fields.replicas is not None else 1
+
+
+def hashring_problems(thanos: Thanos) -> list[tuple[str, str]]:
+    """Routing that Thanos would accept but that silently loses or misroutes writes.
+
+    - no hashring at all (no ingestor with replicas): Thanos refuses an empty hashrings file;
+    - a hard-tenant group with 0 replicas: its ring would vanish and its tenants' writes land in
+      the soft-tenant ring; a soft-tenant ring of 0 replicas: unmatched tenants would fail;
+    - a tenant in two groups: Thanos uses the first matching ring, the second never gets data.
+    """
+    receive = thanos.spec.receive
+    if receive is None:
+        return []
+    ingestors = receive.ingestors or []
+    problems: list[tuple[str, str]] = []
+    if not any(_replica_count(i) > 0 for i in ingestors):
+        problems.append(
+            (
+                "spec.receive.ingestors",
+                "required: at least one ingestor with replicas >= 1; the router cannot start with an "
+                "empty hashrings file",
+            )
+        )
+        return problems
+    owner: dict[str, int] = {}
+    soft = [i for i, ingestor in enumerate(ingestors) if not ingestor.tenants]
+    for i, ingestor in enumerate(ingestors):
+        if ingestor.tenants and _replica_count(ingestor) == 0:
+            problems.append(
+                (
+                    f"spec.receive.ingestors[{i}].replicas",
+                    f"0 replicas would drop the hashring of tenants {sorted(set(ingestor.tenants))} and "
+                    "send their writes to the soft-tenant ring; remove the tenants or the group instead",
+                )
+            )
+        for k, tenant in enumerate(ingestor.tenants or []):
+            first = owner.setdefault(tenant, i)
+            if first != i:
+                problems.append(
+                    (
+                        f"spec.receive.ingestors[{i}].tenants[{k}]",
+                        f"tenant {tenant!r} is already routed to spec.receive.ingestors[{first}] "
+                        f"({ingestors[first].name!r}); Thanos uses the first matching hashring, so this "
+                        "group would never receive its data",
+                    )
+                )
+    if soft and sum(_replica_count(ingestors[i]) for i in soft) == 0:
+        where = ", ".join(f"[{i}]" for i in soft)
+        problems.append(
+            (
+                "spec.receive.ingestors",
+                f"the soft-tenant ingestors {where} have 0 replicas in total: writes of every tenant "
+                "without a hashring of its own would fail; remove them or give one replicas",
+            )
+        )
+    return problems
+
 
 class _FieldError(ValueError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
         self.detail = message
+
+
+class _FieldErrors(ValueError):
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+        self.problems = problems
 
 
 class ThanosValidationError(ValueError):
@@ -321,11 +481,14 @@ def parse_thanos(obj: JsonObject) -> Thanos:
             path = _field_path(error["loc"])
             message = error["msg"].removeprefix("Value error, ")
             ctx_error = (error.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, _FieldErrors):
+                problems += [f"{p}: {m}" for p, m in ctx_error.problems]
+                continue
             if isinstance(ctx_error, _FieldError):
                 path, message = ctx_error.path, ctx_error.detail
             elif message.startswith("addresses[") and path:
                 head, _, rest = message.partition(": ")
-                path, message = f"{path}.{head}", rest
+                path, message = f"{path.removesuffix('.addresses')}.{head}", rest
             elif message.startswith("caSecret is required") and path:
                 path, message = f"{path}.caSecret", message.removeprefix("caSecret is ")
             problems.append(f"{path}: {message}" if path else message)

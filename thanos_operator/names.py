@@ -8,7 +8,9 @@ Deployment/StatefulSet exists) and as the pruning selector of the reconciler.
 
 from __future__ import annotations
 
-from thanos_operator.models import API_GROUP
+import re
+
+from thanos_operator.group import API_GROUP
 
 DEFAULT_THANOS_IMAGE = "quay.io/thanos/thanos:v0.37.2"
 DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy:v1.40.0"
@@ -91,3 +93,35 @@ def compact(t: str) -> str:
 
 def compact_service(t: str) -> str:
     return f"{t}-compact-operated"
+
+
+# -- limits of derived names ------------------------------------------------------------------------
+# A Service name is a DNS-1035 label (at most 63 characters, starting with a letter). A
+# StatefulSet's pods carry the label ``controller-revision-hash: <name>-<10 characters>``, and a
+# label value has at most 63 characters, so a StatefulSet name longer than 52 characters is
+# accepted by the API server but its pods can never be created. Deployments and ConfigMaps
+# are DNS subdomains (253); none of ours comes close, but they are checked the same way.
+SERVICE_NAME_MAX = 63
+STATEFUL_SET_NAME_MAX = 52
+OBJECT_NAME_MAX = 253
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Why the API server (or the StatefulSet controller) cannot use ``name`` for ``kind``."""
+    if kind == "Service":
+        if len(name) > SERVICE_NAME_MAX:
+            return (
+                f"Service name {name!r} is {len(name)} characters; at most {SERVICE_NAME_MAX} "
+                "(DNS-1035 label)"
+            )
+        if not _DNS_1035.match(name):
+            return f"Service name {name!r} must start with a letter (DNS-1035 label)"
+    elif kind == "StatefulSet" and len(name) > STATEFUL_SET_NAME_MAX:
+        return (
+            f"StatefulSet name {name!r} is {len(name)} characters; at most {STATEFUL_SET_NAME_MAX}, "
+            "else its pods cannot be created (their controller-revision-hash label would exceed 63)"
+        )
+    elif len(name) > OBJECT_NAME_MAX:
+        return f"{kind} name {name!r} is {len(name)} characters; at most {OBJECT_NAME_MAX}"
+    return None

@@ -47,15 +47,41 @@ RESOURCES = {
     "Service": ("", "v1", "services"),
     "StatefulSet": ("apps", "v1", "statefulsets"),
     "Deployment": ("apps", "v1", "deployments"),
+    # Read and watched, never written: the endpoints controller copies our Service labels onto
+    # them, and their ready addresses decide the hashring membership (``ready_ingestor_pods``).
+    "Endpoints": ("", "v1", "endpoints"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 _STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS)
 
 
-
-
 class RetryLater(Exception):
     """Not an error: the pass must run again soon (e.g. waiting for an orphan delete)."""
+
+
+class ApplyRejected(Exception):
+    """The API server refused a rendered object (422) for a reason a re-creation cannot fix."""
+
+    def __init__(self, label: str, error: ApiError) -> None:
+        super().__init__(f"{label}: {error.message}")
+        self.label = label
+        self.error = error
+
+
+# What kube-apiserver answers (1.20 and later) when an apply changes a StatefulSet field other
+# than replicas, template, updateStrategy (and, later, minReadySeconds, PVC retention policy).
+_STS_IMMUTABLE = "updates to statefulset spec for fields other than"
+
+
+def is_immutable_field_error(error: ApiError) -> bool:
+    """True only for the 422 a StatefulSet re-creation fixes (an immutable spec field changed)."""
+    if error.status != 422:
+        return False
+    causes = (error.body.get("details") or {}).get("causes") or []
+    for cause in causes:
+        if cause.get("field") == "spec" and _STS_IMMUTABLE in str(cause.get("message", "")):
+            return True
+    return not causes and _STS_IMMUTABLE in error.message
 
 
 @dataclass
@@ -66,6 +92,7 @@ class Outcome:
     recreating: list[str] = field(default_factory=list)
     status_written: bool = False
     invalid: str = ""
+    rejected: str = ""
     gone: bool = False
     paused: bool = False
 
@@ -115,6 +142,32 @@ def _applied_hash(obj: Mapping[str, Any]) -> str | None:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     value = annotations.get(names.ANNOTATION_APPLIED_HASH)
     return str(value) if value is not None else None
+
+
+def ready_ingestor_pods(
+    endpoints: list[JsonObject], *, thanos_name: str, ingestor_names: list[str]
+) -> dict[str, list[str]]:
+    """Ingestor name -> its Ready pods, from the Endpoints of each ingestor Service.
+
+    Only ``subsets[].addresses`` count (``notReadyAddresses`` are pods failing readiness); a
+    group without an Endpoints object is left out, so it keeps its static ring membership.
+    """
+    by_service = {str(e["metadata"]["name"]): e for e in endpoints}
+    result: dict[str, list[str]] = {}
+    for ingestor in ingestor_names:
+        current = by_service.get(names.ingestor_service(thanos_name, ingestor))
+        if current is None:
+            continue
+        pods = set()
+        for subset in current.get("subsets") or []:
+            for address in subset.get("addresses") or []:
+                ref = address.get("targetRef") or {}
+                if ref.get("kind") == "Pod" and ref.get("name"):
+                    pods.add(str(ref["name"]))
+                elif address.get("hostname"):
+                    pods.add(str(address["hostname"]))
+        result[ingestor] = sorted(pods)
+    return result
 
 
 def component_status(
@@ -189,6 +242,20 @@ class Reconciler:
             await self._converge(raw, thanos_name=name, namespace=namespace, outcome=outcome, thanos=thanos)
         except RetryLater:
             raise
+        except ApplyRejected as exc:
+            # Retrying cannot help: the rendered object itself is refused (e.g. a bad quantity
+            # in resources). Surface it; the next change of the CR (or a resync) tries again.
+            outcome.rejected = str(exc)[:1000]
+            status = self._status(
+                raw,
+                generation=generation,
+                components=None,
+                reconciled=("False", "ApplyRejected", outcome.rejected),
+                ready=None,
+            )
+            if await self._write_status(raw, status):
+                await self._event(raw, "Warning", "ApplyRejected", outcome.rejected)
+            return outcome
         except Exception as exc:
             message = str(exc)[:1000]
             status = self._status(
@@ -216,7 +283,8 @@ class Reconciler:
                 versions[secret_name] = str(secret["metadata"].get("resourceVersion") or "")
             except NotFound:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
-        desired = render(thanos, secret_versions=versions)
+        ready_pods = await self._ready_ingestor_pods(namespace, thanos)
+        desired = render(thanos, secret_versions=versions, ready_pods=ready_pods)
         live = await self._list_children(namespace, thanos_name)
 
         wanted = {_key(o) for o in desired}
@@ -312,8 +380,8 @@ class Reconciler:
         try:
             applied = await self.client.apply(path, obj, field_manager=self.field_manager, force=True)
         except Invalid as err:
-            if not (obj["kind"] == "StatefulSet" and current is not None):
-                raise
+            if not (obj["kind"] == "StatefulSet" and current is not None and is_immutable_field_error(err)):
+                raise ApplyRejected(_label(obj), err) from err
             log.info(
                 "%s/%s: immutable field changed (%s); orphan delete and re-create",
                 namespace,
@@ -325,6 +393,19 @@ class Reconciler:
             )
             return "recreating", None
         return "applied", applied
+
+    async def _ready_ingestor_pods(self, namespace: str, thanos: Any) -> dict[str, list[str]]:
+        receive = thanos.spec.receive
+        if receive is None or not receive.ingestors:
+            return {}
+        selector = {**names.owner_labels(thanos.metadata.name), names.LABEL_RECEIVE_TYPE: "ingestor"}
+        items, _ = await self.client.list(
+            object_path("Endpoints", namespace),
+            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))},
+        )
+        return ready_ingestor_pods(
+            items, thanos_name=thanos.metadata.name, ingestor_names=[i.name for i in receive.ingestors]
+        )
 
     async def _list_children(self, namespace: str, thanos_name: str) -> dict[tuple[str, str], JsonObject]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(names.owner_labels(thanos_name).items()))

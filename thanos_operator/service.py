@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from kube.client import KubeClient
 from kube.config import ClientConfig
 from kube.lease import LeaderElector, LeaseConfig
+from kube.workqueue import RetryPolicy
 from thanos_operator.controller import ThanosController
 
 log = logging.getLogger(__name__)
@@ -26,15 +27,22 @@ log = logging.getLogger(__name__)
 USER_AGENT = "panopticon-thanos"
 LEASE_USER_AGENT = "panopticon-leader-election"
 LEASE_NAME = "panopticon-thanos-operator"
+FAILED_PASS_RETRY = RetryPolicy(initial=1.0, maximum=300.0)
 
 
 @dataclass(frozen=True)
 class OperatorOptions:
-    leader_elect: bool = True
-    lease_namespace: str = ""
-    lease_duration: float = 15.0
-    watch_namespace: str = ""
-    resync_period: float = 300.0
+    """The operator's settings with their defaults (built from the flags by ``apiserver.settings``)."""
+
+    leader_elect: bool = True  # --leader-elect
+    lease_namespace: str = ""  # --leader-elect-namespace (default: the client's namespace)
+    lease_duration: float = 15.0  # --leader-elect-lease-duration; renew deadline 2/3, retry 1/7.5 of it
+    namespaces: tuple[str, ...] = ()  # --namespaces: watch only these (default: all)
+    watch_namespace: str = ""  # --watch-namespace (deprecated: one namespace, the operator only)
+    resync_period: float = 300.0  # --resync-period: every Thanos is reconciled again this often
+    workers: int = 2  # concurrent reconcile passes (of different Thanos objects)
+    retry: RetryPolicy = FAILED_PASS_RETRY  # per-Thanos back-off after a failed pass
+    retry_after: float = 1.0  # look again this soon while a rollout is in progress (RetryLater)
     identity: str = ""
 
 
@@ -54,8 +62,12 @@ class ThanosOperator:
         self.controller = ThanosController(
             self.client,
             namespace=options.watch_namespace or None,
+            namespaces=options.namespaces,
             resync_period=options.resync_period,
+            workers=options.workers,
             identity=self.identity,
+            retry_after=options.retry_after,
+            retry=options.retry,
         )
         self.elector: LeaderElector | None = None
         if options.leader_elect:

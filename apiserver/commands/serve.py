@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
 import signal
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from apiserver.settings import Settings
 from exporter.exposition import Exposition
 from exporter.offline import LoadError, OfflineSource
 from exporter.store import MetricsStore
@@ -54,6 +56,7 @@ class Runtime:
     """Shared state of one ``serve`` process."""
 
     args: argparse.Namespace
+    settings: Settings
     telemetry: Telemetry
     store: MetricsStore
     exposition: Exposition
@@ -65,7 +68,8 @@ class Runtime:
         telemetry = Telemetry()
         store = MetricsStore(telemetry=telemetry)
         telemetry.watch_store(store)
-        return cls(args=args, telemetry=telemetry, store=store, exposition=Exposition(store))
+        return cls(args=args, settings=Settings.from_args(args), telemetry=telemetry, store=store,
+                   exposition=Exposition(store))
 
     def ready(self) -> bool:
         return all(check() for check in self.readiness)
@@ -75,7 +79,7 @@ def parse_address(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[v6]:PORT`` for IPv6) into (host, port)."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not host:
-        raise StartupError(f"--metrics-address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+        raise StartupError(f"--metrics-bind-address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host.strip("[]"), int(port)
 
 
@@ -146,7 +150,7 @@ class KubeClientComponent:
             config = load_config(kubeconfig=runtime.args.kubeconfig)
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
-        self.client = runtime.kube = KubeClient(config)
+        self.client = runtime.kube = KubeClient(config, timeout=runtime.settings.request_timeout)
 
     async def start(self) -> None:
         pass
@@ -168,12 +172,13 @@ class ClusterExporterComponent:
         runtime.readiness.append(lambda: self.exporter is not None and self.exporter.ready())
 
     async def start(self) -> None:
-        from exporter.cluster import ClusterExporter, ExporterOptions, statefulset_of_pod
+        from exporter.cluster import ClusterExporter, statefulset_of_pod
         from kube.client import ApiError
 
         args, client = self.runtime.args, self.runtime.kube
         assert client is not None
-        shard, total = args.shard, args.total_shards
+        settings = self.runtime.settings.exporter
+        shard, total = settings.shard, settings.total_shards
         statefulset = ""
         pod_namespace = args.pod_namespace or client.config.namespace
         if args.pod:
@@ -194,10 +199,8 @@ class ClusterExporterComponent:
                 raise StartupError(f"--config: {exc}") from None
             if not static:
                 raise StartupError(f"--config {', '.join(args.config)}: no MetricsConfiguration found")
-        options = ExporterOptions(
-            namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
-            namespace_selector=args.namespace_selector, shard=shard, total_shards=total,
-            static_configs=tuple(static),
+        options = dataclasses.replace(
+            settings, shard=shard, total_shards=total, static_configs=tuple(static),
             statefulset=statefulset, statefulset_namespace=pod_namespace if statefulset else "",
         )
         self.exporter = ClusterExporter(client, self.runtime.store, options=options)
@@ -248,14 +251,10 @@ class ThanosOperatorComponent:
     name = "thanos-operator"
 
     def __init__(self, runtime: Runtime) -> None:
-        from thanos_operator.service import OperatorOptions, ThanosOperator
+        from thanos_operator.service import ThanosOperator
 
-        args = runtime.args
         assert runtime.kube is not None
-        self.operator = ThanosOperator(runtime.kube.config, OperatorOptions(
-            leader_elect=args.leader_elect, lease_namespace=args.leader_elect_namespace,
-            lease_duration=args.leader_elect_lease_duration, watch_namespace=args.watch_namespace,
-        ))
+        self.operator = ThanosOperator(runtime.kube.config, runtime.settings.operator)
 
     async def start(self) -> None:
         await self.operator.start()
@@ -280,7 +279,7 @@ def build_components(runtime: Runtime) -> list[Component]:
         components.append(ExtensionApiServerComponent(runtime, client=runtime.kube, exporter=exporter))
     if args.metrics_address:
         components.append(PlainHTTPComponent(runtime, args.metrics_address,
-                                             state_metrics=not args.no_state_metrics_on_plain))
+                                             state_metrics=args.state_metrics_on_plain))
     return components
 
 

@@ -7,8 +7,12 @@ token signing and a write audit log, waits for ``/readyz`` and writes an admin k
 session fixture in ``conftest.py`` wraps it; ``scripts/test-cluster up|down DIR`` runs it by hand
 (``python -m tests.e2e.cluster up DIR``).
 
-There is no kube-controller-manager: no garbage collector, no namespace finalization, no
-default service accounts. Tests create what they need and use unique namespaces.
+By default there is no kube-controller-manager: no garbage collector, no namespace
+finalization, no default service accounts. ``KubeCluster.start(..., controller_manager=True)``
+or ``cluster.start_controller_manager()`` adds the real one (built from the same source by
+``scripts/test-cluster build``), so garbage collection, Endpoints, Deployments, ReplicaSets,
+StatefulSets, namespaces and the HPA really run. Pods still need a node: see
+``tests/e2e/kubelet.py`` (a simulated kubelet using the real API).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
 EXTENSION_NAMESPACE = "panopticon-e2e"
 _NOT_BUILT = "kube-apiserver not built: run scripts/test-cluster build"
+_CM_NOT_BUILT = "kube-controller-manager not built: run scripts/test-cluster build"
+CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
+HPA_SYNC_PERIOD = "5s"
 _WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
 
 
@@ -57,6 +64,14 @@ def apiserver_binary() -> Path:
     binary = cache_dir() / "bin" / f"kube-apiserver-{KUBE_VERSION}"
     if not os.access(binary, os.X_OK):
         raise ClusterError(f"{_NOT_BUILT} (looked for {binary})")
+    return binary
+
+
+def controller_manager_binary() -> Path:
+    """The cached kube-controller-manager built by ``scripts/test-cluster build``."""
+    binary = cache_dir() / "bin" / f"kube-controller-manager-{KUBE_VERSION}"
+    if not os.access(binary, os.X_OK):
+        raise ClusterError(f"{_CM_NOT_BUILT} (looked for {binary})")
     return binary
 
 
@@ -200,6 +215,7 @@ class KubeCluster:
         self._extra_apiserver_args = list(extra_apiserver_args)
         self._etcd: subprocess.Popen[bytes] | None = None
         self._apiserver: subprocess.Popen[bytes] | None = None
+        self._controller_manager: subprocess.Popen[bytes] | None = None
         self.state_dir = state_dir
         self.apiserver_path = apiserver_binary()
         self.etcd_path = tool("etcd", install_hint="apt-get install etcd-server")
@@ -213,6 +229,7 @@ class KubeCluster:
         self.audit_log = self._layout.logs / "audit.log"
         self.apiserver_log = self._layout.logs / "kube-apiserver.log"
         self.etcd_log = self._layout.logs / "etcd.log"
+        self.controller_manager_log = self._layout.logs / "kube-controller-manager.log"
         for directory in (self._layout.pki, self._layout.logs, self._layout.users):
             directory.mkdir(parents=True, exist_ok=True)
         pki = self._layout.pki
@@ -251,12 +268,14 @@ class KubeCluster:
         watch_cache_size: int = 100,
         extra_apiserver_args: Sequence[str] = (),
         timeout: float = 120.0,
+        controller_manager: bool = False,
     ) -> KubeCluster:
         """Mint the PKI and start etcd and kube-apiserver; returns once ``/readyz`` is ok.
 
         ``detach`` leaves the servers running after this process exits (``up``); otherwise they
         die with it. ``watch_cache_size`` is ``--default-watch-cache-size``;
-        ``extra_apiserver_args`` are appended to kube-apiserver's command line.
+        ``extra_apiserver_args`` are appended to kube-apiserver's command line;
+        ``controller_manager`` also starts kube-controller-manager (``start_controller_manager``).
         """
         cluster = cls(
             state_dir,
@@ -268,6 +287,8 @@ class KubeCluster:
             cluster._start_etcd(timeout=timeout)
             cluster._write_static_config()
             cluster._start_apiserver(timeout=timeout)
+            if controller_manager:
+                cluster.start_controller_manager(timeout=timeout)
         except BaseException:
             cluster.stop()
             raise
@@ -275,12 +296,82 @@ class KubeCluster:
         return cluster
 
     def stop(self) -> None:
-        """Stop kube-apiserver, then etcd (state stays in ``state_dir``)."""
-        for process in (self._apiserver, self._etcd):
+        """Stop kube-controller-manager, kube-apiserver, then etcd (state stays in ``state_dir``)."""
+        for process in (self._controller_manager, self._apiserver, self._etcd):
             if process is not None:
                 _terminate(process)
+        self._controller_manager = None
         self._apiserver = None
         self._etcd = None
+
+    @property
+    def has_controller_manager(self) -> bool:
+        return self._controller_manager is not None and self._controller_manager.poll() is None
+
+    def start_controller_manager(self, *, timeout: float = 120.0) -> None:
+        """Start the real kube-controller-manager (idempotent); returns once its controllers act.
+
+        It logs in as ``system:kube-controller-manager`` (client certificate) and, with
+        ``--use-service-account-credentials``, runs every controller as its own service account
+        in kube-system, so each is authorized by its bootstrap ``system:controller:*`` role
+        exactly as in a real cluster. Ready when the service-account controller has created
+        ``default/default`` and the token controller its token Secret.
+        """
+        if self.has_controller_manager:
+            return
+        binary = controller_manager_binary()
+        pair = self._client_ca.issue(
+            self._layout.users,
+            file_stem="kube-controller-manager",
+            common_name=CONTROLLER_MANAGER_USER,
+            client=True,
+        )
+        kubeconfig = self._write_kubeconfig(
+            self.state_dir / "controller-manager.kubeconfig",
+            user=CONTROLLER_MANAGER_USER,
+            credentials={"client-certificate": str(pair.cert), "client-key": str(pair.key)},
+        )
+        command = [
+            str(binary),
+            f"--kubeconfig={kubeconfig}",
+            "--controllers=*",
+            f"--service-account-private-key-file={self.service_account_keys.key}",
+            f"--root-ca-file={self.ca_file}",
+            "--leader-elect=false",
+            "--port=0",
+            "--secure-port=0",
+            "--use-service-account-credentials",
+            f"--horizontal-pod-autoscaler-sync-period={HPA_SYNC_PERIOD}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            "--v=1",
+        ]
+        self._controller_manager = self._spawn(command, self.controller_manager_log)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._controller_manager.poll() is not None:
+                code = self._controller_manager.returncode
+                self._controller_manager = None
+                raise ClusterError(
+                    f"kube-controller-manager exited with {code}\n"
+                    f"---- {self.controller_manager_log}\n{_tail(self.controller_manager_log, 40)}"
+                )
+            result = self.kubectl(
+                "get", "serviceaccount", "default", "-n", "default", "-o", "json", check=False
+            )
+            if result.returncode == 0 and json.loads(result.stdout).get("secrets"):
+                break
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"kube-controller-manager did not create default/default within {timeout}s\n"
+                    f"---- {self.controller_manager_log}\n{_tail(self.controller_manager_log, 40)}"
+                )
+            time.sleep(0.5)
+        self._write_state_file()
+
+    def stop_controller_manager(self) -> None:
+        if self._controller_manager is not None:
+            _terminate(self._controller_manager)
+        self._controller_manager = None
 
     def restart_apiserver(self, *, timeout: float = 120.0) -> None:
         """Stop and start kube-apiserver on the same port; etcd and all objects stay.
@@ -308,7 +399,10 @@ class KubeCluster:
     def logs_tail(self, *, lines: int = 40) -> str:
         """The end of the kube-apiserver and etcd logs, for failure messages."""
         parts = []
-        for log in (self.apiserver_log, self.etcd_log):
+        logs = [self.apiserver_log, self.etcd_log]
+        if self.controller_manager_log.exists():
+            logs.append(self.controller_manager_log)
+        for log in logs:
             parts.append(f"---- {log} (last {lines} lines)\n{_tail(log, lines)}")
         return "\n".join(parts)
 
@@ -670,7 +764,7 @@ class KubeCluster:
             "kubeconfig": str(self.kubeconfig),
             "ca_file": str(self.ca_file),
             "etcd_endpoint": self.etcd_endpoint,
-            "pids": [p.pid for p in (self._apiserver, self._etcd) if p is not None],
+            "pids": [p.pid for p in (self._controller_manager, self._apiserver, self._etcd) if p is not None],
         }
         self._layout.state_file.write_text(json.dumps(state, indent=2))
 

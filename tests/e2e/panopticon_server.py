@@ -19,7 +19,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,7 +94,10 @@ class PanopticonServer:
     registration: APIServiceRegistration
 
     @classmethod
-    def start(cls, cluster: KubeCluster, workdir: Path) -> PanopticonServer:
+    def start(
+        cls, cluster: KubeCluster, workdir: Path, *, extra_args: Sequence[str] = ()
+    ) -> PanopticonServer:
+        """``extra_args`` are appended to ``panopticon serve``'s command line."""
         cluster.kubectl("apply", "-f", str(ROOT / "deploy" / "crds" / "metricsconfigurations.yaml"))
         cluster.kubectl(
             "wait",
@@ -149,6 +152,7 @@ class PanopticonServer:
                 "",
                 "--log-level",
                 "info",
+                *extra_args,
             ],
             cwd=ROOT,
             env=env,
@@ -233,9 +237,11 @@ class PanopticonServer:
 
 
 @contextlib.contextmanager
-def running_server(cluster: KubeCluster, workdir: Path) -> Iterator[PanopticonServer]:
+def running_server(
+    cluster: KubeCluster, workdir: Path, *, extra_args: Sequence[str] = ()
+) -> Iterator[PanopticonServer]:
     """Start, wait for ``Available=True``, yield, stop (and unregister) - for module fixtures."""
-    server = PanopticonServer.start(cluster, workdir)
+    server = PanopticonServer.start(cluster, workdir, extra_args=extra_args)
     try:
         cluster.wait_apiservice_available(server.registration.name, timeout=90)
         # kube-apiserver 1.20 may report Available=True a moment before its proxy handler for the

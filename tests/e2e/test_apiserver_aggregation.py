@@ -2,7 +2,7 @@
 
 One ``panopticon serve`` process (cluster mode, exporter only) is registered as the APIService
 for the whole module. Tests are named after the acceptance criteria of issue 4 (``ac1_``...) and
-the statements of research/apiserver.md §8 (``s04_``...).
+the statements of docs/design.md "The contract" (``s04_``...).
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Golden tests: the three real Panopticon configurations over realistic objects.
 
-Each case directory holds ``config.yaml`` (copied from Panopticon's users, research/exporter.md
-§1.5), ``objects.yaml`` and ``expected.prom``: the exact sample lines of every family (objects
-in file order), written by hand from the objects, and ``# dropped OBJECT METRIC REASON`` lines
-for the series a conversion error must drop. The examples/ directory ships the same files.
+Each case directory holds ``config.yaml`` (copied from Panopticon's users: kubedb/installer
+``charts/kubedb-metrics/``, the Panopticon launch post, kubestash/installer
+``charts/kubestash-metrics/``), ``objects.yaml`` and ``expected.prom``: the exact sample
+lines of every family (objects in file order), written by hand from the objects, and ``#
+dropped OBJECT METRIC REASON`` lines for the series a conversion error must drop. The
+examples/ directory ships the same files.
 """
 
 from __future__ import annotations

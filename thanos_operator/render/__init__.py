@@ -11,7 +11,7 @@ workloads that use it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from thanos_operator import names
 from thanos_operator.models import Thanos
@@ -30,12 +30,7 @@ OWNED_KINDS: tuple[tuple[str, str], ...] = (
 )
 _KIND_ORDER = {kind: i for i, (_, kind) in enumerate(OWNED_KINDS)}
 
-__all__ = ["OWNED_KINDS", "object_key", "referenced_secrets", "render"]
-
-
-def object_key(obj: JsonObject) -> tuple[str, str, str]:
-    meta = obj["metadata"]
-    return obj["kind"], meta.get("namespace", ""), meta["name"]
+__all__ = ["OWNED_KINDS", "referenced_secrets", "render"]
 
 
 def _stamp(obj: JsonObject) -> JsonObject:
@@ -43,8 +38,18 @@ def _stamp(obj: JsonObject) -> JsonObject:
     return obj
 
 
-def render(thanos: Thanos, *, secret_versions: Mapping[str, str] | None = None) -> list[JsonObject]:
-    ctx = RenderContext(thanos=thanos, secret_versions=dict(secret_versions or {}))
+def render(
+    thanos: Thanos,
+    *,
+    secret_versions: Mapping[str, str] | None = None,
+    ready_pods: Mapping[str, Sequence[str]] | None = None,
+) -> list[JsonObject]:
+    """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``)."""
+    ctx = RenderContext(
+        thanos=thanos,
+        secret_versions=dict(secret_versions or {}),
+        ready_pods={k: tuple(v) for k, v in (ready_pods or {}).items()},
+    )
     spec = thanos.spec
     objects: list[JsonObject] = []
     if spec.compact is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,10 @@ class RenderContext:
     # resourceVersion of every referenced Secret the reconciler could read (name -> version);
     # hashed into pod templates of workloads that only read those Secrets at start-up.
     secret_versions: Mapping[str, str] = field(default_factory=dict)
+    # Ready pods of each ingestor group (ingestor name -> pod names), read from the Endpoints of
+    # its Service; a group missing here (offline render, no Endpoints yet) gets its static
+    # membership pod-0..replicas-1.
+    ready_pods: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -96,6 +100,35 @@ def container_port(name: str, port: int) -> JsonObject:
     return {"name": name, "containerPort": port, "protocol": "TCP"}
 
 
+# The Thanos image runs as UID 1001; PVC data volumes are usually root-owned, so fsGroup makes
+# them writable. Every Thanos component writes only below its data directory (a volume), so the
+# root filesystem can be read-only. The CR's securityContext / containerSecurityContext replace
+# these defaults as a whole.
+THANOS_UID = 1001
+DEFAULT_POD_SECURITY_CONTEXT: JsonObject = {
+    "fsGroup": THANOS_UID,
+    "runAsGroup": THANOS_UID,
+    "runAsNonRoot": True,
+    "runAsUser": THANOS_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+DEFAULT_CONTAINER_SECURITY_CONTEXT: JsonObject = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+}
+
+
+def copy_json(value: JsonObject) -> JsonObject:
+    copied: JsonObject = json.loads(json.dumps(value))
+    return copied
+
+
+def container_security_context(fields: PodFields) -> JsonObject:
+    chosen = fields.container_security_context
+    return copy_json(chosen if chosen is not None else DEFAULT_CONTAINER_SECURITY_CONTEXT)
+
+
 def thanos_container(
     *,
     name: str,
@@ -105,6 +138,7 @@ def thanos_container(
     resources: JsonObject | None,
     env: list[JsonObject] | None = None,
     volume_mounts: list[JsonObject] | None = None,
+    security_context: JsonObject | None = None,
 ) -> JsonObject:
     container: JsonObject = {"name": name, "image": image, "args": args}
     if env:
@@ -121,6 +155,9 @@ def thanos_container(
         "failureThreshold": 20,
     }
     container["resources"] = resources or {}
+    container["securityContext"] = (
+        security_context if security_context is not None else copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT)
+    )
     if volume_mounts:
         container["volumeMounts"] = sorted(volume_mounts, key=lambda m: m["mountPath"])
     return container
@@ -139,8 +176,17 @@ def pod_template(
     fields: PodFields,
     containers: list[JsonObject],
     volumes: list[JsonObject],
+    termination_grace_period: int | None = None,
 ) -> JsonObject:
+    """``termination_grace_period`` is the component's default; the CR's value wins."""
     spec: JsonObject = {"containers": containers}
+    spec["securityContext"] = copy_json(
+        fields.security_context if fields.security_context is not None else DEFAULT_POD_SECURITY_CONTEXT
+    )
+    grace = fields.termination_grace_period_seconds
+    grace = grace if grace is not None else termination_grace_period
+    if grace is not None:
+        spec["terminationGracePeriodSeconds"] = grace
     if fields.affinity:
         spec["affinity"] = fields.affinity
     if fields.node_selector:
@@ -316,6 +362,7 @@ def data_stateful_set(
     objstore: ObjectStorage | None,
     ports: list[tuple[str, int]],
     env: list[JsonObject] | None = None,
+    termination_grace_period: int | None = None,
 ) -> list[JsonObject]:
     """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
@@ -334,6 +381,7 @@ def data_stateful_set(
         ports=[container_port(name, port) for name, port in ports],
         resources=fields.resources,
         volume_mounts=mounts,
+        security_context=container_security_context(fields),
     )
     template = pod_template(
         labels=labels,
@@ -341,6 +389,7 @@ def data_stateful_set(
         fields=fields,
         containers=[container],
         volumes=volumes,
+        termination_grace_period=termination_grace_period,
     )
     return [
         stateful_set(

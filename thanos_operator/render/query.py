@@ -11,12 +11,15 @@ from __future__ import annotations
 from thanos_operator import envoy, names
 from thanos_operator.models import Query, QueryStores, split_host_port
 from thanos_operator.render.common import (
+    DEFAULT_CONTAINER_SECURITY_CONTEXT,
     JsonObject,
     RenderContext,
     command_args,
     component_labels,
     config_hash_annotation,
     container_port,
+    container_security_context,
+    copy_json,
     deployment,
     headless_service,
     log_args,
@@ -103,6 +106,7 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
             args=command_args("query", flags),
             ports=[container_port("grpc", names.GRPC_PORT), container_port("http", names.HTTP_PORT)],
             resources=query.resources,
+            security_context=container_security_context(query),
         )
     ]
     volumes: list[JsonObject] = []
@@ -136,6 +140,7 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
                 "image": (envoy_spec.image if envoy_spec and envoy_spec.image else names.DEFAULT_ENVOY_IMAGE),
                 "args": ["-c", f"{names.ENVOY_CONFIG_DIR}/{envoy.BOOTSTRAP_FILE}"],
                 "resources": (envoy_spec.resources if envoy_spec and envoy_spec.resources else {}),
+                "securityContext": copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT),
                 "volumeMounts": sorted(mounts, key=lambda m: m["mountPath"]),
             }
         )

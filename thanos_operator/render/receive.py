@@ -6,11 +6,21 @@ Hashrings: every ingestor with ``tenants`` is its own hashring, in spec order; a
 ingestors are merged into ONE catch-all hashring placed last. Thanos sends an unmatched tenant
 to the first hashring without tenants, so PaodinMonitoring's one-ring-per-soft-ingestor left
 every soft ingestor but the first idle.
+
+Ring membership follows readiness: a ring lists the Ready pods of its ingestors (from the
+Endpoints of each ingestor Service), by ordinal, and only ordinals below the group's
+``replicas`` (so a scale-down takes a pod out of the ring as soon as the spec changes, before
+it starts flushing). A ring whose pods are all NotReady stays in the file with no endpoints:
+its tenants get "insufficient nodes" errors (Prometheus retries them) instead of being sent to
+another ring, and the file is never ``[]``, which Thanos refuses. A group with no Endpoints
+object yet (and the offline render) gets its static membership, pod-0..replicas-1. The routers
+re-read the file in place (no restart).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 from thanos_operator import names
 from thanos_operator.models import Receive, ReceiveIngestor, ReceiveRouter
@@ -20,9 +30,9 @@ from thanos_operator.render.common import (
     RenderContext,
     command_args,
     component_labels,
-    config_hash_annotation,
     config_map,
     container_port,
+    container_security_context,
     data_stateful_set,
     data_volume,
     deployment,
@@ -36,6 +46,9 @@ from thanos_operator.render.common import (
 )
 
 SOFT_HASHRING = "softs"
+# Receive flushes its head block and uploads it on shutdown; 30 s (the Kubernetes default) cuts
+# that short and loses data on every rollout. kube-thanos gives ingestors 900 s.
+INGESTOR_TERMINATION_GRACE_SECONDS = 900
 
 _PORTS = [("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT), ("remote-write", names.REMOTE_WRITE_PORT)]
 
@@ -44,30 +57,37 @@ def _container_ports() -> list[JsonObject]:
     return [container_port(n, p) for n, p in _PORTS]
 
 
-def ingestor_endpoints(t: str, ingestor: ReceiveIngestor) -> list[str]:
+def ingestor_endpoints(
+    t: str, ingestor: ReceiveIngestor, ready_pods: Mapping[str, Sequence[str]] | None = None
+) -> list[str]:
+    """The ring members of one group: its Ready pods when known, else pod-0..replicas-1."""
     sts, svc = names.ingestor(t, ingestor.name), names.ingestor_service(t, ingestor.name)
-    return [f"{sts}-{i}.{svc}:{names.GRPC_PORT}" for i in range(replicas(ingestor))]
+    ordinals = list(range(replicas(ingestor)))
+    if ready_pods is not None and ingestor.name in ready_pods:
+        ready = set(ready_pods[ingestor.name])
+        ordinals = [i for i in ordinals if f"{sts}-{i}" in ready]
+    return [f"{sts}-{i}.{svc}:{names.GRPC_PORT}" for i in ordinals]
 
 
-def hashrings(t: str, receive: Receive) -> list[JsonObject]:
+def hashrings(
+    t: str, receive: Receive, ready_pods: Mapping[str, Sequence[str]] | None = None
+) -> list[JsonObject]:
     ingestors = receive.ingestors or []
     rings: list[JsonObject] = []
     for ingestor in ingestors:
-        if ingestor.tenants:
-            endpoints = ingestor_endpoints(t, ingestor)
-            if endpoints:
-                rings.append(
-                    {
-                        "hashring": ingestor.name,
-                        "tenants": sorted(set(ingestor.tenants)),
-                        "endpoints": endpoints,
-                    }
-                )
+        if ingestor.tenants and replicas(ingestor) > 0:
+            rings.append(
+                {
+                    "hashring": ingestor.name,
+                    "tenants": sorted(set(ingestor.tenants)),
+                    "endpoints": ingestor_endpoints(t, ingestor, ready_pods),
+                }
+            )
     soft = [i for i in ingestors if not i.tenants]
-    soft_endpoints = [e for i in soft for e in ingestor_endpoints(t, i)]
-    if soft_endpoints:
+    if any(replicas(i) > 0 for i in soft):
         ring_name = soft[0].name if len(soft) == 1 else SOFT_HASHRING
-        rings.append({"hashring": ring_name, "endpoints": soft_endpoints})
+        endpoints = [e for i in soft for e in ingestor_endpoints(t, i, ready_pods)]
+        rings.append({"hashring": ring_name, "endpoints": endpoints})
     return rings
 
 
@@ -94,7 +114,7 @@ def _common_flags() -> list[str]:
 def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
     t, defaults, router = ctx.name, ctx.thanos.spec.default_fields, receive.router
     labels = component_labels(ctx, "receive", **{names.LABEL_RECEIVE_TYPE: "router"})
-    hashrings_json = json.dumps(hashrings(t, receive), indent=2, sort_keys=True) + "\n"
+    hashrings_json = json.dumps(hashrings(t, receive, ctx.ready_pods), indent=2, sort_keys=True) + "\n"
     hashrings_config = config_map(
         ctx, name=names.router_hashrings(t), labels=labels, data={names.HASHRINGS_FILE: hashrings_json}
     )
@@ -114,13 +134,15 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
         ports=_container_ports(),
         resources=router.resources,
         volume_mounts=[{"name": "hashrings-config", "mountPath": names.HASHRINGS_DIR, "readOnly": True}],
+        security_context=container_security_context(router),
     )
-    # Thanos watches the hashrings file, but the kubelet refreshes a ConfigMap volume only after
-    # its sync period, so routers would disagree on the ring for up to a minute; rolling the
-    # routers (stateless) on a ring change gives every router the same ring.
+    # No hash of the hashrings in the pod template: membership now follows pod readiness, and
+    # rolling every router on each readiness change would churn the write path. Thanos watches
+    # the file; the kubelet updates the ConfigMap volume in place (within its sync period plus
+    # the ConfigMap cache TTL, about a minute by default), so routers converge on the same ring.
     template = pod_template(
         labels=labels,
-        annotations=config_hash_annotation(hashrings_config),
+        annotations={},
         fields=router,
         containers=[container],
         volumes=[{"name": "hashrings-config", "configMap": {"name": names.router_hashrings(t)}}],
@@ -165,6 +187,7 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
         objstore=objstore,
         ports=_PORTS,
         env=[POD_NAME_ENV],
+        termination_grace_period=INGESTOR_TERMINATION_GRACE_SECONDS,
     )
 
 

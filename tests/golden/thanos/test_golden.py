@@ -1,9 +1,10 @@
 """Golden tests: PaodinMonitoring's sample CR and the three docs/usage.md scenarios.
 
 Two layers. The hand-written expectations below are derived by reading PaodinMonitoring's
-generator (research/thanos.md §2) and applying our fixes (§2.5): names, labels, args, hashrings.
-The ``*.golden.yaml`` files pin the complete output byte for byte (regenerate with
-``PANOPTICON_UPDATE_GOLDEN=1`` and review the diff).
+generator (WizTelemetry/whizard at cca15b61, docs/design.md "Thanos operator") and
+applying our fixes: names, labels, args, hashrings. The ``*.golden.yaml`` files pin the
+complete output byte for byte (regenerate with ``PANOPTICON_UPDATE_GOLDEN=1`` and review
+the diff).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import pytest
 from apiserver.authconfig import AuthSettings, with_roots
 from apiserver.authn import Authenticator, UserInfo
 from apiserver.authz import Authorizer, Decision
+from apiserver.connections import ServingLimits
 from apiserver.server import HttpsServer, build_app
 from apiserver.views import ApiViews
 from certs.generate import KeyPair, new_ca, new_client_cert, new_serving_cert, write_pair
@@ -171,6 +172,9 @@ async def serve(
     store: MetricsStore | None = None,
     reviewer: FakeReviewer | None = None,
     settings: AuthSettings | None = None,
+    limits: ServingLimits | None = None,
+    on_reject: Callable[[str], None] | None = None,
+    authorizer: Authorizer | None = None,
     **app_kwargs: Any,
 ) -> tuple[Served, HttpsServer]:
     store = store if store is not None else populated_store()
@@ -178,17 +182,18 @@ async def serve(
     settings = settings or pki.settings()
     views = ApiViews(store)
     authenticator = Authenticator(settings, token_reviewer=reviewer)
-    authorizer = Authorizer(reviewer, always_allow_paths=["/healthz", "/livez", "/readyz"])
+    authorizer = authorizer or Authorizer(reviewer, always_allow_paths=["/healthz", "/livez", "/readyz"])
     app = build_app(
         views=views,
         exposition=Exposition(store),
         parse_series=parse_series,
         authenticator=authenticator,
         authorizer=authorizer,
+        limits=limits,
         **app_kwargs,
     )
     tls = ReloadingServerTLS(pair=pki.serving, client_ca_pem=settings.tls_client_ca_pem)
-    server = HttpsServer(app, tls, host="127.0.0.1", port=0)
+    server = HttpsServer(app, tls, host="127.0.0.1", port=0, limits=limits, on_reject=on_reject)
     await server.start()
     return Served(
         f"https://127.0.0.1:{server.port}", store, views, reviewer, authenticator, authorizer, tls, pki

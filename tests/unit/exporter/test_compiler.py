@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.compiler import CompiledPlan, CompileError, check_conflicts, compile_config, find_conflicts
+from exporter.compiler import CompiledPlan, CompileError, compile_config, find_conflicts
 from exporter.naming import escape_label_value, family_name
-from exporter.types import Plan, RenderErrors, TargetRef
+from exporter.types import Plan, Problem, RenderErrors, TargetRef
 
 
 def config(*metrics: dict[str, Any], common: list[dict[str, Any]] | None = None, name: str = "cfg",
@@ -293,6 +293,11 @@ def test_schema_problems_come_back_as_compile_errors() -> None:
         "spec.metrics[0].metricValue.value: Input should be a valid number (got '1')",
         "spec.metrics[0].bogus: unknown field",
     ]
+
+
+def check_conflicts(plans: list[CompiledPlan]) -> list[Problem]:
+    """Only the problems of ``find_conflicts`` (which also names the configuration)."""
+    return [problem for _, problem in find_conflicts(plans)]
 
 
 def test_conflicts_between_configurations() -> None:

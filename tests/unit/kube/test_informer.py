@@ -130,6 +130,7 @@ async def test_410_relists_and_emits_exact_difference(
         await informer.stop()
 
 
+@pytest.mark.virtual_time  # the server's 1 s watch timeouts pass without waiting
 async def test_rewatch_after_server_timeout_does_not_relist(fake: FakeApiServer, client: KubeClient) -> None:
     await fake.put(CM, cm("ns", "a"))
     mirror = Mirror()
@@ -138,7 +139,7 @@ async def test_rewatch_after_server_timeout_does_not_relist(fake: FakeApiServer,
     informer.start()
     try:
         assert await informer.wait_synced(5)
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(2.5)  # virtual seconds: two or three server-side watch timeouts
         await fake.put(CM, cm("ns", "b"))
         await eventually(lambda: mirror.objects == truth(fake))
         assert fake.list_count == 1

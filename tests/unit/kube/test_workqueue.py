@@ -156,13 +156,19 @@ async def test_add_after_keeps_the_earlier_deadline() -> None:
     assert [round(t - start, 3) for t, _ in process.calls] == [3.0]
 
 
-async def test_stop_cancels_timers_and_running_passes_and_ignores_later_adds() -> None:
+async def failed_once(key: str) -> tuple[Recorder, WorkQueue[str]]:
+    """A running queue whose first pass of ``key`` has failed (its retry timer is pending)."""
     process = Recorder()
-    process.fail = {"a"}
+    process.fail = {key}
     queue: WorkQueue[str] = WorkQueue(process, name="test")
-    queue.add("a")
+    queue.add(key)
     queue.start()
     await asyncio.sleep(0.01)
+    return process, queue
+
+
+async def test_stop_cancels_timers_and_running_passes_and_ignores_later_adds() -> None:
+    process, queue = await failed_once("a")
     assert queue.next_retry("a") is not None  # a retry timer is pending
     process.gate = asyncio.Event()
     queue.add("b")
@@ -178,12 +184,7 @@ async def test_stop_cancels_timers_and_running_passes_and_ignores_later_adds() -
 
 
 async def test_forget_drops_a_pending_retry() -> None:
-    process = Recorder()
-    process.fail = {"a"}
-    queue: WorkQueue[str] = WorkQueue(process, name="test")
-    queue.add("a")
-    queue.start()
-    await asyncio.sleep(0.01)
+    process, queue = await failed_once("a")
     queue.forget("a")
     await asyncio.sleep(100)
     await queue.stop()

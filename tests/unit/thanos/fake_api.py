@@ -12,11 +12,43 @@ from kube.client import ApiError
 _IMMUTABLE_STS = ("selector", "serviceName", "volumeClaimTemplates")
 
 
+def invalid_error(kind: str, name: str, causes: list[dict[str, str]]) -> ApiError:
+    """A 422 exactly as kube-apiserver 1.20 sends it (a Status with details.causes)."""
+    fields = ", ".join(f"{c['field']}: {c['message']}" for c in causes)
+    message = f'{kind}.apps "{name}" is invalid: {fields}'
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": "Invalid",
+        "details": {"name": name, "group": "apps", "kind": kind, "causes": causes},
+        "code": 422,
+    }
+    return ApiError.from_status(body)
+
+
+def immutable_statefulset_error(name: str) -> ApiError:
+    return invalid_error(
+        "StatefulSet",
+        name,
+        [
+            {
+                "reason": "FieldValueForbidden",
+                "message": "Forbidden: updates to statefulset spec for fields other than 'replicas', "
+                "'template', and 'updateStrategy' are forbidden",
+                "field": "spec",
+            }
+        ],
+    )
+
+
 class FakeApi:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
         self.writes: list[tuple[str, str]] = []
         self.events: list[dict[str, Any]] = []
+        self.reject: dict[str, ApiError] = {}  # path -> the error its next applies get
         self._rv = itertools.count(1)
         self._uid = itertools.count(1)
 
@@ -66,11 +98,13 @@ class FakeApi:
         dry_run: bool = False,
     ) -> dict[str, Any]:
         self.writes.append(("apply", path))
+        if path in self.reject:
+            raise self.reject[path]
         current = self.objects.get(path)
         if current is not None and obj["kind"] == "StatefulSet":
             for field in _IMMUTABLE_STS:
                 if current["spec"].get(field) != obj["spec"].get(field):
-                    raise ApiError(422, "Invalid", f"spec: Forbidden: updates to statefulset spec ({field})")
+                    raise immutable_statefulset_error(obj["metadata"]["name"])
         merged = copy.deepcopy(dict(obj))
         if current is not None:
             merged["metadata"]["uid"] = current["metadata"]["uid"]

@@ -47,12 +47,14 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
             spec["query"]["selectorLabels"] = {"cluster": draw(dns_label)}
     if draw(st.booleans()):
         factor = draw(st.integers(1, 3))
-        names = draw(st.lists(dns_label, max_size=3, unique=True))
+        names = draw(st.lists(dns_label, min_size=1, max_size=3, unique=True))
         ingestors = []
         for name in names:
             ingestor: dict[str, Any] = {"name": name, "replicas": draw(st.integers(factor, factor + 2))}
             if draw(st.booleans()):
-                ingestor["tenants"] = draw(st.lists(dns_label, min_size=1, max_size=3))
+                # a tenant belongs to one group only (validation refuses it in two)
+                tenants = draw(st.lists(dns_label, min_size=1, max_size=3))
+                ingestor["tenants"] = [f"{name}-{t}" for t in tenants]
             if draw(st.booleans()):
                 ingestor["localTsdbRetention"] = draw(st.sampled_from(["1d", "15d"]))
             if draw(st.booleans()):
@@ -73,7 +75,7 @@ def thanos_objects(draw: st.DrawFn, *, namespace: str | None = None) -> dict[str
     if draw(st.booleans()):
         spec["compact"] = {
             "objectStorageConfig": draw(secret_ref),
-            "replicas": draw(st.integers(0, 2)),
+            "replicas": draw(st.integers(0, 1)),
             "downsamplingDisable": draw(st.booleans()),
             "retention": {"retentionRaw": "30d", "retention5m": "90d", "retention1h": "1y"},
         }

@@ -109,3 +109,16 @@ async def test_a_successful_pass_converges_through_the_worker() -> None:
     await controller.stop()
     assert controller.passes == 1 and controller.failures == 0
     assert len(api.writes_of("apply")) == 2  # Deployment + Service
+
+
+def test_namespaces_scope_every_watch() -> None:
+    controller = ThanosController(FakeApi(), namespaces=("b", "a", "b"))  # type: ignore[arg-type]
+    targets = [target for target, _ in controller._targets()]
+    assert controller.namespaces == ("a", "b")
+    assert {t.namespace for t in targets} == {"a", "b"}
+    assert [t.resource for t in targets[:2]] == ["thanos", "thanos"]  # the Thanos informers first
+    assert len(targets) == 2 * len([t for t in targets if t.namespace == "a"])
+    everywhere = ThanosController(FakeApi())  # type: ignore[arg-type]
+    assert {t.namespace for t, _ in everywhere._targets()} == {None}
+    one = ThanosController(FakeApi(), namespace="x")  # type: ignore[arg-type]
+    assert {t.namespace for t, _ in one._targets()} == {"x"}

@@ -61,8 +61,8 @@ def test_edits_by_others_are_detected() -> None:
         "metadata.labels[app.kubernetes.io/part-of]",
         "metadata.ownerReferences",
     ]
-    router = with_server_defaults(by_name["t-receive-router"])
-    router["spec"]["template"]["metadata"]["annotations"] = {}
-    assert drift(by_name["t-receive-router"], router) == [
-        "spec.template.metadata.annotations[monitoring.paodin.io/config-hash]"
+    ingestor = with_server_defaults(by_name["t-receive-ingestor-a"])
+    ingestor["spec"]["template"]["metadata"]["annotations"] = {"monitoring.paodin.io/secrets-hash": "x"}
+    assert drift(by_name["t-receive-ingestor-a"], ingestor) == [
+        "spec.template.metadata.annotations[monitoring.paodin.io/secrets-hash]"
     ]

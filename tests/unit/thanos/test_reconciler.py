@@ -173,3 +173,40 @@ async def test_deleted_cr_is_a_no_op() -> None:
     api, reconciler = setup()
     del api.objects[thanos_path(NS, NAME)]
     assert (await reconciler.reconcile(NS, NAME)).gone and api.writes == []
+
+
+async def test_hashrings_follow_the_ready_addresses_of_the_ingestor_endpoints() -> None:
+    api, reconciler = setup({"receive": {"ingestors": [{"name": "a", "replicas": 2}]}})
+    await reconciler.reconcile(NS, NAME)
+    cm_path = object_path("ConfigMap", NS, "t-receive-router-hashrings-config")
+    static = api.objects[cm_path]["data"]["hashrings.json"]
+    assert "t-receive-ingestor-a-0." in static and "t-receive-ingestor-a-1." in static
+    labels = api.objects[object_path("Service", NS, "t-receive-ingestor-a-operated")]["metadata"]["labels"]
+
+    def endpoints(ready: list[int], not_ready: list[int]) -> dict[str, Any]:
+        def address(i: int) -> dict[str, Any]:
+            pod = f"t-receive-ingestor-a-{i}"
+            return {"ip": f"10.0.0.{i + 1}", "hostname": pod, "targetRef": {"kind": "Pod", "name": pod}}
+
+        subset: dict[str, Any] = {"ports": [{"name": "grpc", "port": 10901}]}
+        if ready:
+            subset["addresses"] = [address(i) for i in ready]
+        if not_ready:
+            subset["notReadyAddresses"] = [address(i) for i in not_ready]
+        return {
+            "kind": "Endpoints",
+            "metadata": {"name": "t-receive-ingestor-a-operated", "namespace": NS, "labels": labels},
+            "subsets": [subset],
+        }
+
+    ep_path = object_path("Endpoints", NS, "t-receive-ingestor-a-operated")
+    api.put(ep_path, endpoints([1], [0]))
+    api.writes.clear()
+    await reconciler.reconcile(NS, NAME)
+    ring = api.objects[cm_path]["data"]["hashrings.json"]
+    assert "t-receive-ingestor-a-1." in ring and "t-receive-ingestor-a-0." not in ring
+    # only the ConfigMap is written: the routers are not rolled
+    assert [p for v, p in api.writes if v == "apply"] == [cm_path]
+    api.put(ep_path, endpoints([], [0, 1]))
+    await reconciler.reconcile(NS, NAME)
+    assert '"endpoints": []' in api.objects[cm_path]["data"]["hashrings.json"]

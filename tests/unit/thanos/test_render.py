@@ -94,19 +94,76 @@ def test_objstore_secret_version_rolls_pods_but_envoy_credentials_do_not() -> No
     assert ann(before, "Deployment", "t-query") == ann(after, "Deployment", "t-query")
 
 
-def test_hashring_change_rolls_routers_only() -> None:
+def test_hashring_change_updates_the_configmap_in_place_without_rolling_anything() -> None:
     small = render(parse_thanos(cr({"receive": {"ingestors": [{"name": "a", "replicas": 1}]}})))
     big = render(parse_thanos(cr({"receive": {"ingestors": [{"name": "a", "replicas": 3}]}})))
 
     def template(objs: list[dict[str, Any]], kind: str, name: str) -> Any:
         return workload(objs, kind, name)["spec"]["template"]
 
-    assert template(small, "Deployment", "t-receive-router") != template(
+    assert template(small, "Deployment", "t-receive-router") == template(
         big, "Deployment", "t-receive-router"
     )
     assert template(small, "StatefulSet", "t-receive-ingestor-a") == template(
         big, "StatefulSet", "t-receive-ingestor-a"
     )
+    assert workload(small, "ConfigMap", "t-receive-router-hashrings-config") != workload(
+        big, "ConfigMap", "t-receive-router-hashrings-config"
+    )
+
+
+def rings(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    data = workload(objects, "ConfigMap", "t-receive-router-hashrings-config")["data"]["hashrings.json"]
+    result: list[dict[str, Any]] = json.loads(data)
+    return result
+
+
+def test_hashrings_list_only_ready_pods_below_the_replica_count_by_ordinal() -> None:
+    thanos = parse_thanos(
+        cr(
+            {
+                "receive": {
+                    "ingestors": [
+                        {"name": "hard", "tenants": ["x"], "replicas": 2},
+                        {"name": "s1", "replicas": 3},
+                        {"name": "s2", "replicas": 1},
+                    ]
+                }
+            }
+        )
+    )
+    ready = {
+        "hard": ["t-receive-ingestor-hard-1"],
+        # pod-3 is being scaled away (ordinal >= replicas): out of the ring before it is gone
+        "s1": ["t-receive-ingestor-s1-3", "t-receive-ingestor-s1-2", "t-receive-ingestor-s1-0"],
+    }
+    assert rings(render(thanos, ready_pods=ready)) == [
+        {
+            "hashring": "hard",
+            "tenants": ["x"],
+            "endpoints": ["t-receive-ingestor-hard-1.t-receive-ingestor-hard-operated:10901"],
+        },
+        {
+            "hashring": "softs",
+            "endpoints": [
+                "t-receive-ingestor-s1-0.t-receive-ingestor-s1-operated:10901",
+                "t-receive-ingestor-s1-2.t-receive-ingestor-s1-operated:10901",
+                # s2 has no Endpoints object yet: static membership
+                "t-receive-ingestor-s2-0.t-receive-ingestor-s2-operated:10901",
+            ],
+        },
+    ]
+
+
+def test_a_ring_with_no_ready_pod_stays_with_no_endpoints_and_the_file_is_never_empty() -> None:
+    thanos = parse_thanos(
+        cr({"receive": {"ingestors": [{"name": "hard", "tenants": ["x"]}, {"name": "soft"}]}})
+    )
+    found = rings(render(thanos, ready_pods={"hard": [], "soft": []}))
+    assert found == [
+        {"hashring": "hard", "tenants": ["x"], "endpoints": []},
+        {"hashring": "soft", "endpoints": []},
+    ]
 
 
 def test_selector_labels_become_selector_label_flags() -> None:

@@ -4,6 +4,7 @@ real subprocess on a free port: negotiation, gzip, telemetry, health, reload, cl
 from __future__ import annotations
 
 import gzip
+import re
 import signal
 import socket
 import time
@@ -97,6 +98,12 @@ def _replicas(base: str) -> dict[str, float]:
     return {labels["deployment"]: v for labels, v in checked.samples("apps_deployment_status_replicas")}
 
 
+def _failed_reloads(base: str) -> float:  # reloads with a problem (the rest is served)
+    text = http_get(base + "/metrics")[2].decode()
+    found = re.search(r'^panopticon_source_reloads_total\{result="partial"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_serve_source_subprocess(tmp_path: Path) -> None:
     root = make_source_dir(tmp_path / "src")
     port = free_port()
@@ -115,8 +122,12 @@ def test_serve_source_subprocess(tmp_path: Path) -> None:
         while _replicas(base).get("web") != 9:
             assert time.monotonic() < deadline, "reload not observed"
             time.sleep(0.2)
+        failed = _failed_reloads(base)
         write_and_touch(root / "objects" / "web.yaml", "kind: [unclosed\n")
-        time.sleep(2.0)
+        deadline = time.monotonic() + 10
+        while _failed_reloads(base) == failed:  # the reload of the broken file has happened
+            assert time.monotonic() < deadline, "failed reload not observed"
+            time.sleep(0.1)
         assert _replicas(base) == {"web": 9, "api": 2}  # last good state kept
     finally:
         proc.send_signal(signal.SIGINT)
@@ -124,20 +135,22 @@ def test_serve_source_subprocess(tmp_path: Path) -> None:
     log = err.decode()
     assert proc.returncode == 0, log
     assert "loaded 1 configurations, 2 objects, 12 series from" in log
-    assert "web.yaml" in log and "keeping the last good state" in log
+    assert "web.yaml" in log and "keeping its last good content" in log
     assert "Traceback" not in log
 
 
 def test_serve_exits_1_with_clear_errors(tmp_path: Path) -> None:
     root = make_source_dir(tmp_path / "src")
-    (root / "objects" / "bad.yaml").write_text("a: [1,\n")
+    cfg = root / "configs" / "apps-deployment.yaml"
+    good = cfg.read_text()
+    cfg.write_text(good.replace("type: Integer", "type: Intgr"))  # nothing at all can be served
     proc = serve("--source", str(root), "--metrics-address", f"127.0.0.1:{free_port()}")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
-    assert "bad.yaml" in err.decode() and "malformed YAML" in err.decode()
+    assert "apps-deployment.yaml" in err.decode() and "spec.metrics[0].field.type" in err.decode()
     assert "Traceback" not in err.decode()
 
-    (root / "objects" / "bad.yaml").unlink()
+    cfg.write_text(good)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

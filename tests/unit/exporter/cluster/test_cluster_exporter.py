@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from fake_apiserver import FakeApiServer
 
 from exporter.cluster import ClusterExporter, ExporterOptions
 from exporter.exposition import Exposition
 from exporter.store import MetricsStore
 from kube.client import KubeClient
+from tests.unit.kube.fake_apiserver import FakeApiServer
 
 CONFIGS = "/apis/metrics.appscode.com/v1alpha1/metricsconfigurations"
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -162,6 +162,8 @@ async def test_bad_config_and_unknown_kind_leave_others_serving(
     await eventually(lambda: ready_condition(fake, "broken").get("reason") == "CompileError")
     await eventually(lambda: ready_condition(fake, "gadgets").get("reason") == "TargetNotFound")
     await eventually(run.exporter.ready)
+    # readiness comes before the status pass that records the good configuration's reason
+    await eventually(lambda: ready_condition(fake, "widgets").get("reason") == "Compiled")
     assert run.samples() == {'example_com_widget_replicas{namespace="a",widget="w1"} 1'}
     assert "spec.metrics[0]" in ready_condition(fake, "broken")["message"]
     assert ready_condition(fake, "broken")["status"] == "False"
@@ -172,7 +174,8 @@ async def test_bad_config_and_unknown_kind_leave_others_serving(
                                      {"configuration": "widgets", "reason": "Compiled"}) == 1
     # a wrong-typed value drops one series, counted, the rest stays
     await fake.put(WIDGETS, widget("a", "w2", "not-a-number"))
-    await asyncio.sleep(0.3)
+    objects = lambda: {c: n for c, n, _ in run.exporter.store.stats()}.get("widgets")  # noqa: E731
+    await eventually(lambda: objects() == 2, what="w2 rendered")  # the event has arrived
     assert run.samples() == {'example_com_widget_replicas{namespace="a",widget="w1"} 1'}
     errors = sum(s.value for m in registry.collect() if m.name == "panopticon_series_errors"
                  for s in m.samples if s.name.endswith("_total"))
@@ -273,6 +276,7 @@ async def test_forbidden_target_is_list_error_and_recovers(
     assert run.exporter.ready()
 
 
+@pytest.mark.virtual_time  # three seconds of a busy collection, without waiting them
 async def test_status_writes_are_rate_limited_per_config(
     fake: FakeApiServer, client: KubeClient
 ) -> None:

@@ -15,7 +15,7 @@ from exporter.exposition import (
     negotiate,
 )
 
-PROMETHEUS_DEFAULT = (  # research/exporter.md §5.3: what Prometheus 3 sends
+PROMETHEUS_DEFAULT = (  # what Prometheus 3 sends (prometheus/docs content_negotiation.md)
     "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
     "application/openmetrics-text;version=0.0.1;q=0.4,"
     "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"

@@ -11,7 +11,7 @@ import pytest
 
 from apiserver.commands.check import check
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 HEADER = """\
 apiVersion: metrics.appscode.com/v1alpha1
 kind: MetricsConfiguration
@@ -153,3 +153,32 @@ def test_a_configuration_defined_twice_is_reported(tmp_path: Path) -> None:
     assert out.getvalue().splitlines()[0] == (
         f"{tmp_path / '2.yaml'}:4: broken: metadata.name: configuration 'broken' is also defined at "
         f"{tmp_path / '1.yaml'}:1")
+
+
+def test_schema_and_compile_problems_of_one_file_and_of_other_files_in_one_run(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(HEADER + """\
+  - name: phase
+    help: p
+    type: gauge
+    states:
+      values: [{labelValue: A, metricValue: {value: 1}}]
+  - name: broken
+    help: b
+    type: gauge
+    params: [{key: a, valuePath: .spec.replicas}]
+    metricValue: {valueFromExpression: "a +"}
+""")
+    (tmp_path / "b.yaml").write_text("metadata: [unclosed\n")
+    (tmp_path / "c.yaml").write_text(HEADER.replace("name: broken", "name: other") + """\
+  - {name: x, help: x, type: gauge, metricValue: {valueFromExpression: "nope(1)"}}
+""")
+    out = io.StringIO()
+    assert check(config_paths=[str(tmp_path)], object_paths=[], out=out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[-1] == "4 problem(s) found", lines
+    text = "\n".join(lines)
+    a = tmp_path / "a.yaml"
+    assert f"{a}:11: broken: spec.metrics[0].states.labelKey: required field is missing" in text
+    assert f"{a}:17: broken: spec.metrics[1].metricValue.valueFromExpression: column 4:" in text
+    assert "b.yaml:2: malformed YAML" in text
+    assert "other: spec.metrics[0].metricValue.valueFromExpression: column 1: unknown function 'nope'" in text
