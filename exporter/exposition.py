@@ -212,7 +212,7 @@ class Exposition:
             if cached is None:
                 # Not through a GzipPrefix: that keeps a compressor (~300 KB) alive per key, which
                 # only the per-request tail of the plain endpoint needs.
-                cached = self._gzipped[key] = GzipPrefix.of_parts(self._parts_of(key)).finish(b"")
+                cached = self._gzipped[key] = gzip_member(self._plain(key))
             return cached
         return self._plain(key)
 
