@@ -38,13 +38,15 @@ def make_plain_app(*, exposition: Exposition | None, telemetry: Telemetry,
             if exposition is not None:
                 return web.Response(body=exposition.gzip_with_tail(fmt=fmt, tail=tail), headers=headers)
             return web.Response(body=gzip_member(tail), headers=headers)
-        state = exposition.body(fmt=fmt, eof=False) if exposition is not None else b""
-        # Two writes instead of ``state + tail``: the cached state body is never copied.
+        parts = exposition.parts(fmt=fmt, eof=False) if exposition is not None else []
+        # The state part is written piece by piece (headers and the store's block texts): the
+        # sample text is never copied into a joined body, in memory or per request.
         response = web.StreamResponse(headers=headers)
-        response.content_length = len(state) + len(tail)
+        response.content_length = sum(map(len, parts)) + len(tail)
         await response.prepare(request)
         if request.method != "HEAD":
-            await response.write(state)
+            for part in parts:
+                await response.write(part)
             await response.write(tail)
         await response.write_eof()
         return response

@@ -19,6 +19,9 @@ changes the bytes, only the Content-Type echoed back.
 
 Caching: bodies (and their gzip) are cached per (format, namespace, with/without ``# EOF``)
 until ``store.generation`` changes; an unchanged store is answered with the cached bytes.
+``parts`` is the same body as the list of its pieces (headers and the store's block texts,
+``exporter.blocks``) without joining them: the plain ``/metrics`` writes those, so the sample
+text exists once in memory (in the store), not a second time as a cached body.
 Callers that append per-request bytes to a cached body (the plain endpoint adds telemetry) use
 ``gzip_with_tail``: the cached part is kept as a sync-flushed deflate prefix plus a copy of the
 compressor, so only the tail is compressed per request and the result is still one ordinary
@@ -156,6 +159,13 @@ def assemble(families: Iterable[tuple[FamilyHeader, Iterable[bytes]]], *, kind: 
     ``families`` yields each family's non-empty chunks; a family without any gets no header.
     """
     # One flat list and a single join: every sample byte is copied exactly once.
+    return b"".join(assemble_parts(families, kind=kind, headers=headers, trailer=trailer))
+
+
+def assemble_parts(families: Iterable[tuple[FamilyHeader, Iterable[bytes]]], *, kind: FormatKind,
+                   headers: dict[tuple[FamilyHeader, FormatKind], bytes] | None = None,
+                   trailer: bytes = b"") -> list[bytes]:
+    """``assemble`` without the final join: the body's pieces in order (each non-empty)."""
     parts: list[bytes] = []
     cache = headers if headers is not None else {}
     for header, chunks in families:
@@ -170,8 +180,9 @@ def assemble(families: Iterable[tuple[FamilyHeader, Iterable[bytes]]], *, kind: 
         if head is None:
             head = cache[key] = render_header(header, kind)
         parts[start] = head
-    parts.append(trailer)
-    return b"".join(parts)
+    if trailer:
+        parts.append(trailer)
+    return parts
 
 
 class Exposition:
@@ -181,6 +192,7 @@ class Exposition:
         self._store = store
         self._generation = -1
         self._bodies: dict[tuple[FormatKind, str | None, bool], bytes] = {}
+        self._parts: dict[tuple[FormatKind, str | None, bool], list[bytes]] = {}
         self._gzipped: dict[tuple[FormatKind, str | None, bool], bytes] = {}
         self._prefixes: dict[tuple[FormatKind, str | None], GzipPrefix] = {}
         self._headers: dict[tuple[FamilyHeader, FormatKind], bytes] = {}
@@ -193,11 +205,7 @@ class Exposition:
         families (and the EOF) themselves.
         """
         kind: FormatKind = fmt.kind if isinstance(fmt, Format) else fmt
-        if self._generation != self._store.generation:
-            self._bodies.clear()
-            self._gzipped.clear()
-            self._prefixes.clear()
-            self._generation = self._store.generation
+        self._validate()
         key = (kind, namespace, eof and kind == "openmetrics")
         if gzip:
             cached = self._gzipped.get(key)
@@ -208,32 +216,55 @@ class Exposition:
             return cached
         return self._plain(key)
 
+    def parts(
+        self, *, fmt: Format | FormatKind, namespace: str | None = None, eof: bool = True
+    ) -> list[bytes]:
+        """``body()`` as its pieces, not joined (write them in order; never modify the list)."""
+        kind: FormatKind = fmt.kind if isinstance(fmt, Format) else fmt
+        self._validate()
+        return self._parts_of((kind, namespace, eof and kind == "openmetrics"))
+
     def gzip_with_tail(self, *, fmt: Format | FormatKind, namespace: str | None = None, tail: bytes) -> bytes:
         """gzip of ``body(eof=False) + tail``, compressing only ``tail`` on a cache hit."""
         kind: FormatKind = fmt.kind if isinstance(fmt, Format) else fmt
-        self.body(fmt=kind, namespace=namespace, eof=False)  # validates the cache generation
+        self._validate()
         return self._gzip_prefix(kind, namespace).finish(tail)
+
+    def _validate(self) -> None:
+        if self._generation != self._store.generation:
+            self._bodies.clear()
+            self._parts.clear()
+            self._gzipped.clear()
+            self._prefixes.clear()
+            self._generation = self._store.generation
 
     def _gzip_prefix(self, kind: FormatKind, namespace: str | None) -> GzipPrefix:
         prefix = self._prefixes.get((kind, namespace))
         if prefix is None:
-            prefix = self._prefixes[(kind, namespace)] = GzipPrefix.of(self._plain((kind, namespace, False)))
+            prefix = self._prefixes[(kind, namespace)] = GzipPrefix.of_parts(
+                self._parts_of((kind, namespace, False)))
         return prefix
 
-    def _plain(self, key: tuple[FormatKind, str | None, bool]) -> bytes:
-        cached = self._bodies.get(key)
+    def _parts_of(self, key: tuple[FormatKind, str | None, bool]) -> list[bytes]:
+        cached = self._parts.get(key)
         if cached is not None:
             return cached
         kind, namespace, eof = key
         started = time.perf_counter()
-        # With and without "# EOF" are separate builds rather than a copy of one another: the
-        # blocks are shared, so a build is just the final join, and neither pays a second copy.
-        body = self._bodies[key] = assemble(self._store.family_chunks(namespace=namespace), kind=kind,
-                                            headers=self._headers, trailer=OPENMETRICS_EOF if eof else b"")
+        parts = self._parts[key] = assemble_parts(
+            self._store.family_chunks(namespace=namespace), kind=kind, headers=self._headers,
+            trailer=OPENMETRICS_EOF if eof else b"")
         telemetry = self._store.telemetry
         telemetry.exposition_builds.labels(kind).inc()
         telemetry.exposition_build_seconds.labels(kind).observe(time.perf_counter() - started)
-        return body
+        return parts
+
+    def _plain(self, key: tuple[FormatKind, str | None, bool]) -> bytes:
+        cached = self._bodies.get(key)
+        if cached is None:
+            # The pieces are the store's block texts: the join is the only copy made.
+            cached = self._bodies[key] = b"".join(self._parts_of(key))
+        return cached
 
 
 # RFC 1952 member header: magic, CM=deflate, no flags, MTIME=0 (reproducible), XFL=0, OS=unknown.
@@ -251,9 +282,20 @@ class GzipPrefix:
 
     @classmethod
     def of(cls, data: bytes) -> GzipPrefix:
+        return cls.of_parts([data])
+
+    @classmethod
+    def of_parts(cls, parts: Iterable[bytes]) -> GzipPrefix:
+        """The prefix for the concatenation of ``parts`` (compressed piece by piece, never joined)."""
         compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-        head = _GZIP_HEADER + compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        return cls(head, compressor, zlib.crc32(data), len(data))
+        out = [_GZIP_HEADER]
+        crc = size = 0
+        for part in parts:
+            out.append(compressor.compress(part))
+            crc = zlib.crc32(part, crc)
+            size += len(part)
+        out.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+        return cls(b"".join(out), compressor, crc, size)
 
     def finish(self, tail: bytes) -> bytes:
         """The complete member for ``data + tail`` (the prefix stays reusable)."""

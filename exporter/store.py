@@ -7,14 +7,12 @@ the store keeps those chunks under the object's UID together with its namespace,
 resourceVersion, labels (for label selectors on target objects: the custom metrics API) and
 render time, and forgets the rest of the object. A scrape (``exporter.exposition``) only concatenates.
 
-Layout, chosen for the scrape path: per configuration, objects live in blocks of up to
-``BLOCK_SIZE`` entries (in arrival order); each block caches, per family, the join of its
-objects' chunks, dropped when one of those objects changes. A full body is then one join over a
-few hundred block-sized parts per family: after a change only the changed block is re-joined
-(a few thousand chunks), instead of touching every one of the ~10^6 chunk objects of a large
-store, which is what dominated the cost (cache misses, bench/README.md). Price: the joined
-blocks are a second copy of the sample text once a scrape has built them. One
-``dict[uid, ObjectEntry]`` per namespace serves namespace-filtered bodies.
+Layout, chosen for the scrape path and for memory: per configuration, objects live in blocks of
+up to ``BLOCK_SIZE`` entries (in arrival order); a block keeps, per family, its objects' chunks
+already joined, and that is the only copy of the sample text (``exporter.blocks``). A full body
+is a few hundred block texts per family, written as they are; after a change only the changed
+block's changed families are spliced (a few tens of KB), instead of touching every one of the
+~10^6 chunks of a large store. Namespace-filtered bodies slice the block texts.
 
 Threading: the store is not locked. It is owned by one asyncio event loop; every mutation and
 every read (including the exposition) happens on that loop's thread. Because nothing here awaits,
@@ -37,15 +35,20 @@ the previous version of that plan, and the caller re-feeds them with ``replace``
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from exporter.blocks import Block, ObjectEntry
 from exporter.renderlog import RenderLog, object_name
 from exporter.telemetry import Telemetry
 from exporter.types import FamilyHeader, Plan, RenderErrors
+
+__all__ = ["BLOCK_SIZE", "DuplicateFamilyError", "EventType", "FamilyInfo", "MetricsStore", "ObjectEntry",
+           "PlanBuilder", "ReplaceResult", "object_key"]
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +57,6 @@ class EventType(StrEnum):
     ADDED = "ADDED"
     MODIFIED = "MODIFIED"
     DELETED = "DELETED"
-
-
-@dataclass(slots=True, eq=False)
-class ObjectEntry:
-    """What the store keeps for one object: identity and its rendered chunks, one per family."""
-
-    configuration: str
-    namespace: str  # "" for cluster-scoped objects
-    name: str
-    uid: str
-    resource_version: str
-    chunks: tuple[bytes, ...]  # aligned with the plan's families; b"" when a family has no series
-    revision: int  # store generation at the last change of ``chunks``
-    # The object's ``metadata.labels`` (for label selectors on target objects, e.g. the custom
-    # metrics API's ``labelSelector``) and when it was last rendered (Unix time).
-    labels: Mapping[str, str] = field(default_factory=dict)
-    rendered: float = 0.0
-
-    @property
-    def series(self) -> int:
-        return sum(chunk.count(b"\n") for chunk in self.chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,27 +88,10 @@ BLOCK_SIZE = 512
 
 
 @dataclass(slots=True, eq=False)
-class _Block:
-    """A run of objects whose chunks are joined per family on demand and cached."""
-
-    entries: dict[str, ObjectEntry]
-    joined: list[bytes | None]  # per family; None = stale
-
-    def family_bytes(self, index: int) -> bytes:
-        joined = self.joined[index]
-        if joined is None:
-            joined = self.joined[index] = b"".join(
-                [chunk for entry in self.entries.values() if (chunk := entry.chunks[index])])
-        return joined
-
-
-@dataclass(slots=True, eq=False)
 class _PlanState:
     plan: Plan
     entries: dict[str, ObjectEntry] = field(default_factory=dict)
-    by_namespace: dict[str, dict[str, ObjectEntry]] = field(default_factory=dict)
-    blocks: list[_Block] = field(default_factory=list)
-    block_of: dict[str, _Block] = field(default_factory=dict)
+    blocks: list[Block] = field(default_factory=list)
     family_objects: list[int] = field(default_factory=list)
     family_series: list[int] = field(default_factory=list)
     family_updated: list[float | None] = field(default_factory=list)
@@ -137,6 +102,12 @@ class _PlanState:
         self.family_objects = [0] * n
         self.family_series = [0] * n
         self.family_updated = [None] * n
+
+    def detach(self) -> None:
+        """This state is dropped: its entries take their chunks along (see ``exporter.blocks``)."""
+        for block in self.blocks:
+            block.detach_all()
+        self.blocks = []
 
 
 _NO_LABELS: Mapping[str, str] = {}
@@ -162,7 +133,8 @@ def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
     name = meta.get("name") or ""
     uid = meta.get("uid") or f"{namespace}/{name}"
     rv = meta.get("resourceVersion") or ""
-    return str(uid), str(namespace), str(name), str(rv)
+    # Namespaces repeat across objects: one shared string each instead of one per entry.
+    return str(uid), sys.intern(str(namespace)), str(name), str(rv)
 
 
 class MetricsStore:
@@ -204,6 +176,7 @@ class MetricsStore:
             if old is not None:
                 self._install(new)
                 self.generation += 1
+                old.detach()
                 for entry in old.entries.values():
                     self._notify(EventType.DELETED, entry)
                 return ReplaceResult(deleted=len(old.entries))
@@ -211,11 +184,19 @@ class MetricsStore:
             self.generation += 1
             return ReplaceResult()
         # Render everything into the new state first, then swap, then report the diff.
-        self.generation += 1
+        builder = self.build_plan(plan)
         for obj in objects:
-            self._render_into(new, obj)
-        self._install(new)
-        return self._diff_events(old, new)
+            builder.add(obj)
+        return builder.commit()
+
+    def build_plan(self, plan: Plan) -> PlanBuilder:
+        """Render objects for ``plan`` one at a time, then swap them in at once (``commit``).
+
+        What ``set_plan(plan, objects=...)`` does, for objects that arrive one by one (a
+        streaming LIST): each is rendered when added and only its chunks are kept; scrapes see
+        the previous state until ``commit``.
+        """
+        return PlanBuilder(self, plan)
 
     def remove_plan(self, name: str) -> None:
         state = self._plans.pop(name, None)
@@ -223,6 +204,7 @@ class MetricsStore:
             return
         self._order = sorted(self._plans.values(), key=lambda s: s.plan.name)
         self.generation += 1
+        state.detach()
         for entry in state.entries.values():
             self._notify(EventType.DELETED, entry)
 
@@ -283,14 +265,14 @@ class MetricsStore:
             return ()
         if namespace is None:
             return state.entries.values()
-        return state.by_namespace.get(namespace, {}).values()
+        return [entry for entry in state.entries.values() if entry.namespace == namespace]
 
     def objects(self, *, namespace: str | None = None) -> Iterator[ObjectEntry]:
         for state in self._order:
             if namespace is None:
                 yield from state.entries.values()
             else:
-                yield from state.by_namespace.get(namespace, {}).values()
+                yield from (entry for entry in state.entries.values() if entry.namespace == namespace)
 
     def families(self) -> list[FamilyInfo]:
         infos: list[FamilyInfo] = []
@@ -314,13 +296,15 @@ class MetricsStore:
                 blocks = state.blocks
                 for i, header in enumerate(state.plan.families):
                     if state.family_objects[i]:
-                        yield header, [joined for block in blocks if (joined := block.family_bytes(i))]
+                        yield header, [text for block in blocks if (text := block.family_text(i))]
             else:
-                entries = state.by_namespace.get(namespace)
-                if not entries:
+                selected = [(block, positions) for block in state.blocks
+                            if (positions := block.positions(namespace))]
+                if not selected:
                     continue
                 for i, header in enumerate(state.plan.families):
-                    yield header, [chunk for entry in entries.values() if (chunk := entry.chunks[i])]
+                    yield header, [chunk for block, positions in selected
+                                   for chunk in block.select(i, positions)]
 
     def stats(self) -> Iterator[tuple[str, int, int]]:
         for state in self._order:
@@ -377,11 +361,11 @@ class MetricsStore:
             self.render_log.report(plan.name, obj, errors)
         return chunks
 
-    def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> None:
+    def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> str:
         uid, namespace, name, rv = object_key(obj)
         chunks = self._render(state, obj, uid)
         if chunks is None:
-            return
+            return uid
         entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation,
                             object_labels(obj), self._clock())
         old = state.entries.get(uid)
@@ -389,6 +373,7 @@ class MetricsStore:
             self._replace(state, old, entry)
         else:
             self._add(state, entry)
+        return uid
 
     def _upsert(self, state: _PlanState, obj: Mapping[str, Any]) -> tuple[str, EventType | None]:
         uid, namespace, name, rv = object_key(obj)
@@ -421,83 +406,77 @@ class MetricsStore:
         return uid, event
 
     def _add(self, state: _PlanState, entry: ObjectEntry) -> None:
-        uid = entry.uid
+        chunks = entry.held
+        assert chunks is not None
         now = self._clock()
-        state.entries[uid] = entry
-        state.by_namespace.setdefault(entry.namespace, {})[uid] = entry
+        state.entries[entry.uid] = entry
         blocks = state.blocks
-        if blocks and len(blocks[-1].entries) < BLOCK_SIZE:
+        if blocks and len(blocks[-1]) < BLOCK_SIZE:
             block = blocks[-1]
         else:
-            block = _Block({}, [None] * len(entry.chunks))
+            block = Block(len(chunks))
             blocks.append(block)
-        block.entries[uid] = entry
-        state.block_of[uid] = block
-        for i, chunk in enumerate(entry.chunks):
+        block.append(entry)
+        if len(block) >= BLOCK_SIZE:
+            block.flush()
+        for i, chunk in enumerate(chunks):
             if chunk:
-                block.joined[i] = None
                 state.family_objects[i] += 1
                 state.family_series[i] += chunk.count(b"\n")
                 state.family_updated[i] = now
 
     def _replace(self, state: _PlanState, old: ObjectEntry, new: ObjectEntry) -> None:
         """Swap an object's entry in place (same block, same position)."""
-        uid = new.uid
         now = self._clock()
-        state.entries[uid] = new
-        if old.namespace == new.namespace:
-            state.by_namespace[new.namespace][uid] = new
-        else:
-            self._unindex_namespace(state, old)
-            state.by_namespace.setdefault(new.namespace, {})[uid] = new
-        block = state.block_of[uid]
-        block.entries[uid] = new
-        for i, (before, after) in enumerate(zip(old.chunks, new.chunks, strict=True)):
-            if before == after:
+        after = new.held
+        assert after is not None and old.block is not None
+        state.entries[new.uid] = new
+        before = old.block.replace(old, new)
+        for i, (was, chunk) in enumerate(zip(before, after, strict=True)):
+            if was == chunk:
                 continue
-            block.joined[i] = None
-            state.family_objects[i] += bool(after) - bool(before)
-            state.family_series[i] += after.count(b"\n") - before.count(b"\n")
+            state.family_objects[i] += bool(chunk) - bool(was)
+            state.family_series[i] += chunk.count(b"\n") - was.count(b"\n")
             state.family_updated[i] = now
 
     def _remove(self, state: _PlanState, entry: ObjectEntry) -> None:
-        uid = entry.uid
         now = self._clock()
-        del state.entries[uid]
-        self._unindex_namespace(state, entry)
-        block = state.block_of.pop(uid)
-        del block.entries[uid]
-        if not block.entries:
+        del state.entries[entry.uid]
+        block = entry.block
+        assert block is not None
+        chunks = block.remove(entry)
+        if not len(block):
             state.blocks.remove(block)
-        for i, chunk in enumerate(entry.chunks):
+        for i, chunk in enumerate(chunks):
             if chunk:
-                block.joined[i] = None
                 state.family_objects[i] -= 1
                 state.family_series[i] -= chunk.count(b"\n")
                 state.family_updated[i] = now
 
-    @staticmethod
-    def _unindex_namespace(state: _PlanState, entry: ObjectEntry) -> None:
-        ns_entries = state.by_namespace.get(entry.namespace)
-        if ns_entries is not None:
-            ns_entries.pop(entry.uid, None)
-            if not ns_entries:
-                del state.by_namespace[entry.namespace]
-
     def _diff_events(self, old: _PlanState | None, new: _PlanState) -> ReplaceResult:
         added = modified = unchanged = deleted = 0
-        old_entries = old.entries if old is not None else {}
-        for uid, entry in new.entries.items():
-            before = old_entries.get(uid)
-            if before is None:
-                added += 1
+        generation = self.generation
+        if old is None:
+            for entry in new.entries.values():
+                entry.revision = generation
                 self._notify(EventType.ADDED, entry)
-            elif before.chunks != entry.chunks:
-                modified += 1
-                self._notify(EventType.MODIFIED, entry)
-            else:
-                unchanged += 1
-                entry.revision = before.revision
+            return ReplaceResult(added=len(new.entries))
+        old.detach()  # the old entries hold their chunks now
+        old_entries = old.entries
+        for block in new.blocks:
+            for entry, chunks in zip(block.entries, block.all_chunks(), strict=True):
+                before = old_entries.get(entry.uid)
+                if before is None:
+                    added += 1
+                    entry.revision = generation
+                    self._notify(EventType.ADDED, entry)
+                elif before.held != chunks:
+                    modified += 1
+                    entry.revision = generation
+                    self._notify(EventType.MODIFIED, entry)
+                else:
+                    unchanged += 1
+                    entry.revision = before.revision
         for uid, entry in old_entries.items():
             if uid not in new.entries:
                 deleted += 1
@@ -510,3 +489,42 @@ class MetricsStore:
                 callback(event, entry)
             except Exception:  # one broken watcher must not stop the others or the store
                 log.exception("store listener %r failed on %s %s", callback, event.value, entry.uid)
+
+
+class PlanBuilder:
+    """A plan's next state, rendered object by object; ``commit`` swaps it in (see ``build_plan``)."""
+
+    def __init__(self, store: MetricsStore, plan: Plan) -> None:
+        self._store = store
+        self._state = _PlanState(plan)
+        self.committed = False
+
+    @property
+    def plan(self) -> Plan:
+        return self._state.plan
+
+    def __len__(self) -> int:
+        return len(self._state.entries)
+
+    def add(self, obj: Mapping[str, Any]) -> str:
+        """Render ``obj`` (replacing an earlier one with the same UID); returns its UID."""
+        return self._store._render_into(self._state, obj)
+
+    def discard(self, uid: str) -> None:
+        entry = self._state.entries.get(uid)
+        if entry is not None:
+            self._store._remove(self._state, entry)
+
+    def commit(self) -> ReplaceResult:
+        """Install the plan with these objects; events are the diff to the previous entries.
+
+        Raises ``DuplicateFamilyError`` (and changes nothing) when another configuration
+        exports one of its families.
+        """
+        store, state = self._store, self._state
+        store._check_family_names(state.plan)
+        old = store._plans.get(state.plan.name)
+        store.generation += 1
+        store._install(state)
+        self.committed = True
+        return store._diff_events(old, state)

@@ -8,8 +8,8 @@ signatures live in one place instead of being re-declared beside every consumer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 JsonObject = dict[str, Any]
 
@@ -22,6 +22,24 @@ class Lister(Protocol):
     async def list(
         self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
     ) -> tuple[list[JsonObject], str]: ...
+
+
+class ItemStream(Protocol):
+    """The items of one LIST as they decode; ``resource_version`` is the list's once exhausted."""
+
+    resource_version: str
+
+    def __aiter__(self) -> AsyncIterator[JsonObject]: ...
+
+
+@runtime_checkable
+class ListStreamer(Protocol):
+    """A LIST whose items are handed on one by one while the answer arrives (informers use it
+    when the client has it; a ``Lister`` alone is enough for fakes)."""
+
+    def list_stream(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
+    ) -> ItemStream: ...
 
 
 class Creator(Protocol):

@@ -10,6 +10,10 @@ back-off are the informer's job (``kube.informer``), not the client's.
 Watch bodies are split into lines by ``LineSplitter`` rather than ``StreamReader.readline``:
 aiohttp's readline refuses lines longer than its buffer, and one watch event carries a whole
 object, which can be many megabytes (a large ConfigMap or CRD).
+
+``list_stream`` is the LIST an informer makes: items are decoded one by one while the body
+arrives (``kube.liststream.ListSplitter``), so the caller can use and drop each object at once
+instead of holding the whole list; ``list`` collects the same stream into a list.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import aiohttp
 import orjson
 
 from kube.config import ClientConfig
+from kube.liststream import ListSplitter
 
 TOKEN_REREAD_SECONDS = 60.0  # projected service-account tokens rotate; kubelet refreshes at 80% of TTL
 
@@ -272,25 +277,44 @@ class KubeClient:
         resourceVersion is the list's. When a continue token expires (410) the list starts over.
         """
         for _attempt in range(3):
+            stream = self.list_stream(path, params=params, limit=limit)
             items: list[dict[str, Any]] = []
-            query = dict(params or {})
-            if limit > 0:
-                query["limit"] = limit
-            list_rv = ""
             try:
-                while True:
-                    page = await self.get(path, params=query)
-                    items.extend(page.get("items") or [])
-                    meta = page.get("metadata") or {}
-                    list_rv = list_rv or str(meta.get("resourceVersion") or "")
-                    token = meta.get("continue")
-                    if not token:
-                        return items, list_rv
-                    query["continue"] = token
+                async for item in stream:
+                    items.append(item)
             except Gone:
-                if "continue" not in query:
+                if not stream.continued:
                     raise
+                continue
+            return items, stream.resource_version
         raise Gone(410, "Expired", f"list of {path}: continue token kept expiring")
+
+    def list_stream(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 500
+    ) -> ListStream:
+        """The items of a collection (every page), each decoded as soon as its bytes arrived.
+
+        Iterate it once; afterwards ``resource_version`` is the list's. Unlike ``list`` it does
+        not start over when a continue token expires (the caller has seen items already): that
+        410 is raised, with ``continued`` True.
+        """
+        return ListStream(self, path, params=params, limit=limit)
+
+    async def _stream_page(
+        self, path: str, query: Mapping[str, Any], splitter: ListSplitter
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The items of one LIST request as they decode; the splitter keeps the envelope."""
+        # No overall deadline (a large list takes as long as it takes to render); a stalled
+        # connection is still noticed by the read timeout.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
+        async with self._client_session().get(
+            self._server + path, params=_query(query), headers=self._headers(), timeout=timeout
+        ) as resp:
+            if resp.status >= 400:
+                raise ApiError.from_body(resp.status, await resp.read())
+            async for chunk in resp.content.iter_any():
+                for item in splitter.feed(chunk):
+                    yield item
 
     async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", path, json=obj)
@@ -380,3 +404,42 @@ class KubeClient:
             if rest.strip():
                 event = orjson.loads(rest)
                 yield event["type"], event["object"]
+
+
+class ListStream:
+    """One (possibly paginated) LIST as an async iterator of items; see ``KubeClient.list_stream``."""
+
+    def __init__(
+        self, client: KubeClient, path: str, *, params: Mapping[str, Any] | None, limit: int
+    ) -> None:
+        self._client = client
+        self._path = path
+        self._params = dict(params or {})
+        self._limit = limit
+        self.resource_version = ""
+        self.continued = False  # a later page was being read (its 410 cannot be retried in place)
+        self.items = 0
+
+    def __aiter__(self) -> AsyncGenerator[dict[str, Any], None]:
+        return self._items()
+
+    async def _items(self) -> AsyncGenerator[dict[str, Any], None]:
+        query = dict(self._params)
+        if self._limit > 0:
+            query["limit"] = self._limit
+        while True:
+            splitter = ListSplitter()
+            async for item in self._client._stream_page(self._path, query, splitter):
+                self.items += 1
+                yield item
+            rest, envelope = splitter.close()
+            self.items += len(rest)
+            for item in rest:
+                yield item
+            meta = envelope.get("metadata") or {}
+            self.resource_version = self.resource_version or str(meta.get("resourceVersion") or "")
+            token = meta.get("continue")
+            if not token:
+                return
+            query["continue"] = token
+            self.continued = True

@@ -1,6 +1,6 @@
 """A raw list/watch informer for one resource collection, and a registry that shares them.
 
-Flow: LIST (the first from the API server's watch cache, see ``_list_request``) -> WATCH from
+Flow: LIST (the first from the API server's watch cache, see ``_list_items``) -> WATCH from
 the list's resourceVersion (bookmarks on) -> on the server's timeout WATCH again from the last
 seen resourceVersion -> on a broken connection back off and WATCH again -> on 410 Gone (HTTP
 status or ERROR event) a consistent paginated LIST and hand the handlers the exact difference
@@ -8,12 +8,15 @@ to what they were told before: ``ADDED`` for new objects, ``MODIFIED`` for a cha
 resourceVersion, ``DELETED`` for objects that vanished while we were not watching.
 
 The informer never keeps objects: per UID it remembers namespace, name and resourceVersion,
-which is all the difference needs. ``DELETED`` events from a re-list carry a stub object with
-just that metadata. Handlers are synchronous callables ``(event_type, raw_object)``; an
-exception in one handler is logged and never stops the informer. A handler may come with a
-``replay`` callable: it then receives its first view of the collection as one list (the
-complete current set, so a consumer can swap its state atomically) instead of one ``ADDED``
-event per object.
+which is all the difference needs. Nor does it hold a LIST: the answer is decoded item by item
+as it arrives (``KubeClient.list_stream``) and each object is handed on at once, so receiving,
+decoding and the consumers' work overlap and only one object is alive at a time.
+``DELETED`` events from a re-list carry a stub object with just that metadata. Handlers are
+synchronous callables ``(event_type, raw_object)``; an exception in one handler is logged and
+never stops the informer. A handler may come with a ``replay``: it then receives its first view
+of the collection through it (the complete current set, so a consumer can swap its state
+atomically) instead of one ``ADDED`` event per object; a ``ReplayStream`` gets it object by
+object while the LIST decodes, a plain callable as one list.
 
 Sharing (``InformerRegistry``): consumers of the same ``WatchTarget`` share one informer,
 reference counted. A consumer that joins a running informer needs the current objects, which
@@ -29,12 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from kube.api import ListWatcher
+from kube.api import ItemStream, Lister, ListStreamer, ListWatcher
 from kube.backoff import Backoff
 from kube.client import ApiError, Forbidden, Gone, NotFound, Unauthorized
 from kube.paths import resource_path
@@ -44,6 +48,67 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[str, dict[str, Any]], None]
 Replay = Callable[[list[dict[str, Any]]], None]
+
+
+@runtime_checkable
+class ReplayStream(Protocol):
+    """A consumer's first view of the collection, one object at a time (see ``add_handler``).
+
+    ``item`` for every current object while the LIST streams in, then ``done``; ``abort``
+    when that LIST failed part-way (forget this attempt's items: the informer lists again and
+    replays from the start).
+    """
+
+    def item(self, obj: dict[str, Any]) -> None: ...
+
+    def done(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class _CollectedReplay:
+    """A ``Replay`` callable behind the streaming interface: the complete list, once."""
+
+    def __init__(self, replay: Replay) -> None:
+        self._replay = replay
+        self._items: list[dict[str, Any]] = []
+
+    def item(self, obj: dict[str, Any]) -> None:
+        self._items.append(obj)
+
+    def done(self) -> None:
+        items, self._items = self._items, []
+        self._replay(items)
+
+    def abort(self) -> None:
+        self._items = []
+
+
+def _added_events(handler: Handler) -> _CollectedReplay:
+    """No replay: the joining handler gets an ``ADDED`` event per object once the LIST is complete."""
+
+    def replay(items: list[dict[str, Any]]) -> None:
+        for obj in items:
+            handler("ADDED", obj)
+
+    return _CollectedReplay(replay)
+
+
+class _ListedItems:
+    """A client with only ``list`` (test fakes) behind the streaming interface."""
+
+    def __init__(self, client: Lister, path: str, *, params: dict[str, str], limit: int) -> None:
+        self._client, self._path, self._params, self._limit = client, path, params, limit
+        self.resource_version = ""
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._items()
+
+    async def _items(self) -> AsyncGenerator[dict[str, Any], None]:
+        items, self.resource_version = await self._client.list(self._path, params=self._params,
+                                                               limit=self._limit)
+        for obj in items:
+            yield obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +214,8 @@ class Informer:
         self._keep = keep
         self._handlers: list[Handler] = []
         self._joining: list[Handler] = []
-        self._replays: dict[Handler, Replay] = {}
+        self._replays: dict[Handler, Replay | ReplayStream] = {}
+        self._listed_rv = ""
         self._known: dict[str, Known] = {}
         self._synced = asyncio.Event()
         self._relist = asyncio.Event()
@@ -162,8 +228,13 @@ class Informer:
         self._gone = False
 
     # ---- consumers -----------------------------------------------------------------------------
-    def add_handler(self, handler: Handler, *, replay: Replay | None = None) -> None:
-        """Register a handler: it first gets every current object (``replay`` or ADDED events)."""
+    def add_handler(self, handler: Handler, *, replay: Replay | ReplayStream | None = None) -> None:
+        """Register a handler: it first gets every current object, then every change.
+
+        The first view comes through ``replay``: a ``ReplayStream`` gets each object as the
+        LIST decodes it; a plain callable the complete list at once; without one, the handler
+        gets an ``ADDED`` event per object.
+        """
         if replay is not None:
             self._replays[handler] = replay
         self._joining.append(handler)
@@ -235,72 +306,119 @@ class Informer:
                 await asyncio.sleep(delay)
 
     async def _list(self) -> None:
+        """LIST and tell everybody: each object is handed on as soon as it is decoded.
+
+        Existing handlers get ``ADDED``/``MODIFIED`` for what differs from what they were told
+        (as the items stream in) and ``DELETED`` stubs for what is gone (at the end); joining
+        consumers get every object through their replay and are then added to the handlers.
+        Nothing of the list is kept here but the (namespace, name, resourceVersion) per UID.
+        """
         joining, self._joining = self._joining, []
         self._relist.clear()
         started = time.perf_counter()
+        replays = [self._replay_stream(handler) for handler in joining]
+        seen: set[str] = set()
+        changed = 0
+        known, keep, handlers = self._known, self._keep, self._handlers
         try:
-            items, rv = await self._list_request()
+            async for obj in self._list_items():
+                meta = obj.get("metadata")
+                if not isinstance(meta, dict):
+                    meta = {}
+                uid = str(meta.get("uid") or "")
+                if keep is not None and not keep(uid):
+                    continue
+                seen.add(uid)
+                rv = str(meta.get("resourceVersion") or "")
+                before = known.get(uid)
+                if before is None or before[2] != rv:
+                    namespace = sys.intern(str(meta.get("namespace") or ""))  # shared, not one per object
+                    known[uid] = Known(namespace, str(meta.get("name") or ""), rv)
+                    changed += 1
+                    if handlers:
+                        self._dispatch(handlers, "ADDED" if before is None else "MODIFIED", obj)
+                for replay in replays:
+                    self._replay_call(replay.item, obj)
         except BaseException:
+            for replay in replays:
+                self._replay_call(replay.abort)
             self._joining = joining + self._joining  # they still wait for their replay
             self._telemetry.list_done(self._label, ok=False)
             raise
         self._telemetry.list_done(self._label, ok=True)
-        log.debug("%s: listed %d objects at resourceVersion %s in %.2fs", self._label, len(items), rv,
+        rv = self._listed_rv
+        log.debug("%s: listed %d objects at resourceVersion %s in %.2fs", self._label, len(seen), rv,
                   time.perf_counter() - started)
-        if self._keep is not None:
-            items = [o for o in items if self._keep(str(_meta(o).get("uid", "")))]
-        added, modified, deleted = list_difference(self._known, items)
-        for stub in deleted:
-            self._forget(stub)
-            self._dispatch(self._handlers, "DELETED", stub)
-        for obj in added:
-            self._remember(obj)
-            self._dispatch(self._handlers, "ADDED", obj)
-        for obj in modified:
-            self._remember(obj)
-            self._dispatch(self._handlers, "MODIFIED", obj)
-        for handler in joining:
-            replay = self._replays.get(handler)
-            try:
-                if replay is not None:
-                    replay(items)
-                else:
-                    for obj in items:
-                        handler("ADDED", obj)
-            except Exception:
-                log.exception("%s: replay to %r failed", self._label, handler)
-            self._handlers.append(handler)
-        self._telemetry.events(self._label, "relist", len(added) + len(modified) + len(deleted))
-        self._telemetry.objects(self._label, len(self._known))
+        gone = [uid for uid in known if uid not in seen]
+        del seen
+        for uid in gone:
+            stub = deleted_stub(uid, known.pop(uid))
+            self._dispatch(handlers, "DELETED", stub)
+        for handler, replay in zip(joining, replays, strict=True):
+            self._replay_call(replay.done)
+            handlers.append(handler)
+        self._telemetry.events(self._label, "relist", changed + len(gone))
+        self._telemetry.objects(self._label, len(known))
         self.resource_version = rv
         self.last_error = ""
         self.last_exception = None
         self._backoff.reset()
         self._synced.set()
 
-    async def _list_request(self) -> tuple[list[dict[str, Any]], str]:
-        """LIST, from the API server's watch cache when that cannot go back in time.
+    def _replay_stream(self, handler: Handler) -> ReplayStream:
+        replay = self._replays.get(handler)
+        if replay is None:
+            return _added_events(handler)
+        if isinstance(replay, ReplayStream):
+            return replay
+        return _CollectedReplay(replay)
+
+    def _replay_call(self, method: Callable[..., None], *args: Any) -> None:
+        try:
+            method(*args)
+        except Exception:
+            log.exception("%s: replay %r failed", self._label, method)
+
+    async def _list_items(self) -> AsyncGenerator[dict[str, Any], None]:
+        """The objects of one LIST, from the API server's watch cache when that cannot go back in time.
 
         As client-go's reflector: the first LIST asks for ``resourceVersion=0`` (any cached
         state, one unpaginated answer from memory instead of paginated etcd reads: about 3x
         faster for 10,000 objects); a LIST for a joining consumer asks for at least the
         version already delivered (also from the cache); after 410 Gone, and when the cache
-        refuses, a consistent paginated LIST from etcd.
+        refuses, a consistent paginated LIST from etcd. Sets ``_listed_rv`` when done.
         """
-        params = dict(self.target.params)
+        self._listed_rv = ""
         if self._use_watch_cache and not self._gone:
+            params = dict(self.target.params)
             params["resourceVersion"] = self.resource_version or "0"
+            yielded = False
             try:
-                return await self._client.list(self.target.path, params=params, limit=0)
+                stream = self._stream(params, limit=0)
+                async for obj in stream:
+                    yielded = True
+                    yield obj
+                self._listed_rv = stream.resource_version
+                return
             except (Unauthorized, Forbidden, NotFound):
                 raise  # a consistent LIST would fail the same way
             except ApiError:
                 # 410: older than the cache holds; 504: "too large resource version" (a cache
                 # behind what we saw, e.g. another API server instance). A consistent LIST
-                # answers both.
-                pass
+                # answers both. An error after objects were handed on is the informer's to retry.
+                if yielded:
+                    raise
         self._gone = False
-        return await self._client.list(self.target.path, params=self.target.params, limit=self._page_size)
+        stream = self._stream(dict(self.target.params), limit=self._page_size)
+        async for obj in stream:
+            yield obj
+        self._listed_rv = stream.resource_version
+
+    def _stream(self, params: dict[str, str], *, limit: int) -> ItemStream:
+        client = self._client
+        if isinstance(client, ListStreamer):
+            return client.list_stream(self.target.path, params=params, limit=limit)
+        return _ListedItems(client, self.target.path, params=params, limit=limit)
 
     async def _watch_until_relist(self) -> None:
         """Watch (re-watching after server timeouts) until a consumer joins; raise on 410/errors."""
@@ -362,22 +480,13 @@ class Informer:
             before = known.get(uid)
             if before is not None and before[2] == rv:
                 return  # already delivered (e.g. by the LIST this watch started from)
-            known[uid] = Known(meta.get("namespace") or "", meta.get("name") or "", rv)
+            known[uid] = Known(sys.intern(meta.get("namespace") or ""), meta.get("name") or "", rv)
             delivered = "ADDED" if before is None else "MODIFIED"
         else:
             log.warning("%s: ignoring unknown watch event type %r", self._label, event_type)
             return
         self._telemetry.events(self._label, delivered)
         self._dispatch(self._handlers, delivered, obj)
-
-    def _remember(self, obj: Mapping[str, Any]) -> None:
-        meta = _meta(obj)
-        self._known[str(meta.get("uid", ""))] = Known(
-            str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("resourceVersion", ""))
-        )
-
-    def _forget(self, obj: Mapping[str, Any]) -> None:
-        self._known.pop(str(_meta(obj).get("uid", "")), None)
 
     def _dispatch(self, handlers: list[Handler], event_type: str, obj: dict[str, Any]) -> None:
         for handler in handlers:
@@ -409,7 +518,9 @@ class InformerRegistry:
         self._informers: dict[WatchTarget, Informer] = {}
         self._refs: dict[WatchTarget, list[Handler]] = {}
 
-    def acquire(self, target: WatchTarget, handler: Handler, *, replay: Replay | None = None) -> Informer:
+    def acquire(
+        self, target: WatchTarget, handler: Handler, *, replay: Replay | ReplayStream | None = None
+    ) -> Informer:
         """Start (or join) the informer for ``target``; ``handler`` gets all current objects."""
         informer = self._informers.get(target)
         if informer is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import logging
 import signal
 import sys
@@ -318,7 +319,15 @@ def build_components(runtime: Runtime) -> list[Component]:
     return components
 
 
-async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) -> int:
+async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None,
+                freeze_gc: bool = False) -> int:
+    """Run the components until ``stop`` (or a signal).
+
+    ``freeze_gc``: once the components are built (every module imported), move all objects to
+    the collector's permanent generation, so the cyclic GC does not re-scan the interpreter's
+    few hundred thousand long-lived objects over and over while the initial sync allocates
+    (bench/README.md, initial sync). The CLI sets it; in-process callers (tests) do not.
+    """
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -326,7 +335,11 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
     started: list[Component] = []
     try:
         runtime = Runtime.create(args)
-        for component in build_components(runtime):
+        components = build_components(runtime)
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
+        for component in components:
             await component.start()
             started.append(component)
         await stop.wait()
@@ -348,4 +361,4 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None) 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    return asyncio.run(serve(args))
+    return asyncio.run(serve(args, freeze_gc=True))

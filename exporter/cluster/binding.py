@@ -3,11 +3,15 @@
 A binding ties one compiled plan to the collections it watches (one per namespace with
 ``--namespaces``, else cluster-wide) and to a namespace filter (``--namespace-selector``). It
 joins the shared informers (``kube.informer.InformerRegistry``), which hand it the complete
-current set of objects per collection (``replay``); events that arrive meanwhile are buffered.
-Once every collection has replayed, it calls ``owner.activate(binding, objects, buffered)``
-once; from then on events go straight to ``owner.apply_event``. The owner (the controller)
-swaps the store to the new plan in one step and detaches the previous binding, so scrapes
-never see a half-rendered configuration.
+current set of objects per collection (``replay``), object by object while the LIST decodes;
+each is rendered at once into the plan's next store state (``builder``, a
+``MetricsStore.build_plan``) and dropped, so the list is never held. Events that arrive
+meanwhile are buffered. Once every collection has replayed, it calls
+``owner.activate(binding, buffered)`` once; from then on events go straight to
+``owner.apply_event``. The owner (the controller) commits the builder (the store switches to
+the new plan in one step) and detaches the previous binding, so scrapes never see a
+half-rendered configuration. A LIST that fails half-way makes the replay forget that attempt's
+objects (``abort``); the informer lists again.
 
 Handlers run synchronously inside the informers' tasks, on the one event loop.
 """
@@ -18,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from exporter.store import PlanBuilder
 from exporter.types import Plan
 from kube.discovery import ResolvedResource
 from kube.informer import Handler, Informer, InformerRegistry, WatchTarget
@@ -28,7 +33,7 @@ Event = tuple[str, dict[str, Any]]
 class BindingOwner(Protocol):
     """What a binding reports to (the controller)."""
 
-    def activate(self, binding: Binding, objects: list[dict[str, Any]], buffered: list[Event]) -> None: ...
+    def activate(self, binding: Binding, buffered: list[Event]) -> None: ...
 
     def apply_event(self, binding: Binding, event_type: str, obj: dict[str, Any]) -> None: ...
 
@@ -54,11 +59,11 @@ class Binding:
     targets: tuple[WatchTarget, ...]
     namespace_ok: Callable[[str], bool] | None  # the --namespace-selector filter, if any
     key: tuple[Any, ...]  # what the binding depends on (the controller's ``binding_key``)
+    builder: PlanBuilder  # the plan's next store state, filled by the replays
     registry: InformerRegistry | None = field(default=None, init=False)
     live: bool = field(default=False, init=False)  # activated: events go straight to the owner
     closed: bool = field(default=False, init=False)
     _pending: set[WatchTarget] = field(init=False)  # collections that have not replayed yet
-    _replayed: list[dict[str, Any]] = field(default_factory=list, init=False)
     _buffer: list[Event] = field(default_factory=list, init=False)
     _handlers: dict[WatchTarget, Handler] = field(default_factory=dict, init=False)
 
@@ -99,16 +104,39 @@ class Binding:
 
         return handle
 
-    def _replay_for(self, target: WatchTarget) -> Callable[[list[dict[str, Any]]], None]:
-        def replay(items: list[dict[str, Any]]) -> None:
-            if self.closed or target not in self._pending:
-                return
-            ok = self.namespace_ok
-            self._replayed.extend(items if ok is None else [o for o in items if ok(namespace_of(o))])
-            self._pending.discard(target)
-            if not self._pending:
-                objects, self._replayed = self._replayed, []
-                buffered, self._buffer = self._buffer, []
-                self.owner.activate(self, objects, buffered)
+    def _replay_for(self, target: WatchTarget) -> TargetReplay:
+        return TargetReplay(self, target)
 
-        return replay
+    def replayed(self, target: WatchTarget) -> None:
+        self._pending.discard(target)
+        if not self._pending:
+            buffered, self._buffer = self._buffer, []
+            self.owner.activate(self, buffered)
+
+    def wants(self, target: WatchTarget) -> bool:
+        return not self.closed and target in self._pending
+
+
+class TargetReplay:
+    """One collection's replay into its binding's next plan state (``kube.informer.ReplayStream``)."""
+
+    def __init__(self, binding: Binding, target: WatchTarget) -> None:
+        self.binding = binding
+        self.target = target
+        self._uids: list[str] = []  # this attempt's objects, to forget if the LIST fails
+
+    def item(self, obj: dict[str, Any]) -> None:
+        binding = self.binding
+        ok = binding.namespace_ok
+        if binding.wants(self.target) and (ok is None or ok(namespace_of(obj))):
+            self._uids.append(binding.builder.add(obj))
+
+    def done(self) -> None:
+        self._uids = []
+        if self.binding.wants(self.target):
+            self.binding.replayed(self.target)
+
+    def abort(self) -> None:
+        uids, self._uids = self._uids, []
+        for uid in uids:
+            self.binding.builder.discard(uid)

@@ -373,7 +373,7 @@ class ClusterExporter:
             self._spawn(state.next_binding.stop())
         binding = Binding(
             owner=self, name=state.name, plan=state.plan, resource=state.resource, targets=targets,
-            namespace_ok=self._scoped_namespace_ok(scope), key=key,
+            namespace_ok=self._scoped_namespace_ok(scope), key=key, builder=self.store.build_plan(state.plan),
         )
         state.next_binding = binding
         binding.start(self.registry)
@@ -393,13 +393,14 @@ class ClusterExporter:
         self.store.remove_plan(state.name)
 
     # ---- called by bindings (synchronously, inside an informer's task) -----------------------
-    def activate(self, binding: Binding, objects: list[dict[str, Any]], buffered: list[Event]) -> None:
+    def activate(self, binding: Binding, buffered: list[Event]) -> None:
         state = self.configs.get(binding.name)
         if state is None or state.next_binding is not binding:
             return
         started = time.perf_counter()
+        objects = len(binding.builder)
         try:
-            self.store.set_plan(binding.plan, objects=objects)
+            binding.builder.commit()
         except DuplicateFamilyError as err:
             state.next_binding = None
             state.error_reason, state.error_message = COMPILE_ERROR, str(err)
@@ -408,7 +409,7 @@ class ClusterExporter:
         binding.live = True
         for event_type, obj in buffered:
             self.apply_event(binding, event_type, obj)
-        log.info("configuration %s: %d objects of %s rendered in %.2fs", binding.name, len(objects),
+        log.info("configuration %s: %d objects of %s swapped in in %.3fs", binding.name, objects,
                  binding.resource.resource, time.perf_counter() - started)
         old, state.binding, state.next_binding = state.binding, binding, None
         if old is not None:

@@ -32,10 +32,10 @@ def test_upsert_keeps_only_rendered_chunks_and_identity() -> None:
     assert (entry.namespace, entry.name, entry.resource_version) == ("default", "a", "7")
     assert entry.chunks == (b'widget_size{namespace="default",widget="a"} 3.0\n',
                             b'widget_info{namespace="default",widget="a",v="1"} 1.0\n')
-    # Never the object itself: only identity, bytes, the object's labels (label selectors of the
-    # custom metrics API) and when it was rendered.
+    # Never the object itself: only identity, bytes (held, or in the block's joined text), the
+    # object's labels (label selectors of the custom metrics API) and when it was rendered.
     assert set(ObjectEntry.__slots__) == {"configuration", "namespace", "name", "uid", "resource_version",
-                                          "chunks", "revision", "labels", "rendered"}
+                                          "held", "revision", "labels", "rendered", "block"}
     assert entry.labels == {} and entry.rendered > 0
     assert events == [(EventType.ADDED, "uid-default-a")]
 
