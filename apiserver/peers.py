@@ -252,12 +252,12 @@ class EndpointSliceDirectory:
         if self._cached is not None and now - self._cached[0] < self.ttl:
             return self._cached[1]
         params = {"labelSelector": f"kubernetes.io/service-name={self.service}"}
-        from kube.client import ApiError
+        from kube.client import NotFound
 
         try:
             body = await self.client.get(self._path(), params=params)
-        except ApiError as exc:
-            if exc.status != 404 or self._version != "v1":
+        except NotFound:
+            if self._version != "v1":
                 raise
             self._version = "v1beta1"  # Kubernetes before 1.21
             body = await self.client.get(self._path(), params=params)

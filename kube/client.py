@@ -93,7 +93,21 @@ class Forbidden(ApiError): ...  # 403: authenticated, but RBAC does not allow th
 class NotFound(ApiError): ...  # 404: no such object, or the group/version/resource is not served
 class Conflict(ApiError): ...  # 409: AlreadyExists on create, a stale resourceVersion or precondition
 class Gone(ApiError): ...  # 410: resourceVersion (or a list's continue token) older than kept
-class Invalid(ApiError): ...  # 422: the object fails validation (immutable fields included)
+class Invalid(ApiError):  # 422: the object fails validation (immutable fields included)
+    # What kube-apiserver answers (1.20 and later) when an apply changes a StatefulSet field other
+    # than replicas, template, updateStrategy (and, later, minReadySeconds, PVC retention policy).
+    _STS_IMMUTABLE = "updates to statefulset spec for fields other than"
+
+    @property
+    def statefulset_spec_immutable(self) -> bool:
+        """True only for the 422 a StatefulSet re-creation fixes (an immutable spec field changed)."""
+        causes = (self.body.get("details") or {}).get("causes") or []
+        for cause in causes:
+            if cause.get("field") == "spec" and self._STS_IMMUTABLE in str(cause.get("message", "")):
+                return True
+        return not causes and self._STS_IMMUTABLE in self.message
+
+
 class TooManyRequests(ApiError): ...  # 429: throttled (priority and fairness, eviction budget)
 class ServiceUnavailable(ApiError): ...  # 503: e.g. an aggregated API whose backend is down
 

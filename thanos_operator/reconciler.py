@@ -75,20 +75,9 @@ class ApplyRejected(Exception):
         self.error = error
 
 
-# What kube-apiserver answers (1.20 and later) when an apply changes a StatefulSet field other
-# than replicas, template, updateStrategy (and, later, minReadySeconds, PVC retention policy).
-_STS_IMMUTABLE = "updates to statefulset spec for fields other than"
-
-
 def is_immutable_field_error(error: ApiError) -> bool:
-    """True only for the 422 a StatefulSet re-creation fixes (an immutable spec field changed)."""
-    if error.status != 422:
-        return False
-    causes = (error.body.get("details") or {}).get("causes") or []
-    for cause in causes:
-        if cause.get("field") == "spec" and _STS_IMMUTABLE in str(cause.get("message", "")):
-            return True
-    return not causes and _STS_IMMUTABLE in error.message
+    """True only for the 422 a StatefulSet re-creation fixes (``kube.client.Invalid`` decides)."""
+    return isinstance(error, Invalid) and error.statefulset_spec_immutable
 
 
 @dataclass
