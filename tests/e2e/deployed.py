@@ -49,6 +49,10 @@ ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "tests" / "e2e" / "overlays" / "loopback"
 NAMESPACE = "panopticon"
 APISERVICE = "v1alpha1.metrics.panopticon.io"
+# Every APIService deploy/ ships (all served by the same port) and its webhook configuration.
+APISERVICES = (APISERVICE, "v1beta2.custom.metrics.k8s.io", "v1beta1.custom.metrics.k8s.io",
+               "v1beta1.external.metrics.k8s.io")
+WEBHOOKS = "panopticon"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 INSTALL_HINT = "apt-get install -y buildah mmdebstrap (Debian packages), or run scripts/build-image as root"
 
@@ -150,7 +154,16 @@ def apply_deploy(cluster: KubeCluster, workdir: Path, *, apiservice_port: int) -
     cluster.kubectl("create", "secret", "tls", "panopticon-serving-cert", "-n", NAMESPACE,
                     "--cert", str(certs / "tls.crt"), "--key", str(certs / "tls.key"))
     patch = {"spec": {"caBundle": out, "service": {"port": apiservice_port}}}
-    cluster.kubectl("patch", "apiservice", APISERVICE, "--type", "merge", "-p", json.dumps(patch))
+    for name in APISERVICES:
+        cluster.kubectl("patch", "apiservice", name, "--type", "merge", "-p", json.dumps(patch))
+    # The webhooks (README: "the same caBundle into both webhooks") on the same loopback port.
+    hooks = cluster.get_json("validatingwebhookconfiguration", WEBHOOKS)["webhooks"]
+    ops = [op for i in range(len(hooks)) for op in (
+        {"op": "replace", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": out},
+        {"op": "replace", "path": f"/webhooks/{i}/clientConfig/service/port", "value": apiservice_port},
+    )]
+    cluster.kubectl("patch", "validatingwebhookconfiguration", WEBHOOKS, "--type", "json",
+                    "-p", json.dumps(ops))
     secret = cluster.get_json("secret", "panopticon-serving-cert", "-n", NAMESPACE)
     files = {k: base64.b64decode(v) for k, v in secret["data"].items()}
     deployment = cluster.get_json("deployment", "panopticon", "-n", NAMESPACE)
@@ -158,8 +171,10 @@ def apply_deploy(cluster: KubeCluster, workdir: Path, *, apiservice_port: int) -
 
 
 def remove_apiservice(cluster: KubeCluster) -> None:
-    """Unregister the aggregated API (other test modules register their own server under the name)."""
-    cluster.kubectl("delete", "apiservice", APISERVICE, "--ignore-not-found")
+    """Unregister the aggregated APIs and the webhooks (other test modules register their own
+    servers under these names, and a dangling ``Fail`` webhook would refuse their Thanos objects)."""
+    cluster.kubectl("delete", "apiservice", *APISERVICES, "--ignore-not-found")
+    cluster.kubectl("delete", "validatingwebhookconfiguration", WEBHOOKS, "--ignore-not-found")
 
 
 def loopback_args(args: Sequence[str], *, secure_port: int, metrics_port: int) -> list[str]:
@@ -168,11 +183,12 @@ def loopback_args(args: Sequence[str], *, secure_port: int, metrics_port: int) -
     for arg in args:
         if arg.startswith("--secure-port="):
             out.append(f"--secure-port={secure_port}")
-        elif arg.startswith("--metrics-address="):
-            out.append(f"--metrics-address=127.0.0.1:{metrics_port}")
+        elif arg.startswith(("--metrics-bind-address=", "--metrics-address=")):
+            out.append(f"{arg.split('=', 1)[0]}=127.0.0.1:{metrics_port}")
         else:
             out.append(arg)
     assert f"--secure-port={secure_port}" in out, f"the Deployment has no --secure-port: {args}"
+    assert any(a.endswith(f"=127.0.0.1:{metrics_port}") for a in out), f"no metrics address: {args}"
     return [*out, "--bind-address=127.0.0.1"]
 
 
