@@ -186,7 +186,7 @@ class Env:
     def patch_backlog(self, name: str, backlog: int) -> float:
         self.cluster.kubectl(
             "patch",
-            "widget",
+            "widgets.example.com",  # fully qualified: other tests' CRDs share the name "widget"
             name,
             "-n",
             self.namespace,
