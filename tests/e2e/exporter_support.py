@@ -45,8 +45,15 @@ def install_config_crd(cluster: KubeCluster) -> None:
     )
 
 
-def widget_crd(group: str, *, versions: tuple[str, ...] = ("v1",), storage: str = "v1") -> dict[str, Any]:
-    schema = {
+def widget_crd(
+    group: str,
+    *,
+    versions: tuple[str, ...] = ("v1",),
+    storage: str = "v1",
+    spec_properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Widget CRD of ``group``: free-form spec and status, or only a spec of ``spec_properties``."""
+    schema: dict[str, Any] = {
         "openAPIV3Schema": {
             "type": "object",
             "properties": {
@@ -55,6 +62,13 @@ def widget_crd(group: str, *, versions: tuple[str, ...] = ("v1",), storage: str 
             },
         }
     }
+    if spec_properties is not None:
+        schema = {
+            "openAPIV3Schema": {
+                "type": "object",
+                "properties": {"spec": {"type": "object", "properties": spec_properties}},
+            }
+        }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -31,6 +31,7 @@ from tests.e2e.cluster import (
     free_port,
     service_name_for,
 )
+from tests.e2e.manifests import deployment as deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "metrics.panopticon.io", "v1alpha1"
@@ -54,23 +55,6 @@ CONFIG = {
         ],
     },
 }
-
-
-def deployment(name: str, namespace: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]},
-            },
-        },
-    }
 
 
 @dataclass
