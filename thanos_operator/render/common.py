@@ -166,24 +166,22 @@ def container_security_context(fields: PodFields) -> JsonObject:
 
 
 def thanos_container(
+    ctx: RenderContext,
+    fields: PodFields,
     *,
-    name: str,
-    image: str,
-    args: list[str],
+    subcommand: str,
+    flags: Iterable[str],
     ports: list[JsonObject],
-    resources: JsonObject | None,
     env: list[JsonObject] | None = None,
     volume_mounts: list[JsonObject] | None = None,
-    security_context: JsonObject | None = None,
-    extras: PodFields | None = None,
 ) -> JsonObject:
-    """``extras``: the CR's escape hatches (extraArgs after our sorted flags, in the user's order;
-    extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
-    if extras is not None:
-        args = [*args, *(extras.extra_args or [])]
-        env = [*(env or []), *copy_json_list(extras.extra_env)]
-        volume_mounts = [*(volume_mounts or []), *copy_json_list(extras.extra_volume_mounts)]
-    container: JsonObject = {"name": name, "image": image, "args": args}
+    """The container named after ``subcommand``: the component's image, resources and security
+    context from ``fields``, and its escape hatches (extraArgs after our sorted flags, in the user's
+    order; extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
+    args = [*command_args(subcommand, flags), *(fields.extra_args or [])]
+    env = [*(env or []), *copy_json_list(fields.extra_env)]
+    volume_mounts = [*(volume_mounts or []), *copy_json_list(fields.extra_volume_mounts)]
+    container: JsonObject = {"name": subcommand, "image": resolved_image(ctx, fields), "args": args}
     if env:
         container["env"] = env
     container["ports"] = ports
@@ -197,10 +195,8 @@ def thanos_container(
         "periodSeconds": 5,
         "failureThreshold": 20,
     }
-    container["resources"] = resources or {}
-    container["securityContext"] = (
-        security_context if security_context is not None else copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT)
-    )
+    container["resources"] = fields.resources or {}
+    container["securityContext"] = container_security_context(fields)
     if volume_mounts:
         container["volumeMounts"] = sorted(volume_mounts, key=lambda m: m["mountPath"])
     return container
@@ -456,15 +452,13 @@ def data_stateful_set(
             volumes.append(mounted.volume)
         secret_names.append(mounted.secret_name)
     container = thanos_container(
-        name=subcommand,
-        image=resolved_image(ctx, fields),
-        args=command_args(subcommand, flags),
+        ctx,
+        fields,
+        subcommand=subcommand,
+        flags=flags,
         env=env,
         ports=[container_port(name, port) for name, port in ports],
-        resources=fields.resources,
         volume_mounts=mounts,
-        security_context=container_security_context(fields),
-        extras=fields,
     )
     template = pod_template(
         labels=labels,

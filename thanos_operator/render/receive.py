@@ -28,11 +28,9 @@ from thanos_operator.render.common import (
     POD_NAME_ENV,
     JsonObject,
     RenderContext,
-    command_args,
     component_labels,
     config_map,
     container_port,
-    container_security_context,
     data_stateful_set,
     data_volume,
     deployment,
@@ -42,7 +40,6 @@ from thanos_operator.render.common import (
     pod_disruption_budget,
     pod_template,
     replicas,
-    resolved_image,
     thanos_container,
 )
 
@@ -128,15 +125,13 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
     if router.replication_factor is not None:
         flags.append(f"--receive.replication-factor={router.replication_factor}")
     container = thanos_container(
-        name="receive",
-        image=resolved_image(ctx, router),
-        args=command_args("receive", flags),
+        ctx,
+        router,
+        subcommand="receive",
+        flags=flags,
         env=[POD_NAME_ENV],
         ports=_container_ports(),
-        resources=router.resources,
         volume_mounts=[{"name": "hashrings-config", "mountPath": names.HASHRINGS_DIR, "readOnly": True}],
-        security_context=container_security_context(router),
-        extras=router,
     )
     # No hash of the hashrings in the pod template: membership now follows pod readiness, and
     # rolling every router on each readiness change would churn the write path. Thanos watches
