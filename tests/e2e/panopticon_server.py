@@ -32,6 +32,7 @@ from tests.e2e.cluster import (
     service_name_for,
 )
 from tests.e2e.manifests import deployment as deployment
+from tests.polling import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "metrics.panopticon.io", "v1alpha1"
@@ -230,14 +231,12 @@ class PanopticonServer:
             conn.close()
 
     def wait_for(self, predicate: Any, *, timeout: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(0.3)
-        raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})\n{self.log_tail()}")
+        return poll(
+            predicate,
+            timeout=timeout,
+            interval=0.3,
+            failure=lambda last: f"{what} not reached in {timeout}s (last: {last!r})\n{self.log_tail()}",
+        )
 
 
 @contextlib.contextmanager

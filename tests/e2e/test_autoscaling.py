@@ -28,6 +28,7 @@ from tests.e2e.exporter_support import widget_crd
 from tests.e2e.kubelet import SimulatedKubelet
 from tests.e2e.manifests import deployment
 from tests.e2e.panopticon_server import ROOT, PanopticonServer
+from tests.polling import poll
 
 CM = "/apis/custom.metrics.k8s.io/v1beta2"
 CM1 = "/apis/custom.metrics.k8s.io/v1beta1"
@@ -117,14 +118,12 @@ def shipped_rbac() -> list[dict[str, Any]]:
 
 
 def wait(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not reached in {timeout}s (last: {last!r})")
+    return poll(
+        predicate,
+        timeout=timeout,
+        interval=interval,
+        failure=lambda last: f"{what}: not reached in {timeout}s (last: {last!r})",
+    )
 
 
 class Env:
