@@ -68,6 +68,22 @@ class Response:
         return json.loads(self.body)
 
 
+def https_get(
+    port: int, path: str, *, context: ssl.SSLContext, headers: Iterable[tuple[str, str]], timeout: float
+) -> Response:
+    """A GET to 127.0.0.1:``port`` with raw header lines (repeated names and all, sent as given)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
+    try:
+        conn.putrequest("GET", path)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
+
+
 @dataclass
 class PanopticonServer:
     cluster: KubeCluster
@@ -217,18 +233,9 @@ class PanopticonServer:
         timeout: float = 10.0,
     ) -> Response:
         """A request straight to the extension server (not through the kube-apiserver)."""
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self.context(cert=cert, key=key), timeout=timeout
+        return https_get(
+            self.port, path, context=self.context(cert=cert, key=key), headers=headers, timeout=timeout
         )
-        try:
-            conn.putrequest("GET", path)
-            for name, value in headers:
-                conn.putheader(name, value)
-            conn.endheaders()
-            resp = conn.getresponse()
-            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-        finally:
-            conn.close()
 
     def wait_for(self, predicate: Any, *, timeout: float = 30.0, what: str = "condition") -> Any:
         return poll(
