@@ -434,17 +434,21 @@ def data_stateful_set(
     names_: tuple[str, str],
     labels: dict[str, str],
     data: DataVolume,
-    objstore: ObjectStorage | None,
+    object_storage_config: SecretKeySelector | None,
     ports: list[tuple[str, int]],
     env: list[JsonObject] | None = None,
     termination_grace_period: int | None = None,
     disruption_budget: bool = False,
     secret_files: list[ObjectStorage] | None = None,
 ) -> list[JsonObject]:
-    """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
+    """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors, Ruler): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
-    (when there is one), and the headless Service that governs it."""
+    (when there is one; its ``--objstore.config-file`` flag is added here), and the headless
+    Service that governs it."""
     sts, svc = names_
+    objstore = object_storage(object_storage_config) if object_storage_config is not None else None
+    if objstore is not None:
+        flags = [*flags, objstore.flag]
     mounts, volumes, secret_names = [data.mount], list(data.volumes), []
     for mounted in [*([objstore] if objstore is not None else []), *(secret_files or [])]:
         if mounted.mount not in mounts:  # one Secret may hold several keys we read

@@ -36,7 +36,6 @@ from thanos_operator.render.common import (
     deployment,
     headless_service,
     log_args,
-    object_storage,
     pod_disruption_budget,
     pod_template,
     replicas,
@@ -170,10 +169,6 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
     ]
     if ingestor.local_tsdb_retention:
         flags.append(f"--tsdb.retention={ingestor.local_tsdb_retention}")
-    objstore = None
-    if ingestor.object_storage_config is not None:
-        objstore = object_storage(ingestor.object_storage_config)
-        flags.append(objstore.flag)
     return data_stateful_set(
         ctx,
         fields=ingestor,
@@ -182,7 +177,7 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
         names_=(sts, svc),
         labels=labels,
         data=data,
-        objstore=objstore,
+        object_storage_config=ingestor.object_storage_config,
         ports=_PORTS,
         env=[POD_NAME_ENV],
         termination_grace_period=INGESTOR_TERMINATION_GRACE_SECONDS,
