@@ -51,8 +51,10 @@ def widget_crd(
     versions: tuple[str, ...] = ("v1",),
     storage: str = "v1",
     spec_properties: dict[str, Any] | None = None,
+    status_properties: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Widget CRD of ``group``: free-form spec and status, or only a spec of ``spec_properties``."""
+    """The Widget CRD of ``group``: free-form spec and status, or a real schema: a spec of
+    ``spec_properties`` (and a status of ``status_properties`` when given)."""
     schema: dict[str, Any] = {
         "openAPIV3Schema": {
             "type": "object",
@@ -63,12 +65,10 @@ def widget_crd(
         }
     }
     if spec_properties is not None:
-        schema = {
-            "openAPIV3Schema": {
-                "type": "object",
-                "properties": {"spec": {"type": "object", "properties": spec_properties}},
-            }
-        }
+        properties: dict[str, Any] = {"spec": {"type": "object", "properties": spec_properties}}
+        if status_properties is not None:
+            properties["status"] = {"type": "object", "properties": status_properties}
+        schema = {"openAPIV3Schema": {"type": "object", "properties": properties}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
