@@ -94,6 +94,29 @@ class ObjectBackend:
         return shapes.object_cells(item, now=now)
 
 
+def _object_resource(
+    views: ApiViews,
+    plural: ResourceName,
+    *,
+    kind: str,
+    namespaced: bool,
+    short_name: str,
+    parse_series: SeriesParser,
+) -> ServedResource:
+    """One of the two object-metrics resources (namespaced or cluster-scoped): same backend and columns."""
+    return ServedResource(
+        plural=plural,
+        singular=plural,
+        kind=kind,
+        namespaced=namespaced,
+        backend=ObjectBackend(views, plural, parse_series=parse_series),
+        columns=shapes.OBJECT_COLUMNS,
+        schema=metrics_schemas.SCHEMAS[kind],
+        short_names=(short_name,),
+        categories=CATEGORIES,
+    )
+
+
 def metrics_group(views: ApiViews, *, parse_series: SeriesParser, prometheus: RawHandler) -> ApiGroupVersion:
     """The group-version entry: what discovery, OpenAPI, routing, watch and telemetry read."""
     schemas = metrics_schemas.SCHEMAS
@@ -114,27 +137,21 @@ def metrics_group(views: ApiViews, *, parse_series: SeriesParser, prometheus: Ra
                 short_names=("mf",),
                 categories=CATEGORIES,
             ),
-            ServedResource(
-                plural="objectmetrics",
-                singular="objectmetrics",
+            _object_resource(
+                views,
+                "objectmetrics",
                 kind=shapes.OBJECT_KIND,
                 namespaced=True,
-                backend=ObjectBackend(views, "objectmetrics", parse_series=parse_series),
-                columns=shapes.OBJECT_COLUMNS,
-                schema=schemas[shapes.OBJECT_KIND],
-                short_names=("om",),
-                categories=CATEGORIES,
+                short_name="om",
+                parse_series=parse_series,
             ),
-            ServedResource(
-                plural="clusterobjectmetrics",
-                singular="clusterobjectmetrics",
+            _object_resource(
+                views,
+                "clusterobjectmetrics",
                 kind=shapes.CLUSTER_OBJECT_KIND,
                 namespaced=False,
-                backend=ObjectBackend(views, "clusterobjectmetrics", parse_series=parse_series),
-                columns=shapes.OBJECT_COLUMNS,
-                schema=schemas[shapes.CLUSTER_OBJECT_KIND],
-                short_names=("com",),
-                categories=CATEGORIES,
+                short_name="com",
+                parse_series=parse_series,
             ),
             ServedResource(
                 plural="prometheus",

@@ -165,6 +165,11 @@ def object_metrics(snap: ObjectSnapshot, parse: SeriesParser) -> dict[str, Any]:
 # ---------------------------------------------------------------------- Table
 
 
+def _two_units(major: int, major_unit: str, minor: int, minor_unit: str) -> str:
+    """``3m20s``; just ``3m`` when the smaller unit is zero."""
+    return f"{major}{major_unit}{minor}{minor_unit}" if minor else f"{major}{major_unit}"
+
+
 def human_duration(seconds: float) -> str:
     """An age as kubectl prints it (k8s.io/apimachinery ``duration.HumanDuration``): 5s, 3m20s, 4h, 12d."""
     s = int(seconds)
@@ -176,24 +181,20 @@ def human_duration(seconds: float) -> str:
         return f"{s}s"
     minutes = s // 60
     if minutes < 10:
-        rest = s % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+        return _two_units(minutes, "m", s % 60, "s")
     if minutes < 180:
         return f"{minutes}m"
     hours = minutes // 60
     if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
+        return _two_units(hours, "h", minutes % 60, "m")
     if hours < 48:
         return f"{hours}h"
     if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+        return _two_units(hours // 24, "d", hours % 24, "h")
     if hours < 24 * 365 * 2:
         return f"{hours // 24}d"
     if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
+        return _two_units(hours // 24 // 365, "y", (hours // 24) % 365, "d")
     return f"{hours // 24 // 365}y"
 
 

@@ -41,12 +41,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from apiserver.authconfig import AuthSettings
+    from certs.reload import ReloadingServerTLS
+    from exporter.store import MetricsStore
 
 GV = "/apis/metrics.panopticon.io/v1alpha1"
 TABLE = (
@@ -136,12 +141,43 @@ async def fake_sar(port: int) -> None:
 # ---------------------------------------------------------------------------------------- server
 
 
+def bench_store(objects: int) -> MetricsStore:
+    """A store holding the apps-deployment example's families for ``objects`` Deployments."""
+    from exporter.compiler import compile_config
+    from exporter.store import MetricsStore
+
+    store = MetricsStore()
+    plan = compile_config(yaml.safe_load((ROOT / "examples/configs/apps-deployment.yaml").read_text()))
+    store.set_plan(plan, objects=[deployment(i) for i in range(objects)])
+    return store
+
+
+def front_proxy_settings(pki: Path) -> AuthSettings:
+    """Authentication that trusts the front proxy of ``make_pki`` (and the system roots)."""
+    from apiserver.authconfig import AuthSettings, with_roots
+
+    return with_roots(
+        AuthSettings(
+            requestheader_ca_pem=(pki / "front-proxy-ca.crt").read_bytes(),
+            allowed_names=frozenset({"front-proxy-client"}),
+        )
+    )
+
+
+def serving_tls(pki: Path, settings: AuthSettings) -> ReloadingServerTLS:
+    """The serving certificate of ``make_pki``, asking clients for the certificates ``settings`` trusts."""
+    from certs.reload import ReloadingServerTLS
+
+    return ReloadingServerTLS(
+        cert_file=pki / "serving.crt", key_file=pki / "serving.key", client_ca_pem=settings.tls_client_ca_pem
+    )
+
+
 async def serve(args: argparse.Namespace) -> None:
     import logging
 
     from aiohttp import web
 
-    from apiserver.authconfig import AuthSettings, with_roots
     from apiserver.authn import Authenticator
     from apiserver.authz import Authorizer
     from apiserver.metric_lookup import StateMetrics
@@ -149,27 +185,17 @@ async def serve(args: argparse.Namespace) -> None:
     from apiserver.reviews import KubeReviewer
     from apiserver.server import build_app
     from apiserver.views import ApiViews, guess_resource
-    from certs.reload import ReloadingServerTLS
-    from exporter.compiler import compile_config
     from exporter.exposition import Exposition, parse_series
-    from exporter.store import MetricsStore
     from kube.client import KubeClient
     from kube.config import ClientConfig, load_config
 
     logging.basicConfig(level=logging.ERROR)
     pki = Path(args.pki)
-    store = MetricsStore()
-    plan = compile_config(yaml.safe_load((ROOT / "examples/configs/apps-deployment.yaml").read_text()))
-    store.set_plan(plan, objects=[deployment(i) for i in range(args.objects)])
+    store = bench_store(args.objects)
     config = load_config(kubeconfig=args.kubeconfig) if args.kubeconfig else ClientConfig(server=args.sar_url)
     client = KubeClient(config)
     reviewer = KubeReviewer(client)
-    settings = with_roots(
-        AuthSettings(
-            requestheader_ca_pem=(pki / "front-proxy-ca.crt").read_bytes(),
-            allowed_names=frozenset({"front-proxy-client"}),
-        )
-    )
+    settings = front_proxy_settings(pki)
     authorizer = Authorizer(reviewer, always_allow_paths=["/healthz", "/livez", "/readyz"], ttl=args.ttl)
     views = ApiViews(store)
     state = StateMetrics(store, views, parse_series=parse_series, namer=guess_resource)
@@ -186,9 +212,7 @@ async def serve(args: argparse.Namespace) -> None:
         return web.json_response({"reviews_sent": authorizer.reviews_sent})
 
     app.router.add_get("/bench-stats", stats)
-    tls = ReloadingServerTLS(
-        cert_file=pki / "serving.crt", key_file=pki / "serving.key", client_ca_pem=settings.tls_client_ca_pem
-    )
+    tls = serving_tls(pki, settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", args.port, ssl_context=tls.front, backlog=1024).start()

@@ -39,13 +39,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_apiserver import deployment, free_port, make_pki, stop  # noqa: E402
+from bench_apiserver import (  # noqa: E402
+    bench_store,
+    free_port,
+    front_proxy_settings,
+    make_pki,
+    serving_tls,
+    stop,
+)
 
 GV = "/apis/metrics.panopticon.io/v1alpha1"
 MASTERS = "X-Remote-User: bench\r\nX-Remote-Group: system:masters\r\n"
@@ -59,28 +64,17 @@ async def serve(args: argparse.Namespace) -> None:
 
     from aiohttp import web
 
-    from apiserver.authconfig import AuthSettings, with_roots
     from apiserver.authn import Authenticator
     from apiserver.authz import Authorizer
     from apiserver.connections import ServingLimits
     from apiserver.server import HttpsServer, build_app
     from apiserver.views import ApiViews
-    from certs.reload import ReloadingServerTLS
-    from exporter.compiler import compile_config
     from exporter.exposition import Exposition, parse_series
-    from exporter.store import MetricsStore
 
     logging.basicConfig(level=logging.WARNING)
     pki = Path(args.pki)
-    store = MetricsStore()
-    plan = compile_config(yaml.safe_load((ROOT / "examples/configs/apps-deployment.yaml").read_text()))
-    store.set_plan(plan, objects=[deployment(i) for i in range(args.objects)])
-    settings = with_roots(
-        AuthSettings(
-            requestheader_ca_pem=(pki / "front-proxy-ca.crt").read_bytes(),
-            allowed_names=frozenset({"front-proxy-client"}),
-        )
-    )
+    store = bench_store(args.objects)
+    settings = front_proxy_settings(pki)
     limits = ServingLimits(
         idle_timeout=args.idle_timeout, header_timeout=args.header_timeout, write_timeout=args.write_timeout
     )
@@ -113,9 +107,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     app.router.add_get("/bench-lag", lag)
     tick = asyncio.create_task(ticker())
-    tls = ReloadingServerTLS(
-        cert_file=pki / "serving.crt", key_file=pki / "serving.key", client_ca_pem=settings.tls_client_ca_pem
-    )
+    tls = serving_tls(pki, settings)
     server = HttpsServer(app, tls, host="127.0.0.1", port=args.port, limits=limits)
     await server.start()
     from exporter.exposition import negotiate

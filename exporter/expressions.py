@@ -135,7 +135,7 @@ def tokenize(text: str) -> list[Token]:
             pos += 1
             continue
         if char == "[":
-            name, end = _read_escaped(text, pos + 1, stop="]")
+            name, end = _read_escaped(text, pos + 1, ends="]".__contains__)
             if end >= length:
                 raise ExpressionError("unterminated [parameter] (unclosed parameter bracket)", column=column)
             if not name:
@@ -149,7 +149,7 @@ def tokenize(text: str) -> list[Token]:
             pos = end
             continue
         if char in "'\"":
-            value, end = _read_escaped(text, pos + 1, stop="'\"")
+            value, end = _read_escaped(text, pos + 1, ends="'\"".__contains__)
             if end >= length:
                 raise ExpressionError("unterminated string (unclosed string literal)", column=column)
             when = date_literal(value)
@@ -201,8 +201,9 @@ def _number(text: str, pos: int, tokens: list[Token]) -> int:
     return end
 
 
-def _read_escaped(text: str, pos: int, *, stop: str) -> tuple[str, int]:
-    """Characters up to one of ``stop`` (a backslash takes the next one literally): (value, end)."""
+def _read_escaped(text: str, pos: int, *, ends: Callable[[str], bool]) -> tuple[str, int]:
+    """Characters up to the first that ``ends`` the run (a backslash takes the next one literally):
+    (value, end)."""
     chars: list[str] = []
     length = len(text)
     while pos < length:
@@ -211,7 +212,7 @@ def _read_escaped(text: str, pos: int, *, stop: str) -> tuple[str, int]:
             chars.append(text[pos + 1])
             pos += 2
             continue
-        if current in stop:
+        if ends(current):
             return "".join(chars), pos
         chars.append(current)
         pos += 1
@@ -219,19 +220,7 @@ def _read_escaped(text: str, pos: int, *, stop: str) -> tuple[str, int]:
 
 
 def _read_name(text: str, pos: int) -> tuple[str, int]:
-    chars: list[str] = []
-    length = len(text)
-    while pos < length:
-        current = text[pos]
-        if current == "\\" and pos + 1 < length:
-            chars.append(text[pos + 1])
-            pos += 2
-        elif _is_name_char(current):
-            chars.append(current)
-            pos += 1
-        else:
-            break
-    return "".join(chars), pos
+    return _read_escaped(text, pos, ends=lambda c: not _is_name_char(c))
 
 
 def _word(name: str, raw: str, column: int) -> Token:

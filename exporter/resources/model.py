@@ -85,30 +85,26 @@ def _amount(mapping: Any, resource: str) -> Fraction | None:
     return quantity_of(value)
 
 
-def limits(requirements: Any) -> Amounts:
-    """Limits, each falling back to the request when the limit is not set (upstream's rule)."""
+def _first_amounts(requirements: Any, *sections: str) -> Amounts:
+    """Per resource, the amount of the first of ``sections`` (``limits``, ``requests``) that sets it."""
     result: Amounts = {}
     for resource in RESOURCES:
-        value = _amount(get(requirements, "limits"), resource)
-        if value is None:
-            value = _amount(get(requirements, "requests"), resource)
-        if value is None:
-            value = _amount(get(requirements, "limits"), resource)
-        if value is not None:
-            result[resource] = value
+        for section in sections:
+            value = _amount(get(requirements, section), resource)
+            if value is not None:
+                result[resource] = value
+                break
     return result
+
+
+def limits(requirements: Any) -> Amounts:
+    """Limits, each falling back to the request when the limit is not set (upstream's rule)."""
+    return _first_amounts(requirements, "limits", "requests")
 
 
 def requests(requirements: Any) -> Amounts:
     """Requests only (a request is never defaulted from the limit here, as upstream)."""
-    result: Amounts = {}
-    for resource in RESOURCES:
-        value = _amount(get(requirements, "requests"), resource)
-        if value is None:
-            value = _amount(get(requirements, "limits"), resource)
-        if value is not None:
-            result[resource] = value
-    return result
+    return _first_amounts(requirements, "requests", "limits")
 
 
 def add(*lists: Amounts) -> Amounts:

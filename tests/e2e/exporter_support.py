@@ -45,8 +45,17 @@ def install_config_crd(cluster: KubeCluster) -> None:
     )
 
 
-def widget_crd(group: str, *, versions: tuple[str, ...] = ("v1",), storage: str = "v1") -> dict[str, Any]:
-    schema = {
+def widget_crd(
+    group: str,
+    *,
+    versions: tuple[str, ...] = ("v1",),
+    storage: str = "v1",
+    spec_properties: dict[str, Any] | None = None,
+    status_properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Widget CRD of ``group``: free-form spec and status, or a real schema: a spec of
+    ``spec_properties`` (and a status of ``status_properties`` when given)."""
+    schema: dict[str, Any] = {
         "openAPIV3Schema": {
             "type": "object",
             "properties": {
@@ -55,6 +64,11 @@ def widget_crd(group: str, *, versions: tuple[str, ...] = ("v1",), storage: str 
             },
         }
     }
+    if spec_properties is not None:
+        properties: dict[str, Any] = {"spec": {"type": "object", "properties": spec_properties}}
+        if status_properties is not None:
+            properties["status"] = {"type": "object", "properties": status_properties}
+        schema = {"openAPIV3Schema": {"type": "object", "properties": properties}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

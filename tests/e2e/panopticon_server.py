@@ -31,6 +31,8 @@ from tests.e2e.cluster import (
     free_port,
     service_name_for,
 )
+from tests.e2e.manifests import deployment as deployment
+from tests.polling import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "metrics.panopticon.io", "v1alpha1"
@@ -56,23 +58,6 @@ CONFIG = {
 }
 
 
-def deployment(name: str, namespace: str, replicas: int) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}]},
-            },
-        },
-    }
-
-
 @dataclass
 class Response:
     status: int
@@ -81,6 +66,22 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def https_get(
+    port: int, path: str, *, context: ssl.SSLContext, headers: Iterable[tuple[str, str]], timeout: float
+) -> Response:
+    """A GET to 127.0.0.1:``port`` with raw header lines (repeated names and all, sent as given)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
+    try:
+        conn.putrequest("GET", path)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -232,28 +233,17 @@ class PanopticonServer:
         timeout: float = 10.0,
     ) -> Response:
         """A request straight to the extension server (not through the kube-apiserver)."""
-        conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.port, context=self.context(cert=cert, key=key), timeout=timeout
+        return https_get(
+            self.port, path, context=self.context(cert=cert, key=key), headers=headers, timeout=timeout
         )
-        try:
-            conn.putrequest("GET", path)
-            for name, value in headers:
-                conn.putheader(name, value)
-            conn.endheaders()
-            resp = conn.getresponse()
-            return Response(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-        finally:
-            conn.close()
 
     def wait_for(self, predicate: Any, *, timeout: float = 30.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(0.3)
-        raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})\n{self.log_tail()}")
+        return poll(
+            predicate,
+            timeout=timeout,
+            interval=0.3,
+            failure=lambda last: f"{what} not reached in {timeout}s (last: {last!r})\n{self.log_tail()}",
+        )
 
 
 @contextlib.contextmanager

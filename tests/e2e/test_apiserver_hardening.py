@@ -9,7 +9,6 @@ thousands of connections and minutes).
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import socket
 import ssl
@@ -25,7 +24,15 @@ from urllib.parse import quote
 import pytest
 
 from tests.e2e.cluster import KubeCluster
-from tests.e2e.panopticon_server import CONFIG, GV, ROOT, PanopticonServer, deployment, running_server
+from tests.e2e.panopticon_server import (
+    CONFIG,
+    GV,
+    ROOT,
+    PanopticonServer,
+    deployment,
+    https_get,
+    running_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +65,8 @@ def _kube_request(
     """A GET to the kube-apiserver as the admin (who may impersonate), with raw header lines."""
     ctx = ssl.create_default_context(cafile=str(cluster.ca_file))
     ctx.load_cert_chain(cluster.admin.cert, cluster.admin.key)
-    conn = http.client.HTTPSConnection("127.0.0.1", cluster.port, context=ctx, timeout=timeout)
-    try:
-        conn.putrequest("GET", path)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    resp = https_get(cluster.port, path, context=ctx, headers=headers, timeout=timeout)
+    return resp.status, resp.body
 
 
 def test_item4_two_thousand_groups_9kb_extra_11kb_selector_through_the_aggregator(

@@ -24,8 +24,11 @@ import pytest
 import yaml
 
 from tests.e2e.cluster import KubeCluster
+from tests.e2e.exporter_support import widget_crd
 from tests.e2e.kubelet import SimulatedKubelet
+from tests.e2e.manifests import deployment
 from tests.e2e.panopticon_server import ROOT, PanopticonServer
+from tests.polling import poll
 
 CM = "/apis/custom.metrics.k8s.io/v1beta2"
 CM1 = "/apis/custom.metrics.k8s.io/v1beta1"
@@ -35,38 +38,14 @@ PHASE = "example_com_widget_phase"
 HPA_SA = "system:serviceaccount:kube-system:horizontal-pod-autoscaler"
 DISCOVERY_RESET = 30.0  # kube-controller-manager 1.20 resets its RESTMapper every 30 s
 
-WIDGET_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "widgets.example.com"},
-    "spec": {
-        "group": "example.com",
-        "scope": "Namespaced",
-        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {
-                                "type": "object",
-                                "properties": {
-                                    "queue": {"type": "string"},
-                                    "backlog": {"type": "integer"},
-                                    "phase": {"type": "string"},
-                                },
-                            }
-                        },
-                    }
-                },
-            }
-        ],
+WIDGET_CRD = widget_crd(
+    "example.com",
+    spec_properties={
+        "queue": {"type": "string"},
+        "backlog": {"type": "integer"},
+        "phase": {"type": "string"},
     },
-}
+)
 
 WIDGET_CONFIG = {
     "apiVersion": "metrics.appscode.com/v1alpha1",
@@ -117,26 +96,6 @@ def widget(name: str, namespace: str, *, queue: str, backlog: int, app: str = "q
     }
 
 
-def deployment(name: str, namespace: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.9"}],
-                    "terminationGracePeriodSeconds": 0,
-                },
-            },
-        },
-    }
-
-
 def hpa(name: str, namespace: str, target: str, metric: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2beta2",
@@ -159,14 +118,12 @@ def shipped_rbac() -> list[dict[str, Any]]:
 
 
 def wait(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not reached in {timeout}s (last: {last!r})")
+    return poll(
+        predicate,
+        timeout=timeout,
+        interval=interval,
+        failure=lambda last: f"{what}: not reached in {timeout}s (last: {last!r})",
+    )
 
 
 class Env:
@@ -479,7 +436,7 @@ def _test_hpa(
     down: list[tuple[str, int]],
 ) -> None:
     target = f"worker-{kind.lower()}"
-    env.cluster.apply(deployment(target, env.namespace))
+    env.cluster.apply(deployment(target, env.namespace, termination_grace_seconds=0))
     wait(lambda: env.replicas(target) == (1, 1), timeout=90, what=f"{target} with one ready pod")
     _wait_for_discovery(env)
     env.cluster.apply(hpa(name, env.namespace, target, metric))

@@ -32,6 +32,7 @@ from tests.e2e.cluster import (
     apiserver_binary,
     service_name_for,
 )
+from tests.e2e.exporter_support import widget_crd
 
 
 def test_server_is_v1_20_2_and_lists_namespaces(kube_cluster: KubeCluster) -> None:
@@ -290,37 +291,10 @@ def _first_watch_event(cluster: KubeCluster, path: str) -> tuple[int, dict[str, 
 
 
 def _crd(group: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"widgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {
-                                        "size": {"type": "integer"},
-                                        "tags": {"type": "array", "items": {"type": "string"}},
-                                    },
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return widget_crd(
+        group,
+        spec_properties={"size": {"type": "integer"}, "tags": {"type": "array", "items": {"type": "string"}}},
+    )
 
 
 def test_missing_binary_fails_saying_how_to_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

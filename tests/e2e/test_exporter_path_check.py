@@ -24,6 +24,7 @@ from tests.e2e.exporter_support import (
     unique_group,
     wait_for,
     widget,
+    widget_crd,
 )
 
 STATUS_SECONDS = 20.0
@@ -31,18 +32,12 @@ CONFIGS = "metricsconfigurations.metrics.appscode.com"
 
 
 def structured_widget_crd(group: str) -> dict[str, Any]:
-    """A Widget CRD with a real schema (``exporter_support.widget_crd`` accepts any field)."""
-    schema = {"openAPIV3Schema": {"type": "object", "properties": {
-        "spec": {"type": "object", "properties": {"replicas": {"type": "integer"},
-                                                  "color": {"type": "string"}}},
-        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
-    }}}
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"widgets.{group}"},
-            "spec": {"group": group, "scope": "Namespaced",
-                     "names": {"plural": "widgets", "singular": "widget", "kind": "Widget",
-                               "listKind": "WidgetList"},
-                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}]}}
+    """A Widget CRD with a real schema (``widget_crd``'s default accepts any field)."""
+    return widget_crd(
+        group,
+        spec_properties={"replicas": {"type": "integer"}, "color": {"type": "string"}},
+        status_properties={"phase": {"type": "string"}},
+    )
 
 
 def replicas_and_info(replicas_path: str) -> list[dict[str, Any]]:

@@ -14,25 +14,9 @@ import yaml
 
 from tests.e2e.cluster import KubeCluster
 from tests.e2e.exporter_support import ROOT, serve, wait_for
+from tests.e2e.manifests import deployment
 
 SIDECAR = ROOT / "deploy" / "sidecar"
-
-
-def deployment(namespace: str, name: str, replicas: int) -> dict[str, object]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "c", "image": "x"}]},
-            },
-        },
-    }
 
 
 def test_sidecar_with_a_namespaced_role_only(
@@ -55,7 +39,9 @@ def test_sidecar_with_a_namespaced_role_only(
 
     other = f"{kube_namespace}-other"
     kube_cluster.ensure_namespace(other)
-    kube_cluster.apply(deployment(kube_namespace, "mine", 3), deployment(other, "theirs", 5))
+    kube_cluster.apply(
+        deployment("mine", kube_namespace, 3, image="x"), deployment("theirs", other, 5, image="x")
+    )
     prefix = "apps_deployment_spec_replicas{"
     with serve(
         kube_cluster, tmp_path, f"--config={configs}", f"--namespaces={kube_namespace}", kubeconfig=as_sidecar
@@ -67,7 +53,7 @@ def test_sidecar_with_a_namespaced_role_only(
             what=lambda: f"{sorted(proc.samples(prefix))}\n{proc.log_tail()}",
         )
         wait_for(lambda: proc.get("/readyz")[0] == 200, timeout=10, what=proc.log_tail)
-        kube_cluster.apply(deployment(kube_namespace, "mine", 4))
+        kube_cluster.apply(deployment("mine", kube_namespace, 4, image="x"))
         want = {f'{prefix}namespace="{kube_namespace}",deployment="mine"}} 4'}
         wait_for(lambda: proc.samples(prefix) == want, timeout=2, what=proc.log_tail)
         assert proc.process.poll() is None

@@ -166,24 +166,22 @@ def container_security_context(fields: PodFields) -> JsonObject:
 
 
 def thanos_container(
+    ctx: RenderContext,
+    fields: PodFields,
     *,
-    name: str,
-    image: str,
-    args: list[str],
+    subcommand: str,
+    flags: Iterable[str],
     ports: list[JsonObject],
-    resources: JsonObject | None,
     env: list[JsonObject] | None = None,
     volume_mounts: list[JsonObject] | None = None,
-    security_context: JsonObject | None = None,
-    extras: PodFields | None = None,
 ) -> JsonObject:
-    """``extras``: the CR's escape hatches (extraArgs after our sorted flags, in the user's order;
-    extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
-    if extras is not None:
-        args = [*args, *(extras.extra_args or [])]
-        env = [*(env or []), *copy_json_list(extras.extra_env)]
-        volume_mounts = [*(volume_mounts or []), *copy_json_list(extras.extra_volume_mounts)]
-    container: JsonObject = {"name": name, "image": image, "args": args}
+    """The container named after ``subcommand``: the component's image, resources and security
+    context from ``fields``, and its escape hatches (extraArgs after our sorted flags, in the user's
+    order; extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
+    args = [*command_args(subcommand, flags), *(fields.extra_args or [])]
+    env = [*(env or []), *copy_json_list(fields.extra_env)]
+    volume_mounts = [*(volume_mounts or []), *copy_json_list(fields.extra_volume_mounts)]
+    container: JsonObject = {"name": subcommand, "image": resolved_image(ctx, fields), "args": args}
     if env:
         container["env"] = env
     container["ports"] = ports
@@ -197,10 +195,8 @@ def thanos_container(
         "periodSeconds": 5,
         "failureThreshold": 20,
     }
-    container["resources"] = resources or {}
-    container["securityContext"] = (
-        security_context if security_context is not None else copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT)
-    )
+    container["resources"] = fields.resources or {}
+    container["securityContext"] = container_security_context(fields)
     if volume_mounts:
         container["volumeMounts"] = sorted(volume_mounts, key=lambda m: m["mountPath"])
     return container
@@ -438,17 +434,21 @@ def data_stateful_set(
     names_: tuple[str, str],
     labels: dict[str, str],
     data: DataVolume,
-    objstore: ObjectStorage | None,
+    object_storage_config: SecretKeySelector | None,
     ports: list[tuple[str, int]],
     env: list[JsonObject] | None = None,
     termination_grace_period: int | None = None,
     disruption_budget: bool = False,
     secret_files: list[ObjectStorage] | None = None,
 ) -> list[JsonObject]:
-    """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors): one
+    """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors, Ruler): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
-    (when there is one), and the headless Service that governs it."""
+    (when there is one; its ``--objstore.config-file`` flag is added here), and the headless
+    Service that governs it."""
     sts, svc = names_
+    objstore = object_storage(object_storage_config) if object_storage_config is not None else None
+    if objstore is not None:
+        flags = [*flags, objstore.flag]
     mounts, volumes, secret_names = [data.mount], list(data.volumes), []
     for mounted in [*([objstore] if objstore is not None else []), *(secret_files or [])]:
         if mounted.mount not in mounts:  # one Secret may hold several keys we read
@@ -456,15 +456,13 @@ def data_stateful_set(
             volumes.append(mounted.volume)
         secret_names.append(mounted.secret_name)
     container = thanos_container(
-        name=subcommand,
-        image=resolved_image(ctx, fields),
-        args=command_args(subcommand, flags),
+        ctx,
+        fields,
+        subcommand=subcommand,
+        flags=flags,
         env=env,
         ports=[container_port(name, port) for name, port in ports],
-        resources=fields.resources,
         volume_mounts=mounts,
-        security_context=container_security_context(fields),
-        extras=fields,
     )
     template = pod_template(
         labels=labels,

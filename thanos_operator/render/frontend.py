@@ -15,10 +15,8 @@ from thanos_operator.models import QueryFrontend
 from thanos_operator.render.common import (
     JsonObject,
     RenderContext,
-    command_args,
     component_labels,
     container_port,
-    container_security_context,
     deployment,
     headless_service,
     log_args,
@@ -26,7 +24,6 @@ from thanos_operator.render.common import (
     pod_disruption_budget,
     pod_template,
     replicas,
-    resolved_image,
     secrets_hash_annotation,
     thanos_container,
 )
@@ -65,14 +62,12 @@ def render_query_frontend(ctx: RenderContext, frontend: QueryFrontend) -> list[J
         config = in_memory_cache_config(cache.max_size)
         flags += [f"--query-range.response-cache-config={config}", f"--labels.response-cache-config={config}"]
     container = thanos_container(
-        name="query-frontend",
-        image=resolved_image(ctx, frontend),
-        args=command_args("query-frontend", flags),
+        ctx,
+        frontend,
+        subcommand="query-frontend",
+        flags=flags,
         ports=[container_port("http", names.HTTP_PORT)],
-        resources=frontend.resources,
         volume_mounts=mounts,
-        security_context=container_security_context(frontend),
-        extras=frontend,
     )
     template = pod_template(
         labels=labels,

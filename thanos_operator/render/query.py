@@ -14,11 +14,9 @@ from thanos_operator.render.common import (
     DEFAULT_CONTAINER_SECURITY_CONTEXT,
     JsonObject,
     RenderContext,
-    command_args,
     component_labels,
     config_hash_annotation,
     container_port,
-    container_security_context,
     copy_json,
     deployment,
     headless_service,
@@ -26,7 +24,6 @@ from thanos_operator.render.common import (
     pod_disruption_budget,
     pod_template,
     replicas,
-    resolved_image,
     secret,
     thanos_container,
 )
@@ -107,13 +104,11 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
 
     containers = [
         thanos_container(
-            name="query",
-            image=resolved_image(ctx, query),
-            args=command_args("query", flags),
+            ctx,
+            query,
+            subcommand="query",
+            flags=flags,
             ports=[container_port("grpc", names.GRPC_PORT), container_port("http", names.HTTP_PORT)],
-            resources=query.resources,
-            security_context=container_security_context(query),
-            extras=query,
         )
     ]
     volumes: list[JsonObject] = []

@@ -28,21 +28,17 @@ from thanos_operator.render.common import (
     POD_NAME_ENV,
     JsonObject,
     RenderContext,
-    command_args,
     component_labels,
     config_map,
     container_port,
-    container_security_context,
     data_stateful_set,
     data_volume,
     deployment,
     headless_service,
     log_args,
-    object_storage,
     pod_disruption_budget,
     pod_template,
     replicas,
-    resolved_image,
     thanos_container,
 )
 
@@ -128,15 +124,13 @@ def render_router(ctx: RenderContext, receive: Receive) -> list[JsonObject]:
     if router.replication_factor is not None:
         flags.append(f"--receive.replication-factor={router.replication_factor}")
     container = thanos_container(
-        name="receive",
-        image=resolved_image(ctx, router),
-        args=command_args("receive", flags),
+        ctx,
+        router,
+        subcommand="receive",
+        flags=flags,
         env=[POD_NAME_ENV],
         ports=_container_ports(),
-        resources=router.resources,
         volume_mounts=[{"name": "hashrings-config", "mountPath": names.HASHRINGS_DIR, "readOnly": True}],
-        security_context=container_security_context(router),
-        extras=router,
     )
     # No hash of the hashrings in the pod template: membership now follows pod readiness, and
     # rolling every router on each readiness change would churn the write path. Thanos watches
@@ -175,10 +169,6 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
     ]
     if ingestor.local_tsdb_retention:
         flags.append(f"--tsdb.retention={ingestor.local_tsdb_retention}")
-    objstore = None
-    if ingestor.object_storage_config is not None:
-        objstore = object_storage(ingestor.object_storage_config)
-        flags.append(objstore.flag)
     return data_stateful_set(
         ctx,
         fields=ingestor,
@@ -187,7 +177,7 @@ def render_ingestor(ctx: RenderContext, receive: Receive, ingestor: ReceiveInges
         names_=(sts, svc),
         labels=labels,
         data=data,
-        objstore=objstore,
+        object_storage_config=ingestor.object_storage_config,
         ports=_PORTS,
         env=[POD_NAME_ENV],
         termination_grace_period=INGESTOR_TERMINATION_GRACE_SECONDS,

@@ -21,7 +21,6 @@ from thanos_operator.render.common import (
     data_stateful_set,
     data_volume,
     log_args,
-    object_storage,
 )
 
 
@@ -43,10 +42,6 @@ def render_ruler(ctx: RenderContext, ruler: Ruler) -> list[JsonObject]:
         flags.append(f"--eval-interval={ruler.eval_interval}")
     if ruler.retention:
         flags.append(f"--tsdb.retention={ruler.retention}")
-    objstore = None
-    if ruler.object_storage_config is not None:
-        objstore = object_storage(ruler.object_storage_config)
-        flags.append(objstore.flag)
     rule_maps = dict(sorted(ctx.rule_config_maps.items()))
     objects = data_stateful_set(
         ctx,
@@ -56,7 +51,7 @@ def render_ruler(ctx: RenderContext, ruler: Ruler) -> list[JsonObject]:
         names_=(sts, svc),
         labels=labels,
         data=data_volume(sts, ruler.data_volume),
-        objstore=objstore,
+        object_storage_config=ruler.object_storage_config,
         ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
         env=[POD_NAME_ENV],
     )

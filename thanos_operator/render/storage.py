@@ -53,12 +53,10 @@ def render_store_gateway(ctx: RenderContext, store: StoreGateway) -> list[JsonOb
     """One StatefulSet per time range and hash shard (just ``<t>-storegateway`` by default)."""
     t, defaults = ctx.name, ctx.thanos.spec.default_fields
     assert store.object_storage_config is not None  # enforced by ThanosSpec validation
-    objstore = object_storage(store.object_storage_config)
     common_flags = [
         f"--data-dir={names.DATA_DIR}",
         f"--grpc-address=0.0.0.0:{names.GRPC_PORT}",
         f"--http-address=0.0.0.0:{names.HTTP_PORT}",
-        objstore.flag,
         *log_args(store, defaults),
     ]
     index_flags, secret_files = cache_flags("index-cache.config", store.index_cache)
@@ -91,7 +89,7 @@ def render_store_gateway(ctx: RenderContext, store: StoreGateway) -> list[JsonOb
                 names_=(sts, svc),
                 labels=component_labels(ctx, "storegateway", **extra),
                 data=data_volume(sts, store.data_volume),
-                objstore=objstore,
+                object_storage_config=store.object_storage_config,
                 ports=[("grpc", names.GRPC_PORT), ("http", names.HTTP_PORT)],
                 disruption_budget=True,
                 secret_files=secret_files,
@@ -105,13 +103,11 @@ def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
     labels = component_labels(ctx, "compact")
     data = data_volume(sts, compact.data_volume)
     assert compact.object_storage_config is not None  # enforced by ThanosSpec validation
-    objstore = object_storage(compact.object_storage_config)
     flags = [
         "--wait",
         f"--data-dir={names.DATA_DIR}",
         f"--http-address=0.0.0.0:{names.HTTP_PORT}",
         f"--deduplication.replica-label={names.REPLICA_LABEL}",
-        objstore.flag,
         *log_args(compact, defaults),
     ]
     if compact.downsampling_disable:
@@ -133,6 +129,6 @@ def render_compact(ctx: RenderContext, compact: Compact) -> list[JsonObject]:
         names_=(sts, svc),
         labels=labels,
         data=data,
-        objstore=objstore,
+        object_storage_config=compact.object_storage_config,
         ports=[("http", names.HTTP_PORT)],
     )

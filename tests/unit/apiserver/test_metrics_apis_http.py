@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -31,26 +32,9 @@ CM1 = "/apis/custom.metrics.k8s.io/v1beta1"
 EM = "/apis/external.metrics.k8s.io/v1beta1"
 
 
-@pytest.fixture
-async def metrics_served(pki: Pki) -> AsyncIterator[Served]:
-    store = MetricsStore(clock=lambda: 1_700_000_000.0)
-    store.set_plan(SamplePlan.of("widgets", ["widget_backlog", "widget_condition"]))
-    store.replace(
-        "widgets",
-        [
-            widget(
-                "w1",
-                "team-a",
-                {
-                    "widget_backlog": [({}, 30)],
-                    "widget_condition": [({"type": "Ready"}, 1), ({"type": "Stalled"}, 0)],
-                },
-                labels={"app": "queue"},
-            ),
-            widget("w2", "team-a", {"widget_backlog": [({}, 2.5)]}, labels={"app": "queue"}),
-            widget("w3", "team-a", {"widget_backlog": [({}, math.nan)]}, labels={"app": "queue"}),
-        ],
-    )
+@asynccontextmanager
+async def serve_metrics(pki: Pki, store: MetricsStore) -> AsyncIterator[Served]:
+    """The real application serving ``store``'s metrics APIs over TLS, with fake reviews."""
     views = ApiViews(store)
     reviewer = FakeReviewer()
     settings = pki.settings()
@@ -80,6 +64,30 @@ async def metrics_served(pki: Pki) -> AsyncIterator[Served]:
     finally:
         await server.stop()
         views.close()
+
+
+@pytest.fixture
+async def metrics_served(pki: Pki) -> AsyncIterator[Served]:
+    store = MetricsStore(clock=lambda: 1_700_000_000.0)
+    store.set_plan(SamplePlan.of("widgets", ["widget_backlog", "widget_condition"]))
+    store.replace(
+        "widgets",
+        [
+            widget(
+                "w1",
+                "team-a",
+                {
+                    "widget_backlog": [({}, 30)],
+                    "widget_condition": [({"type": "Ready"}, 1), ({"type": "Stalled"}, 0)],
+                },
+                labels={"app": "queue"},
+            ),
+            widget("w2", "team-a", {"widget_backlog": [({}, 2.5)]}, labels={"app": "queue"}),
+            widget("w3", "team-a", {"widget_backlog": [({}, math.nan)]}, labels={"app": "queue"}),
+        ],
+    )
+    async with serve_metrics(pki, store) as served:
+        yield served
 
 
 async def get(served: Served, path: str, headers: Any = MASTERS_HEADERS) -> tuple[int, Any, Any]:
@@ -264,35 +272,8 @@ async def cluster_scoped_served(pki: Pki) -> AsyncIterator[Served]:
     store.replace("nodes", [obj("Node", "n1", 12, {"zone": "a"}), obj("Node", "n2", 3, {"zone": "b"})])
     store.replace("namespaces", [obj("Namespace", "team-a", 0.25, {})])
     store.replace("pods", [obj("Pod", "web-0", 2, {"app": "web"}), obj("Pod", "db-0", 5, {"app": "db"})])
-    views = ApiViews(store)
-    reviewer = FakeReviewer()
-    settings = pki.settings()
-    groups = metrics_api_groups(StateMetrics(store, views, parse_series=parse_series, namer=guess_resource))
-    app = build_app(
-        views=views,
-        exposition=Exposition(store),
-        parse_series=parse_series,
-        authenticator=Authenticator(settings, token_reviewer=reviewer),
-        authorizer=Authorizer(reviewer, always_allow_paths=["/healthz"]),
-        groups=groups,
-    )
-    tls = ReloadingServerTLS(pair=pki.serving, client_ca_pem=settings.tls_client_ca_pem)
-    server = HttpsServer(app, tls, host="127.0.0.1", port=0)
-    await server.start()
-    try:
-        yield Served(
-            f"https://127.0.0.1:{server.port}",
-            store,
-            views,
-            reviewer,
-            Authenticator(settings),
-            Authorizer(None),
-            tls,
-            pki,
-        )
-    finally:
-        await server.stop()
-        views.close()
+    async with serve_metrics(pki, store) as served:
+        yield served
 
 
 async def test_cluster_scoped_and_namespace_metrics(cluster_scoped_served: Served) -> None:

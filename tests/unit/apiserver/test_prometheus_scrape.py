@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.offline_fixtures import deployment, free_port, make_source_dir, serve, wait_ready, write_and_touch
+from tests.polling import poll
 
 pytestmark = pytest.mark.prometheus
 
@@ -39,14 +39,12 @@ def _targets(base: str) -> list[dict]:  # type: ignore[type-arg]
 
 
 def _eventually(check, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"condition not met in {timeout}s; last value {last!r}")
+    return poll(
+        check,
+        timeout=timeout,
+        interval=0.25,
+        failure=lambda last: f"condition not met in {timeout}s; last value {last!r}",
+    )
 
 
 def test_prometheus_scrapes_serve_source(tmp_path: Path) -> None:

@@ -12,21 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.unit.thanos.crs import cr
 from tests.unit.thanos.fake_api import FakeApi, invalid_error
 from thanos_operator.models import ThanosValidationError, parse_thanos
 from thanos_operator.reconciler import Reconciler, object_path, thanos_path
 from thanos_operator.render import render
 
 BUCKET = {"name": "bucket", "key": "objstore.yaml"}
-
-
-def cr(spec: dict[str, Any], name: str = "t") -> dict[str, Any]:
-    return {
-        "apiVersion": "monitoring.paodin.io/v1alpha1",
-        "kind": "Thanos",
-        "metadata": {"name": name, "namespace": "ns", "uid": "u-1"},
-        "spec": spec,
-    }
 
 
 def problems(spec: dict[str, Any], name: str = "t") -> list[str]:

@@ -8,20 +8,12 @@ from typing import Any
 
 from hypothesis import given, settings
 
+from tests.unit.thanos.crs import cr
 from tests.unit.thanos.strategies import thanos_objects
 from thanos_operator import names
 from thanos_operator.models import parse_thanos
 from thanos_operator.render import referenced_secrets, render
 from thanos_operator.render.common import canonical_json
-
-
-def cr(spec: dict[str, Any], name: str = "t") -> dict[str, Any]:
-    return {
-        "apiVersion": "monitoring.paodin.io/v1alpha1",
-        "kind": "Thanos",
-        "metadata": {"name": name, "namespace": "ns", "uid": "u-1"},
-        "spec": spec,
-    }
 
 
 def workload(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
