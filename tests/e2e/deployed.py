@@ -343,7 +343,16 @@ class TcpBalancer:
     def __post_init__(self) -> None:
         self._open: list[tuple[int, socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", self.port))
+        # The previous balancer on this port (the APIService's) may still be closing: retry briefly.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._listener = socket.create_server(("127.0.0.1", self.port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         self._stop = threading.Event()
         self._next = itertools.count()
         self._thread = threading.Thread(target=self._accept, daemon=True, name="tcp-balancer")
@@ -354,7 +363,12 @@ class TcpBalancer:
 
     def stop(self) -> None:
         self._stop.set()
+        # close() alone leaves a listener that a thread is blocked accept()ing on still bound on
+        # Linux; shutdown() wakes the accept first, so the port is free when stop() returns.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        self._thread.join(timeout=5)
 
     def open_connections(self) -> dict[int, int]:
         """Open connections per backend port right now."""
