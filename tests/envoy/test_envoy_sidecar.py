@@ -155,7 +155,7 @@ def setup(tmp_path: Path, envoy_bin: str) -> Iterator[dict[str, object]]:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # listeners warm up after their SDS secrets load; slow under load
         while any(_port_free(base + i) for i in range(3)):
             assert proc.poll() is None, (tmp_path / "envoy.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "envoy listeners did not come up"
