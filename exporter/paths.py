@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -342,14 +342,7 @@ def _filter_getter(steps: tuple[Step, ...], at: int) -> Getter:
         key, literal = predicate.key, predicate.literal
 
         def first_equal(obj: Any) -> Any:
-            container = head(obj)
-            if type(container) is list:
-                children: Any = container
-            elif type(container) is dict:
-                children = container.values()
-            else:
-                return MISSING
-            for element in children:
+            for element in _children(head(obj)):
                 if type(element) is dict and element.get(key) == literal:
                     value = tail(element)
                     if value is not MISSING:
@@ -359,14 +352,7 @@ def _filter_getter(steps: tuple[Step, ...], at: int) -> Getter:
         return first_equal
 
     def first_filtered(obj: Any) -> Any:
-        container = head(obj)
-        if type(container) is list:
-            children: Any = container
-        elif type(container) is dict:
-            children = container.values()
-        else:
-            return MISSING
-        for element in children:
+        for element in _children(head(obj)):
             if predicate(element):
                 value = tail(element)
                 if value is not MISSING:
@@ -374,6 +360,15 @@ def _filter_getter(steps: tuple[Step, ...], at: int) -> Getter:
         return MISSING
 
     return first_filtered
+
+
+def _children(container: Any) -> Iterable[Any]:
+    """The elements a filter looks at: a list's items, a map's values, nothing otherwise."""
+    if type(container) is list:
+        return container
+    if type(container) is dict:
+        return container.values()
+    return ()
 
 
 def _key_getter(keys: list[str]) -> Getter:
