@@ -6,7 +6,12 @@ Watches (raw list/watch informers, which keep no objects):
   controller owner, so a deleted or edited child is put back and workload readiness reaches
   the status;
 - Secrets (all, in the watched namespaces): enqueue every ``Thanos`` that references one, so a
-  rotated objstore Secret rolls its pods.
+  rotated objstore Secret rolls its pods;
+- ConfigMaps (all, in the watched namespaces): enqueue every ``Thanos`` whose ruler selects one;
+- prometheus-operator's CRDs (``reconciler.OPTIONAL_CRDS``): enqueue every ``Thanos`` when one
+  comes or goes; while ``prometheusrules.monitoring.coreos.com`` exists, PrometheusRule objects
+  are watched too (the informer starts and stops with the CRD) and enqueue every ``Thanos``
+  whose ruler may select them.
 
 The queue is ``kube.workqueue.WorkQueue``: a key is queued at most once at a time, a key that
 changes while it is reconciled is reconciled again afterwards, a failing key is retried with
@@ -28,7 +33,7 @@ from kube.informer import Informer, WatchTarget
 from kube.workqueue import RetryPolicy, WorkQueue
 from thanos_operator import names
 from thanos_operator.models import API_GROUP, API_VERSION, KIND, PLURAL, ThanosValidationError, parse_thanos
-from thanos_operator.reconciler import RESOURCES, SERVICE_MONITOR_CRD, Reconciler, RetryLater, controller_of
+from thanos_operator.reconciler import OPTIONAL_CRDS, RESOURCES, Reconciler, RetryLater, controller_of
 from thanos_operator.render import DefaultImages, referenced_secrets
 
 log = logging.getLogger(__name__)
@@ -59,12 +64,14 @@ class ThanosController:
         one = (namespace,) if namespace else ()
         self.namespaces: tuple[str, ...] = tuple(sorted(set(namespaces))) or one
         self.resync_period = resync_period
-        self.reconciler = Reconciler(client, identity=identity, images=images)
+        self.reconciler = Reconciler(client, identity=identity, images=images, namespaces=self.namespaces)
         self._retry_after = retry_after
         retry = retry or RetryPolicy(initial=1.0, maximum=300.0)
         self.queue: WorkQueue[Key] = WorkQueue(self._process, name="thanos", workers=workers, retry=retry)
         self._secret_refs: dict[Key, set[str]] = {}
-        self._rule_selectors: dict[Key, dict[str, str]] = {}  # Thanos -> its ruler's ruleSelector
+        # Thanos -> its ruler's ruleSelector, and whether PrometheusRules of other namespaces count
+        self._rule_selectors: dict[Key, tuple[dict[str, str], bool]] = {}
+        self._rule_informers: list[Informer] = []  # PrometheusRules, while their CRD exists
         self._tasks: list[asyncio.Task[None]] = []
         self.informers: list[Informer] = []  # the Thanos informers first (one per namespace)
 
@@ -109,7 +116,11 @@ class ThanosController:
                 thanos = parse_thanos(obj)
                 self._secret_refs[key] = set(referenced_secrets(thanos))
                 if thanos.spec.ruler is not None:
-                    self._rule_selectors[key] = dict(thanos.spec.ruler.rule_selector)
+                    ruler = thanos.spec.ruler
+                    self._rule_selectors[key] = (
+                        dict(ruler.rule_selector),
+                        ruler.rule_namespace_selector is not None,
+                    )
             except ThanosValidationError:
                 self._secret_refs.pop(key, None)
         self.enqueue(key)
@@ -140,9 +151,20 @@ class ThanosController:
         if labels.get(names.LABEL_PART_OF) == names.PART_OF:
             self._on_child(event_type, obj)
             return
+        self._enqueue_rule_selectors(meta, other_namespaces=False)
+
+    def _on_prometheus_rule(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._enqueue_rule_selectors(obj.get("metadata") or {}, other_namespaces=True)
+
+    def _enqueue_rule_selectors(self, meta: dict[str, Any], *, other_namespaces: bool) -> None:
+        """Every Thanos whose ruler selects an object with these labels: in its own namespace,
+        or (PrometheusRules with ``ruleNamespaceSelector``) in any; the pass sorts out which."""
+        labels = meta.get("labels") or {}
         namespace = str(meta.get("namespace", ""))
-        for key, selector in list(self._rule_selectors.items()):
-            if key[0] == namespace and all(labels.get(k) == v for k, v in selector.items()):
+        for key, (selector, any_namespace) in list(self._rule_selectors.items()):
+            if (key[0] == namespace or (other_namespaces and any_namespace)) and all(
+                labels.get(k) == v for k, v in selector.items()
+            ):
                 self.enqueue(key)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -153,7 +175,7 @@ class ThanosController:
         selector = f"{names.LABEL_PART_OF}={names.PART_OF}"
         for namespace in namespaces:
             for kind in RESOURCES:
-                if kind in ("Secret", "ConfigMap", "ServiceMonitor"):  # all Secrets/ConfigMaps, below
+                if kind in ("Secret", "ConfigMap") or kind in OPTIONAL_CRDS:  # all Secrets/ConfigMaps below
                     continue
                 group, version, resource = self.reconciler.group_version(kind)
                 yield (
@@ -162,21 +184,40 @@ class ThanosController:
                 )
             yield WatchTarget("", "v1", "secrets", namespace=namespace), self._on_secret
             yield WatchTarget("", "v1", "configmaps", namespace=namespace), self._on_config_map
-        yield (
-            WatchTarget(
-                "apiextensions.k8s.io",
-                "v1",
-                "customresourcedefinitions",
-                field_selector=f"metadata.name={SERVICE_MONITOR_CRD}",
-            ),
-            self._on_crd,
-        )
+        for crd in OPTIONAL_CRDS.values():
+            yield (
+                WatchTarget(
+                    "apiextensions.k8s.io",
+                    "v1",
+                    "customresourcedefinitions",
+                    field_selector=f"metadata.name={crd}",
+                ),
+                self._on_crd,
+            )
+
+    def _rule_targets(self) -> list[WatchTarget]:
+        group, version, resource = RESOURCES["PrometheusRule"]
+        return [WatchTarget(group, version, resource, namespace=ns) for ns in self.namespaces or (None,)]
 
     def _on_crd(self, event_type: str, obj: dict[str, Any]) -> None:
-        # prometheus-operator installed or removed: every Thanos gets (or loses) its ServiceMonitors.
-        if (obj.get("metadata") or {}).get("name") == SERVICE_MONITOR_CRD:
-            for key in self.known_keys():
-                self.enqueue(key)
+        # prometheus-operator installed or removed: every Thanos gets (or loses) its ServiceMonitors
+        # and the rules of its PrometheusRules.
+        name = (obj.get("metadata") or {}).get("name")
+        if name not in OPTIONAL_CRDS.values():
+            return
+        if name == OPTIONAL_CRDS["PrometheusRule"]:
+            if event_type == "DELETED":
+                stopping, self._rule_informers = self._rule_informers, []
+                for informer in stopping:
+                    self._tasks.append(asyncio.create_task(informer.stop(), name="stop prometheusrules"))
+            elif not self._rule_informers:
+                for target in self._rule_targets():
+                    informer = Informer(self.client, target)
+                    informer.add_handler(self._on_prometheus_rule)
+                    informer.start()
+                    self._rule_informers.append(informer)
+        for key in self.known_keys():
+            self.enqueue(key)
 
     async def start(self) -> None:
         await self.reconciler.resolve_served_versions()  # e.g. policy/v1beta1 PDBs on Kubernetes 1.20
@@ -196,9 +237,9 @@ class ThanosController:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for informer in self.informers:
+        for informer in [*self.informers, *self._rule_informers]:
             await informer.stop()
-        self.informers = []
+        self.informers, self._rule_informers = [], []
 
     async def run(self) -> None:
         """Run until cancelled (the leader elector's ``lead`` callback)."""

@@ -71,7 +71,10 @@ class PodFields(CommonThanosFields):
     affinity: JsonObject | None = None
     node_selector: dict[str, str] | None = None
     tolerations: list[JsonObject] | None = None
-    resources: JsonObject | None = None
+    resources: JsonObject | None = Field(
+        default=None,
+        description="container resources; replaces the component's default requests as a whole ({}: none)",
+    )
     replicas: int | None = Field(default=None, ge=0)
     security_context: JsonObject | None = Field(
         default=None,
@@ -367,7 +370,13 @@ class Ruler(PodFields):
     alerts to Alertmanagers; its blocks go to the bucket when ``objectStorageConfig`` is set."""
 
     rule_selector: dict[str, str] = Field(
-        description="labels of the ConfigMaps (in the CR's namespace) whose keys are rule files"
+        description="labels of the ConfigMaps (in the CR's namespace) whose keys are rule files, and of the "
+        "PrometheusRule objects (monitoring.coreos.com/v1, while that CRD is served) whose groups are read"
+    )
+    rule_namespace_selector: dict[str, str] | None = Field(
+        default=None,
+        description="labels of the namespaces PrometheusRule objects are read from (as ThanosRuler's "
+        "ruleNamespaceSelector): absent, only the CR's namespace; {} every namespace the operator watches",
     )
     alertmanagers: list[str] | None = Field(default=None, description="--alertmanagers.url values")
     eval_interval: str | None = Field(default=None, description="--eval-interval (default 1m)")

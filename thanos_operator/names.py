@@ -106,6 +106,11 @@ def ruler_service(t: str) -> str:
     return f"{t}-ruler-operated"
 
 
+def ruler_rule_files(t: str, index: int) -> str:
+    """The ConfigMaps holding the rule files rendered from PrometheusRule objects."""
+    return f"{t}-ruler-rulefiles-{index}"
+
+
 RULES_DIR = "/etc/thanos/rules"
 RULER_REPLICA_LABEL = "ruler_replica"
 
@@ -200,5 +205,5 @@ REPEATABLE_RENDERED_FLAGS = frozenset(
 )
 MANAGED_ENV = frozenset({"NAME"})
 MANAGED_VOLUMES = frozenset({"tsdb", "hashrings-config", "proxy-config"})
-MANAGED_VOLUME_PREFIXES = ("secret-", "store-")
+MANAGED_VOLUME_PREFIXES = ("secret-", "store-", "rules-", "prometheus-rules-")
 MANAGED_MOUNT_PATHS = (DATA_DIR, HASHRINGS_DIR, "/etc/envoy")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,15 +48,23 @@ RESOURCES = {
     "StatefulSet": ("apps", "v1", "statefulsets"),
     "Deployment": ("apps", "v1", "deployments"),
     "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
-    # Optional: only while prometheus-operator's CRD is installed (``service_monitors_served``).
+    # Optional: only while prometheus-operator's CRD is installed (``optional_kinds_served``).
     "ServiceMonitor": ("monitoring.coreos.com", "v1", "servicemonitors"),
+    # Read and watched, never written: rule sources of the ruler (``render.prometheus_rules``).
+    "PrometheusRule": ("monitoring.coreos.com", "v1", "prometheusrules"),
     # Read and watched, never written: the endpoints controller copies our Service labels onto
     # them, and their ready addresses decide the hashring membership (``ready_ingestor_pods``).
     "Endpoints": ("", "v1", "endpoints"),
 }
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 _STAGES = (("ConfigMap", "Secret"), ("Service",), WORKLOAD_KINDS, ("PodDisruptionBudget", "ServiceMonitor"))
-SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
+# prometheus-operator's kinds the operator uses only while their CRD is served: kind -> CRD name.
+# Discovery says whether they are (``optional_kinds_served``, every pass); the controller watches
+# these CRDs to re-queue every Thanos when one comes or goes.
+OPTIONAL_CRDS = {
+    "ServiceMonitor": "servicemonitors.monitoring.coreos.com",
+    "PrometheusRule": "prometheusrules.monitoring.coreos.com",
+}
 # Kinds rendered at their newest version but applied at an older one where only that is served
 # (found through discovery once per Reconciler): policy/v1 PDBs arrived in Kubernetes 1.21.
 OLDER_VERSIONS = {"PodDisruptionBudget": ("v1beta1",)}
@@ -109,6 +117,11 @@ def object_path(kind: str, namespace: str, name: str | None = None, *, version: 
     return resource_path(
         group=group, version=version or default_version, resource=resource, namespace=namespace, name=name
     )
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """``{a: 1, b: 2}`` -> ``a=1,b=2`` (sorted); ``{}`` -> ``""`` (everything)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
@@ -199,8 +212,12 @@ class Reconciler:
         field_manager: str = FIELD_MANAGER,
         identity: str = "",
         images: DefaultImages | None = None,
+        namespaces: Sequence[str] = (),
     ) -> None:
+        """``namespaces``: the namespaces the operator watches (empty: all); PrometheusRules are
+        read only from these."""
         self.client = client
+        self.namespaces = tuple(sorted(set(namespaces)))
         self.images = images or DefaultImages()
         self.field_manager = field_manager
         self.identity = identity
@@ -224,14 +241,21 @@ class Reconciler:
             self.served_versions[kind] = chosen
         return self.served_versions
 
-    async def service_monitors_served(self) -> bool:
-        """Asked every pass (one GET): the CRD may come and go while the operator runs."""
-        group, version, resource = RESOURCES["ServiceMonitor"]
-        try:
-            doc = await self.client.get(f"/apis/{group}/{version}")
-        except NotFound:
-            return False
-        return any(r.get("name") == resource for r in doc.get("resources") or [])
+    async def optional_kinds_served(self) -> frozenset[str]:
+        """The ``OPTIONAL_CRDS`` kinds the API server serves now. Asked every pass (one GET per
+        group version, one in all): the CRDs may come and go while the operator runs."""
+        by_group_version: dict[str, dict[str, str]] = {}
+        for kind in OPTIONAL_CRDS:
+            group, version, resource = RESOURCES[kind]
+            by_group_version.setdefault(f"/apis/{group}/{version}", {})[resource] = kind
+        served = set()
+        for path, kinds in by_group_version.items():
+            try:
+                doc = await self.client.get(path)
+            except NotFound:
+                continue
+            served |= {kinds[r["name"]] for r in doc.get("resources") or [] if r.get("name") in kinds}
+        return frozenset(served)
 
     def group_version(self, kind: str) -> tuple[str, str, str]:
         group, version, resource = RESOURCES[kind]
@@ -333,7 +357,8 @@ class Reconciler:
                 versions[secret_name] = ""  # pods will not start until it exists; its creation rolls them
         await self.resolve_served_versions()
         ready_pods = await self._ready_ingestor_pods(namespace, thanos)
-        monitors = await self.service_monitors_served()
+        served = await self.optional_kinds_served()
+        monitors = "ServiceMonitor" in served
         desired = render(
             thanos,
             secret_versions=versions,
@@ -341,6 +366,9 @@ class Reconciler:
             images=self.images,
             service_monitors=monitors,
             rule_config_maps=await self._rule_config_maps(namespace, thanos),
+            prometheus_rules=(
+                await self._prometheus_rules(namespace, thanos) if "PrometheusRule" in served else {}
+            ),
         )
         live = await self._list_children(namespace, thanos_name, optional=monitors)
 
@@ -460,12 +488,55 @@ class Reconciler:
             return {}
         items, _ = await self.client.list(
             object_path("ConfigMap", namespace),
-            params={"labelSelector": ",".join(f"{k}={v}" for k, v in sorted(ruler.rule_selector.items()))},
+            params={"labelSelector": label_selector(ruler.rule_selector)},
         )
         return {
             str(i["metadata"]["name"]): dict(i.get("data") or {})
             for i in items
             if (i["metadata"].get("labels") or {}).get(names.LABEL_PART_OF) != names.PART_OF
+        }
+
+    async def _prometheus_rules(self, namespace: str, thanos: Any) -> dict[tuple[str, str], JsonObject]:
+        """The PrometheusRules the ruler selects: (namespace, name) -> spec.
+
+        As ThanosRuler: without ``ruleNamespaceSelector`` only the CR's namespace (one LIST); with
+        it the namespaces it selects (one LIST of Namespaces) that the operator watches, read by
+        one cluster-wide LIST, or one LIST per watched namespace when the operator is scoped.
+        """
+        ruler = thanos.spec.ruler
+        if ruler is None:
+            return {}
+        rule_params = {"labelSelector": label_selector(ruler.rule_selector)}
+        path = self.path
+        if ruler.rule_namespace_selector is None:
+            items, _ = await self.client.list(path("PrometheusRule", namespace), params=rule_params)
+        else:
+            ns_params = {"labelSelector": label_selector(ruler.rule_namespace_selector)}
+            ns_items, _ = await self.client.list(
+                resource_path(group="", version="v1", resource="namespaces"),
+                params={k: v for k, v in ns_params.items() if v},
+            )
+            selected = {str(n["metadata"]["name"]) for n in ns_items}
+            if self.namespaces:
+                selected &= set(self.namespaces)
+                lists = await asyncio.gather(
+                    *(
+                        self.client.list(path("PrometheusRule", ns), params=rule_params)
+                        for ns in sorted(selected)
+                    )
+                )
+                items = [item for found, _ in lists for item in found]
+            else:
+                group, version, resource = RESOURCES["PrometheusRule"]
+                items, _ = await self.client.list(
+                    resource_path(group=group, version=version, resource=resource), params=rule_params
+                )
+            items = [i for i in items if i["metadata"].get("namespace") in selected]
+        return {
+            (str(i["metadata"].get("namespace", namespace)), str(i["metadata"]["name"])): dict(
+                i.get("spec") or {}
+            )
+            for i in items
         }
 
     async def _ready_ingestor_pods(self, namespace: str, thanos: Any) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ workloads that use it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from thanos_operator import names
 from thanos_operator.models import Thanos
@@ -58,13 +59,16 @@ def render(
     images: DefaultImages | None = None,
     service_monitors: bool = False,
     rule_config_maps: Mapping[str, Mapping[str, str]] | None = None,
+    prometheus_rules: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> list[JsonObject]:
     """``ready_pods``: ingestor name -> names of its Ready pods (see ``render.receive.hashrings``);
-    ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``)."""
+    ``images``: the operator's default images (``--thanos-default-image``/``--envoy-default-image``);
+    ``rule_config_maps`` / ``prometheus_rules``: what the ruler's ``ruleSelector`` selects."""
     ctx = RenderContext(
         thanos=thanos,
         images=images or DefaultImages(),
         rule_config_maps=dict(rule_config_maps or {}),
+        prometheus_rules=dict(prometheus_rules or {}),
         secret_versions=dict(secret_versions or {}),
         ready_pods={k: tuple(v) for k, v in (ready_pods or {}).items()},
     )

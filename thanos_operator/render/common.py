@@ -43,6 +43,8 @@ class RenderContext:
     images: DefaultImages = field(default_factory=DefaultImages)
     # The ConfigMaps the ruler's ruleSelector selects (name -> data), listed by the reconciler.
     rule_config_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The PrometheusRule objects it selects ((namespace, name) -> spec), while that CRD is served.
+    prometheus_rules: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -160,6 +162,28 @@ def spread_constraints(fields: PodFields, labels: Mapping[str, str]) -> list[Jso
     ]
 
 
+# Requests only, no limits: the scheduler places pods by what they need, and nothing is
+# throttled or OOM-killed for crossing a guess (a CPU limit throttles Query's fan-out, a memory
+# limit kills an ingestor with its head unflushed). Sized for a small production install
+# (a few hundred thousand active series); a component's ``resources`` replaces its entry as a
+# whole (``resources: {}`` means no requests). Keyed by ``thanos_container``'s ``component``.
+DEFAULT_RESOURCES: dict[str, JsonObject] = {
+    "query": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+    "query-frontend": {"requests": {"cpu": "50m", "memory": "128Mi"}},
+    "receive-router": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+    "receive-ingestor": {"requests": {"cpu": "500m", "memory": "2Gi"}},
+    "store": {"requests": {"cpu": "200m", "memory": "512Mi"}},
+    "compact": {"requests": {"cpu": "200m", "memory": "1Gi"}},
+    "rule": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+    "envoy": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+}
+
+
+def container_resources(resources: JsonObject | None, *, component: str) -> JsonObject:
+    """The CR's ``resources`` when it sets them (even ``{}``), else the component's default."""
+    return copy_json(resources if resources is not None else DEFAULT_RESOURCES[component])
+
+
 def container_security_context(fields: PodFields) -> JsonObject:
     chosen = fields.container_security_context
     return copy_json(chosen if chosen is not None else DEFAULT_CONTAINER_SECURITY_CONTEXT)
@@ -174,10 +198,12 @@ def thanos_container(
     ports: list[JsonObject],
     env: list[JsonObject] | None = None,
     volume_mounts: list[JsonObject] | None = None,
+    component: str | None = None,
 ) -> JsonObject:
-    """The container named after ``subcommand``: the component's image, resources and security
-    context from ``fields``, and its escape hatches (extraArgs after our sorted flags, in the user's
-    order; extraEnv after ours; extraVolumeMounts with ours), already validated against what we set."""
+    """The container named after ``subcommand``: the component's image, resources (default:
+    ``DEFAULT_RESOURCES[component or subcommand]``) and security context from ``fields``, and
+    its escape hatches (extraArgs after our sorted flags, in the user's order; extraEnv after
+    ours; extraVolumeMounts with ours), already validated against what we set."""
     args = [*command_args(subcommand, flags), *(fields.extra_args or [])]
     env = [*(env or []), *copy_json_list(fields.extra_env)]
     volume_mounts = [*(volume_mounts or []), *copy_json_list(fields.extra_volume_mounts)]
@@ -195,7 +221,7 @@ def thanos_container(
         "periodSeconds": 5,
         "failureThreshold": 20,
     }
-    container["resources"] = fields.resources or {}
+    container["resources"] = container_resources(fields.resources, component=component or subcommand)
     container["securityContext"] = container_security_context(fields)
     if volume_mounts:
         container["volumeMounts"] = sorted(volume_mounts, key=lambda m: m["mountPath"])
@@ -440,6 +466,7 @@ def data_stateful_set(
     termination_grace_period: int | None = None,
     disruption_budget: bool = False,
     secret_files: list[ObjectStorage] | None = None,
+    component: str | None = None,
 ) -> list[JsonObject]:
     """A Thanos component with a data volume (Store Gateway, Compact, Receive ingestors, Ruler): one
     container, a StatefulSet whose pod template hashes the objstore Secret it reads at start-up
@@ -463,6 +490,7 @@ def data_stateful_set(
         env=env,
         ports=[container_port(name, port) for name, port in ports],
         volume_mounts=mounts,
+        component=component,
     )
     template = pod_template(
         labels=labels,

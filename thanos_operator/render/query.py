@@ -17,6 +17,7 @@ from thanos_operator.render.common import (
     component_labels,
     config_hash_annotation,
     container_port,
+    container_resources,
     copy_json,
     deployment,
     headless_service,
@@ -152,7 +153,9 @@ def render_query(ctx: RenderContext, query: Query) -> list[JsonObject]:
                     "periodSeconds": 5,
                     "failureThreshold": 3,
                 },
-                "resources": (envoy_spec.resources if envoy_spec and envoy_spec.resources else {}),
+                "resources": container_resources(
+                    envoy_spec.resources if envoy_spec else None, component="envoy"
+                ),
                 "securityContext": copy_json(DEFAULT_CONTAINER_SECURITY_CONTEXT),
                 "volumeMounts": sorted(mounts, key=lambda m: m["mountPath"]),
             }

@@ -43,6 +43,18 @@ def immutable_statefulset_error(name: str) -> ApiError:
     )
 
 
+def _in_all_namespaces(obj_path: str, list_path: str) -> bool:
+    """``/apis/g/v/namespaces/<ns>/<resource>/<name>`` is in the cluster-wide ``/apis/g/v/<resource>``."""
+    prefix, _, resource = list_path.rpartition("/")
+    parts = obj_path.removeprefix(prefix + "/").split("/")
+    return (
+        "/namespaces/" not in list_path
+        and obj_path.startswith(prefix + "/namespaces/")
+        and len(parts) == 4
+        and parts[2] == resource
+    )
+
+
 class FakeApi:
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, Any]] = {}
@@ -76,7 +88,7 @@ class FakeApi:
         selector = dict(kv.split("=", 1) for kv in (params or {}).get("labelSelector", "").split(",") if kv)
         items = []
         for obj_path, obj in sorted(self.objects.items()):
-            if obj_path.rsplit("/", 1)[0] != path:
+            if obj_path.rsplit("/", 1)[0] != path and not _in_all_namespaces(obj_path, path):
                 continue
             labels = obj["metadata"].get("labels") or {}
             if all(labels.get(k) == v for k, v in selector.items()):

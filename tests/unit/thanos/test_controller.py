@@ -114,8 +114,16 @@ async def test_a_successful_pass_converges_through_the_worker() -> None:
 def test_namespaces_scope_every_watch() -> None:
     controller = ThanosController(FakeApi(), namespaces=("b", "a", "b"))  # type: ignore[arg-type]
     every = [target for target, _ in controller._targets()]
-    # one cluster-wide watch: prometheus-operator's ServiceMonitor CRD coming and going
-    assert [t.resource for t in every if t.namespace is None] == ["customresourcedefinitions"]
+    # cluster-wide only: prometheus-operator's ServiceMonitor and PrometheusRule CRDs coming and going
+    assert [(t.resource, t.field_selector) for t in every if t.namespace is None] == [
+        ("customresourcedefinitions", "metadata.name=servicemonitors.monitoring.coreos.com"),
+        ("customresourcedefinitions", "metadata.name=prometheusrules.monitoring.coreos.com"),
+    ]
+    # PrometheusRules are watched (once their CRD exists) in the watched namespaces only
+    assert [(t.resource, t.namespace) for t in controller._rule_targets()] == [
+        ("prometheusrules", "a"),
+        ("prometheusrules", "b"),
+    ]
     targets = [t for t in every if t.namespace is not None]
     assert controller.namespaces == ("a", "b")
     assert {t.namespace for t in targets} == {"a", "b"}
