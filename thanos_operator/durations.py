@@ -7,6 +7,12 @@ order y, w, d, h, m, s, ms, each at most once, integers only, or the bare ``0``.
 RFC 3339 time (Go's ``time.RFC3339``, fractional seconds allowed), or a duration as above
 optionally preceded by ``-`` (relative to now). Anything else makes Thanos exit at start-up, so
 the operator refuses it with the field path instead.
+
+Some flags are not ``model.Duration`` but Go's ``time.Duration`` (kingpin's ``DurationVar``, parsed
+by ``time.ParseDuration``): ``thanos rule --eval-interval`` and ``thanos query-frontend
+--query-range.split-interval`` among those we render. That grammar has no ``d``, ``w`` or ``y``
+(``1d`` makes Thanos exit) but allows fractions and any unit order (``1.5h``, ``90m``, ``300ms``);
+``check_go_duration`` checks it (see tests/golden/thanos/flags/ for which flag uses which).
 """
 
 from __future__ import annotations
@@ -42,6 +48,24 @@ def check_duration(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a Thanos duration: use integers with units in the order y, w, d, h, m, s, ms "
             "(e.g. 15d, 1w, 2h30m, 0)"
+        )
+    return value
+
+
+_GO_DURATION = re.compile(r"^[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$")
+
+
+def is_go_duration(value: str) -> bool:
+    """Go's ``time.ParseDuration``: ``0``, or signed decimal numbers each with a unit ns..h."""
+    return value in ("0", "+0", "-0") or _GO_DURATION.match(value) is not None
+
+
+def check_go_duration(value: str) -> str:
+    """Validator for flags Thanos parses as Go ``time.Duration``: positive, units h, m, s, ms, us, ns."""
+    if not is_go_duration(value) or value.startswith("-"):
+        raise ValueError(
+            f"{value!r} is not a Go duration (this Thanos flag has no d, w or y): use units h, m, s, ms "
+            "(e.g. 24h, 90m, 1h30m, 30s)"
         )
     return value
 

@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from thanos_operator import names
 from thanos_operator.addresses import SRV_PREFIXES, address_problem
-from thanos_operator.durations import check_duration, check_time_or_duration
+from thanos_operator.durations import check_duration, check_go_duration, check_time_or_duration
 from thanos_operator.group import API_GROUP, API_VERSION, KIND, PLURAL
 
 __all__ = ["API_GROUP", "API_VERSION", "KIND", "PLURAL", "Thanos", "ThanosValidationError", "parse_thanos"]
@@ -255,12 +255,14 @@ class QueryFrontend(PodFields):
     """(extension) Thanos Query Frontend in front of Query: splits, retries and caches range queries."""
 
     cache: CacheConfig = Field(default_factory=CacheConfig)
-    split_interval: str | None = Field(default=None, description="--query-range.split-interval (default 24h)")
+    split_interval: str | None = Field(
+        default=None, description="--query-range.split-interval, a Go duration: h, m, s (default 24h)"
+    )
 
     @field_validator("split_interval")
     @classmethod
     def _split(cls, value: str | None) -> str | None:
-        return _duration(value)
+        return None if value is None else check_go_duration(value)  # kingpin DurationVar upstream
 
 
 class ReceiveRouter(PodFields):
@@ -379,15 +381,22 @@ class Ruler(PodFields):
         "ruleNamespaceSelector): absent, only the CR's namespace; {} every namespace the operator watches",
     )
     alertmanagers: list[str] | None = Field(default=None, description="--alertmanagers.url values")
-    eval_interval: str | None = Field(default=None, description="--eval-interval (default 1m)")
+    eval_interval: str | None = Field(
+        default=None, description="--eval-interval, a Go duration: h, m, s (default 1m)"
+    )
     retention: str | None = Field(default=None, description="--tsdb.retention (default 48h)")
     object_storage_config: SecretKeySelector | None = None
     data_volume: KubernetesVolume | None = None
 
-    @field_validator("eval_interval", "retention")
+    @field_validator("retention")
     @classmethod
     def _durations(cls, value: str | None) -> str | None:
         return _duration(value)
+
+    @field_validator("eval_interval")
+    @classmethod
+    def _go_durations(cls, value: str | None) -> str | None:
+        return None if value is None else check_go_duration(value)  # kingpin DurationVar upstream
 
     @field_validator("rule_selector")
     @classmethod

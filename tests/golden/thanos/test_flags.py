@@ -64,6 +64,13 @@ def test_the_checker_catches_unknown_flags_bad_values_and_repeats() -> None:
         "'--wait=yes': --wait expects no value, true or false"
     ]
     assert argument_problems(["sidecar"]) == ["unknown subcommand ['sidecar']"]
+    # Go time.Duration flags (kingpin DurationVar) have no d/w/y; model.Duration ones do.
+    assert argument_problems(["rule", "--eval-interval=1d", "--tsdb.retention=2d"]) == [
+        "'--eval-interval=1d': --eval-interval is not a valid go_duration"
+    ]
+    assert argument_problems(["rule", "--eval-interval=1.5m", "--grpc-grace-period=1d"]) == [
+        "'--grpc-grace-period=1d': --grpc-grace-period is not a valid go_duration"
+    ]
 
 
 @settings(max_examples=40, deadline=None)

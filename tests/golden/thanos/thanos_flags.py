@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from thanos_operator.addresses import address_problem
-from thanos_operator.durations import check_time_or_duration, duration_ms
+from thanos_operator.durations import check_time_or_duration, duration_ms, is_go_duration
 from thanos_operator.names import DEFAULT_THANOS_IMAGE
 
 TABLE = Path(__file__).parent / "flags" / f"thanos-{DEFAULT_THANOS_IMAGE.rsplit(':', 1)[1]}.yaml"
@@ -39,11 +39,14 @@ def _value_problem(kind: str, value: str | None) -> str | None:
         return None if value in (None, "true", "false") else "expects no value, true or false"
     if value is None:
         return "needs a value"
+    if "&" in kind:  # valid as every one of the types
+        return next((p for p in (_value_problem(k, value) for k in kind.split("&")) if p), None)
     if kind.startswith("enum:"):
         allowed = kind.removeprefix("enum:").split("|")
         return None if value in allowed else f"expects one of {allowed}"
     checks: dict[str, Callable[[str], bool]] = {
         "duration": lambda v: duration_ms(v) is not None,
+        "go_duration": is_go_duration,
         "time_or_duration": _is_time_or_duration,
         "address": lambda v: address_problem(v) is None and not v.startswith("dns"),
         "endpoint": lambda v: address_problem(v) is None,

@@ -165,3 +165,24 @@ def test_duplicate_ingestor_names_are_rejected() -> None:
 def test_paused_and_empty_stores_from_the_sample_parse() -> None:
     thanos = parse_thanos(cr({"paused": True, "query": {"stores": None}}))
     assert thanos.spec.paused and thanos.spec.query is not None and thanos.spec.query.stores is None
+
+
+def test_go_duration_flags_refuse_what_time_parse_duration_refuses() -> None:
+    """thanos rule --eval-interval and query-frontend --query-range.split-interval are kingpin
+    DurationVars (Go's time.ParseDuration: no d/w/y), not model.Durations like --tsdb.retention."""
+    spec: dict[str, Any] = {
+        "query": {},
+        "queryFrontend": {"splitInterval": "1d"},
+        "ruler": {"ruleSelector": {"a": "b"}, "evalInterval": "1w", "retention": "2d"},
+    }
+    found = problems(spec)
+    assert any(p.startswith("spec.queryFrontend.splitInterval:") and "'1d'" in p for p in found), found
+    assert any(p.startswith("spec.ruler.evalInterval:") and "'1w'" in p for p in found), found
+    assert not any("retention" in p for p in found), found  # --tsdb.retention is a model.Duration: 2d is fine
+    ok: dict[str, Any] = {
+        "query": {},
+        "queryFrontend": {"splitInterval": "1.5h"},
+        "ruler": {"ruleSelector": {"a": "b"}, "evalInterval": "90s"},
+    }
+    parse_thanos(cr(ok))  # fractions and any unit order are Go durations
+    assert problems({**ok, "ruler": {"ruleSelector": {"a": "b"}, "evalInterval": "-1m"}})
