@@ -1,50 +1,26 @@
 """ServiceMonitors follow prometheus-operator's CRD: created when it appears, again after it was
 removed and re-installed (the operator watches the CRD), never while it is absent.
 
-The CRD here is a minimal structural stand-in for prometheus-operator's (group, kind, plural and
-scope as upstream; the schema preserves unknown fields), enough for the API server to store them.
+The CRD is ``thanos_support.prometheus_operator_crd``'s stand-in for prometheus-operator's.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from tests.e2e.cluster import KubeCluster
 from tests.e2e.thanos_support import (
     apply_obj,
     eventually,
     get_json,
+    install_crd,
     install_thanos_crd,
     kubectl,
+    prometheus_operator_crd,
+    remove_crd,
     running_controller,
     thanos_cr,
 )
 
-CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "names": {
-            "kind": "ServiceMonitor",
-            "listKind": "ServiceMonitorList",
-            "plural": "servicemonitors",
-            "singular": "servicemonitor",
-        },
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                },
-            }
-        ],
-    },
-}
+CRD = prometheus_operator_crd("ServiceMonitor")
 
 
 async def monitors(cluster: KubeCluster, ns: str) -> set[str]:
@@ -55,10 +31,7 @@ async def monitors(cluster: KubeCluster, ns: str) -> set[str]:
 
 
 async def install(cluster: KubeCluster) -> None:
-    await apply_obj(cluster, CRD)
-    await kubectl(
-        cluster, "wait", "--for=condition=Established", f"crd/{CRD['metadata']['name']}", "--timeout=60s"
-    )
+    await install_crd(cluster, CRD)
 
 
 async def test_service_monitors_come_and_go_with_the_crd(
@@ -99,6 +72,4 @@ async def test_service_monitors_come_and_go_with_the_crd(
             await install(kube_cluster)
             await eventually(created, timeout=60, what="ServiceMonitors after the CRD came back")
         finally:
-            await kubectl(
-                kube_cluster, "delete", "crd", CRD["metadata"]["name"], "--ignore-not-found", "--wait=true"
-            )
+            await remove_crd(kube_cluster, CRD)

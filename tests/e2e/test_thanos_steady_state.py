@@ -3,10 +3,13 @@
 With the real kube-controller-manager and the simulated kubelet, every workload's pods run and
 are Ready, the ingestor Endpoints are filled (so the hashrings come from them), the
 PodDisruptionBudgets exist, and the extensions run too (Query Frontend, Ruler with a selected
-rule ConfigMap, 2 time partitions x 2 shards of Store Gateway).
+rule ConfigMap and a selected PrometheusRule, 2 time partitions x 2 shards of Store Gateway), with
+prometheus-operator's ServiceMonitor and PrometheusRule CRDs installed (so a ServiceMonitor per
+Service and the Ruler's rendered rule-file ConfigMap are part of the steady state).
 The resync period is shortened to 1 s and the window is 60 s:
 about 60 full passes over the object (the default period is 300 s), each one reading the CR,
-its Secrets, the ingestor Endpoints and every child list.
+its Secrets, the ingestor Endpoints, the selected rule ConfigMaps and PrometheusRules, discovery
+and every child list.
 """
 
 from __future__ import annotations
@@ -22,13 +25,17 @@ from tests.e2e.thanos_support import (
     condition,
     eventually,
     get_json,
+    install_crd,
     install_thanos_crd,
+    prometheus_operator_crd,
+    remove_crd,
     running_controller,
     thanos_cr,
     writes_by,
 )
 
 WINDOW_SECONDS = 60
+MONITORING_CRDS = [prometheus_operator_crd("ServiceMonitor"), prometheus_operator_crd("PrometheusRule")]
 # Every kind of child: the lifecycle test's stack plus our extensions (Query Frontend, Ruler with
 # a selected rule ConfigMap, Store Gateway time partitions x hash shards with an index cache).
 STEADY_SPEC = {
@@ -60,7 +67,26 @@ async def test_steady_state_makes_zero_writes(
             "stringData": {"objstore.yaml": "type: FILESYSTEM\n"},
         },
     )
+    for crd in MONITORING_CRDS:
+        await install_crd(kube_cluster, crd)
+    try:
+        await _steady_state(kube_cluster, ns, agent)
+    finally:
+        for crd in MONITORING_CRDS:
+            await remove_crd(kube_cluster, crd)
+
+
+async def _steady_state(kube_cluster: KubeCluster, ns: str, agent: str) -> None:
     async with running_controller(kube_cluster, ns, resync_period=1.0, user_agent=agent) as controller:
+        await apply_obj(
+            kube_cluster,
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {"name": "team", "namespace": ns, "labels": {"steady-rules": "yes"}},
+                "spec": {"groups": [{"name": "g", "rules": [{"record": "job:up:sum", "expr": "sum(up)"}]}]},
+            },
+        )
         await apply_obj(
             kube_cluster,
             {
@@ -84,6 +110,10 @@ async def test_steady_state_makes_zero_writes(
             kube_cluster, "configmap", "steady-receive-router-hashrings-config", "-n", ns
         )
         assert "steady-receive-ingestor-softs-1." in hashrings["data"]["hashrings.json"]
+        rule_files = await get_json(kube_cluster, "configmap", "steady-ruler-rulefiles-0", "-n", ns)
+        assert list(rule_files["data"]) == [f"{ns}.team.yaml"]
+        monitors = await get_json(kube_cluster, "servicemonitors.monitoring.coreos.com", "-n", ns)
+        assert len(monitors["items"]) >= 10, [m["metadata"]["name"] for m in monitors["items"]]
         assert await controller.wait_idle(30)
         await asyncio.sleep(2)  # let the watch events of our own last writes come back and settle
         writes_during_convergence = writes_by(kube_cluster, agent, namespace=ns)

@@ -21,6 +21,43 @@ OPERATOR_AGENT = "panopticon-thanos-e2e"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
+def prometheus_operator_crd(kind: str) -> dict[str, Any]:
+    """A minimal structural stand-in for one of prometheus-operator's CRDs (group, kind, plural and
+    scope as upstream; the schema preserves unknown fields), enough for the API server to store them."""
+    plural = kind.lower() + "s"
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+
+
+async def install_crd(cluster: KubeCluster, crd: dict[str, Any]) -> None:
+    await apply_obj(cluster, crd)
+    await kubectl(
+        cluster, "wait", "--for=condition=Established", f"crd/{crd['metadata']['name']}", "--timeout=60s"
+    )
+
+
+async def remove_crd(cluster: KubeCluster, crd: dict[str, Any]) -> None:
+    await kubectl(cluster, "delete", "crd", crd["metadata"]["name"], "--ignore-not-found", "--wait=true")
+
+
 def install_thanos_crd(cluster: KubeCluster) -> None:
     cluster.kubectl("apply", "-f", str(CRD_FILE))
     cluster.kubectl("wait", "--for=condition=Established", "crd/thanos.monitoring.paodin.io", "--timeout=60s")
