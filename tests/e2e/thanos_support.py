@@ -13,6 +13,7 @@ from typing import Any
 from kube.client import KubeClient
 from kube.config import load_config
 from tests.e2e.cluster import KubeCluster
+from tests.polling import poll
 from thanos_operator.controller import ThanosController
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,18 +50,42 @@ def prometheus_operator_crd(kind: str) -> dict[str, Any]:
 
 async def install_crd(cluster: KubeCluster, crd: dict[str, Any]) -> None:
     await apply_obj(cluster, crd)
-    await kubectl(
-        cluster, "wait", "--for=condition=Established", f"crd/{crd['metadata']['name']}", "--timeout=60s"
-    )
+    await asyncio.to_thread(wait_established, cluster, crd["metadata"]["name"])
 
 
 async def remove_crd(cluster: KubeCluster, crd: dict[str, Any]) -> None:
-    await kubectl(cluster, "delete", "crd", crd["metadata"]["name"], "--ignore-not-found", "--wait=true")
+    """Delete the CRD and wait until its objects and itself are gone (the API server's
+    customresourcecleanup finalizer deletes every object first; that can take a while)."""
+    await asyncio.to_thread(
+        cluster.kubectl,
+        "delete",
+        "crd",
+        crd["metadata"]["name"],
+        "--ignore-not-found",
+        "--wait=true",
+        timeout=180,
+    )
+
+
+def wait_established(cluster: KubeCluster, name: str) -> None:
+    """Until the CRD is Established. Polled: ``kubectl wait`` right after an apply fails while the
+    CRD has no status.conditions yet ("accessor error: <nil>")."""
+    poll(
+        lambda: (
+            cluster.kubectl(
+                "get", "crd", name, "-o", 'jsonpath={.status.conditions[?(@.type=="Established")].status}'
+            ).stdout
+            == "True"
+        ),
+        timeout=60,
+        interval=0.2,
+        failure=lambda _: f"crd/{name} not Established within 60 s",
+    )
 
 
 def install_thanos_crd(cluster: KubeCluster) -> None:
     cluster.kubectl("apply", "-f", str(CRD_FILE))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/thanos.monitoring.paodin.io", "--timeout=60s")
+    wait_established(cluster, "thanos.monitoring.paodin.io")
 
 
 async def kubectl(cluster: KubeCluster, *args: str, input: str | None = None, check: bool = True) -> str:
