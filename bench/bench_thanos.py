@@ -10,7 +10,12 @@ Measures, for a CR with 3 ingestor groups (+ query with a secured store, store g
    converged object every ``--steady-resync`` seconds: its writes, counted in the process and
    in the kube-apiserver's audit log by user agent.
 
+With ``--prometheus-operator`` the CR also has a Ruler (selecting one PrometheusRule), and
+prometheus-operator's ServiceMonitor and PrometheusRule CRDs are installed (the e2e stand-ins),
+so the passes include the ServiceMonitors, the rule-file ConfigMap and their reads.
+
     ~/.cache/panopticon/venv/bin/python bench/bench_thanos.py [--passes 50] [--steady-seconds 300]
+        [--prometheus-operator]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kube.client import KubeClient
 from kube.config import load_config
 from tests.e2e.cluster import KubeCluster
+from tests.e2e.thanos_support import prometheus_operator_crd, wait_established
 from thanos_operator.controller import ThanosController
 from thanos_operator.reconciler import Reconciler, thanos_path
 
@@ -134,13 +140,34 @@ class Counting:
         return sum(n for v, n in self.counts.items() if v in verbs)
 
 
+RULER: dict[str, Any] = {"ruleSelector": {"bench": "rules"}, "alertmanagers": ["http://alertmanager:9093"]}
+WITH_RULER = False  # --prometheus-operator
+
+
 def cr(namespace: str, name: str) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.paodin.io/v1alpha1",
         "kind": "Thanos",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": SPEC,
+        "spec": {**SPEC, "ruler": RULER} if WITH_RULER else SPEC,
     }
+
+
+def install_prometheus_operator(cluster: KubeCluster, namespaces: list[str]) -> None:
+    """The ServiceMonitor and PrometheusRule CRD stand-ins, and one selected PrometheusRule per namespace."""
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        crd = prometheus_operator_crd(kind)
+        cluster.apply(crd)
+        wait_established(cluster, crd["metadata"]["name"])
+    for ns in namespaces:
+        cluster.apply(
+            {
+                "apiVersion": "monitoring.coreos.com/v1",
+                "kind": "PrometheusRule",
+                "metadata": {"name": "bench", "namespace": ns, "labels": {"bench": "rules"}},
+                "spec": {"groups": [{"name": "g", "rules": [{"record": "job:up:sum", "expr": "sum(up)"}]}]},
+            }
+        )
 
 
 async def converge_with_controller(cluster: KubeCluster, client: KubeClient, ns: str) -> dict[str, Any]:
@@ -248,6 +275,8 @@ async def main(passes: int, steady_seconds: float, steady_resync: float) -> None
             )
             cluster.ensure_namespace("bench")
             cluster.ensure_namespace("bench-direct")
+            if WITH_RULER:
+                install_prometheus_operator(cluster, ["bench", "bench-direct"])
             client = KubeClient(
                 load_config(kubeconfig=str(cluster.kubeconfig)), user_agent="panopticon-thanos-bench"
             )
@@ -285,5 +314,11 @@ if __name__ == "__main__":
         help="also run a converged controller this long and count its writes (e.g. 300)",
     )
     parser.add_argument("--steady-resync", type=float, default=10.0, help="resync period of that window")
+    parser.add_argument(
+        "--prometheus-operator",
+        action="store_true",
+        help="add a Ruler and install the ServiceMonitor and PrometheusRule CRDs",
+    )
     options = parser.parse_args()
+    WITH_RULER = options.prometheus_operator
     asyncio.run(main(options.passes, options.steady_seconds, options.steady_resync))
