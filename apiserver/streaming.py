@@ -124,14 +124,15 @@ async def write_json_list(
     head: dict[str, Any],
     items_key: str,
     items: Iterable[T],
-    encode: Callable[[T], Any],
+    encode: Callable[[T], bytes],
     *,
     deadline: WriteDeadline,
     slice_seconds: float = SLICE_SECONDS,
 ) -> web.StreamResponse:
     """Stream ``{**head, items_key: [encode(i) for i in items]}`` as JSON, yielding between slices.
 
-    ``items_key`` comes last in the document, as in every Kubernetes list and Table.
+    ``encode`` returns each item's JSON bytes (``apiserver.encoded.EncodedItems`` reuses them
+    across lists). ``items_key`` comes last in the document, as in every Kubernetes list and Table.
     """
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
@@ -144,7 +145,7 @@ async def write_json_list(
             if not first:
                 buffer += b","
             first = False
-            buffer += orjson.dumps(encode(item))
+            buffer += encode(item)
             if len(buffer) >= LIST_FLUSH_BYTES or time.perf_counter() - started >= slice_seconds:
                 await deadline.write(response, bytes(buffer))
                 buffer.clear()
