@@ -3,9 +3,11 @@
 Converting a store entry into its API object (parsing its series back out of the Prometheus
 text, building labels and metadata) costs about 0.3 ms per ``ObjectMetrics``: a list of 5,000
 is 1.5 s of CPU, and five clients listing at once kept the event loop too busy to answer probes
-in time (issue 9 item 7). Items are immutable snapshots (a change builds a new one), so the
-encoded bytes of an item stay right for exactly as long as the snapshot is the one served:
-``EncodedItems`` keys them by the item's (namespace, name) and checks the snapshot's identity.
+in time (issue 9 item 7). Items are immutable snapshots and every change gives the item a new
+resourceVersion, so the encoded bytes of an item stay right for exactly as long as its
+resourceVersion is the one served: ``EncodedItems`` keys them by the item's (namespace, name) and
+checks the version. Entries hold only strings, an int and bytes (no reference to the snapshot),
+so the garbage collector untracks them and a full collection does not walk the cache.
 
 The cache is bounded by bytes (least recently listed first out), so a store of 50,000 objects
 listed once costs at most ``budget`` bytes here, not a second copy of everything. A miss is
@@ -24,26 +26,27 @@ DEFAULT_BUDGET = 64 * 1024 * 1024
 
 
 class EncodedItems:
-    """A bounded map of item key -> (item, its encoded JSON) (see the module docstring)."""
+    """A bounded map of item key -> (its version, its encoded JSON) (see the module docstring)."""
 
     def __init__(
         self,
         *,
         key: Callable[[Any], Hashable],
+        version: Callable[[Any], int],
         to_object: Callable[[Any], dict[str, Any]],
         budget: int = DEFAULT_BUDGET,
     ) -> None:
-        self._key, self._to_object, self.budget = key, to_object, budget
-        self._cache: OrderedDict[Hashable, tuple[Any, bytes]] = OrderedDict()
+        self._key, self._version, self._to_object, self.budget = key, version, to_object, budget
+        self._cache: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
         self.size = 0
         self.hits = 0
         self.misses = 0
 
     def __call__(self, item: Any) -> bytes:
-        """The item's JSON: cached while ``item`` is the snapshot it was encoded from."""
-        key = self._key(item)
+        """The item's JSON: cached while the item's version is the one it was encoded at."""
+        key, version = self._key(item), self._version(item)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] is item:
+        if cached is not None and cached[0] == version:
             self._cache.move_to_end(key)
             self.hits += 1
             return cached[1]
@@ -54,7 +57,7 @@ class EncodedItems:
         if len(encoded) > self.budget:
             self._cache.pop(key, None)
             return encoded
-        self._cache[key] = (item, encoded)
+        self._cache[key] = (version, encoded)
         self._cache.move_to_end(key)
         self.size += len(encoded)
         while self.size > self.budget:

@@ -71,7 +71,9 @@ class ResourceApi:
         self.write_timeout = write_timeout
         self.clock = clock
         backend = self.backend
-        self.encoded = EncodedItems(key=backend.key, to_object=backend.to_object, budget=encoded_budget)
+        self.encoded = EncodedItems(
+            key=backend.key, version=backend.rv, to_object=backend.to_object, budget=encoded_budget
+        )
 
     # ------------------------------------------------------------------ shapes
 

@@ -1,4 +1,4 @@
-"""EncodedItems: an item's JSON is reused while its snapshot is the one served, within a byte budget."""
+"""EncodedItems: an item's JSON is reused while its version is the one served, within a byte budget."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from apiserver.encoded import EncodedItems
 class Snap:
     name: str
     value: int
+    rv: int = 1
 
 
 def make(budget: int = 1 << 20) -> tuple[EncodedItems, list[str]]:
@@ -23,19 +24,23 @@ def make(budget: int = 1 << 20) -> tuple[EncodedItems, list[str]]:
         converted.append(item.name)
         return {"name": item.name, "value": item.value}
 
-    return EncodedItems(key=lambda s: ("", s.name), to_object=to_object, budget=budget), converted
+    cache = EncodedItems(
+        key=lambda s: ("", s.name), version=lambda s: s.rv, to_object=to_object, budget=budget
+    )
+    return cache, converted
 
 
-def test_a_snapshot_is_encoded_once_and_a_new_snapshot_of_the_same_key_again() -> None:
+def test_a_version_is_encoded_once_and_a_new_version_of_the_same_key_again() -> None:
     cache, converted = make()
     a = Snap("a", 1)
     assert orjson.loads(cache(a)) == {"name": "a", "value": 1}
     assert cache(a) is cache(a) and converted == ["a"]
-    changed = Snap("a", 2)  # same key, a new snapshot: never the stale bytes
+    assert cache(Snap("a", 1)) is cache(a)  # an equal snapshot at the same version shares the bytes
+    changed = Snap("a", 2, rv=2)  # same key, a new version: never the stale bytes
     assert orjson.loads(cache(changed)) == {"name": "a", "value": 2}
     assert converted == ["a", "a"] and len(cache) == 1
     assert cache.size == len(orjson.dumps({"name": "a", "value": 2}))
-    assert (cache.hits, cache.misses) == (2, 2)
+    assert (cache.hits, cache.misses) == (4, 2)
 
 
 def test_the_budget_evicts_the_least_recently_listed_first() -> None:
