@@ -7,8 +7,10 @@ Two problems this solves (issue 9 items 3 and 7):
   read. ``write_body`` writes ``memoryview`` slices of the cached bytes instead, waiting for the
   transport to drain between slices, so a stalled client pins at most a few slices;
 - a list of thousands of objects built and encoded in one call holds the loop for seconds
-  (probes time out). ``select`` filters and ``write_json_list`` encodes items in slices of at
-  most ``slice_seconds`` and yields to the loop between slices.
+  (probes time out). ``select`` filters and ``write_json_list`` encodes items in slices and
+  yields to the loop between slices. The slice budget is shared: with N lists being written at
+  once each gets ``slice_seconds / N``, so one turn of the loop runs about one budget of list
+  work, however many clients list at the same time.
 
 Every write has a deadline (``WriteDeadline``): a client that takes no data for the write timeout
 gets its connection aborted (the transport's buffers are freed at once, the abort is counted as
@@ -31,6 +33,16 @@ T = TypeVar("T")
 SLICE_BYTES = 16 * 1024
 SLICE_SECONDS = 0.002
 LIST_FLUSH_BYTES = 64 * 1024
+
+
+class _SliceBudget:
+    """How many slicing loops run at once; each one's share of ``SLICE_SECONDS`` per turn."""
+
+    active = 0
+
+    @classmethod
+    def share(cls, slice_seconds: float) -> float:
+        return slice_seconds / max(1, cls.active)
 
 
 class ClientTooSlow(ConnectionResetError):
@@ -103,13 +115,17 @@ async def select(
     itself longer than a probe may wait.
     """
     out: list[T] = []
-    started = time.perf_counter()
-    for index, item in enumerate(items):
-        if keep(item):
-            out.append(item)
-        if index % 64 == 63 and time.perf_counter() - started >= slice_seconds:
-            await asyncio.sleep(0)
-            started = time.perf_counter()
+    _SliceBudget.active += 1
+    try:
+        started = time.perf_counter()
+        for index, item in enumerate(items):
+            if keep(item):
+                out.append(item)
+            if index % 64 == 63 and time.perf_counter() - started >= _SliceBudget.share(slice_seconds):
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+    finally:
+        _SliceBudget.active -= 1
     return out
 
 
@@ -124,18 +140,20 @@ async def write_json_list(
     head: dict[str, Any],
     items_key: str,
     items: Iterable[T],
-    encode: Callable[[T], Any],
+    encode: Callable[[T], bytes],
     *,
     deadline: WriteDeadline,
     slice_seconds: float = SLICE_SECONDS,
 ) -> web.StreamResponse:
     """Stream ``{**head, items_key: [encode(i) for i in items]}`` as JSON, yielding between slices.
 
-    ``items_key`` comes last in the document, as in every Kubernetes list and Table.
+    ``encode`` returns each item's JSON bytes (``apiserver.encoded.EncodedItems`` reuses them
+    across lists). ``items_key`` comes last in the document, as in every Kubernetes list and Table.
     """
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
     await response.prepare(request)
+    _SliceBudget.active += 1
     try:
         buffer = bytearray(_head_bytes(head, items_key))
         first = True
@@ -144,8 +162,10 @@ async def write_json_list(
             if not first:
                 buffer += b","
             first = False
-            buffer += orjson.dumps(encode(item))
-            if len(buffer) >= LIST_FLUSH_BYTES or time.perf_counter() - started >= slice_seconds:
+            buffer += encode(item)
+            if len(buffer) >= LIST_FLUSH_BYTES or time.perf_counter() - started >= _SliceBudget.share(
+                slice_seconds
+            ):
                 await deadline.write(response, bytes(buffer))
                 buffer.clear()
                 await asyncio.sleep(0)  # a fast reader never blocks the write: yield anyway
@@ -155,4 +175,6 @@ async def write_json_list(
         await response.write_eof()
     except ConnectionResetError:
         pass
+    finally:
+        _SliceBudget.active -= 1
     return response

@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +44,7 @@ ResourceName = Literal["metricfamilies", "objectmetrics", "clusterobjectmetrics"
 ResourceNamer = Callable[[str, TargetRef], str]
 CORE_GROUP_ALIAS = "core"
 UNKNOWN_TARGET = TargetRef("v1", "Unknown")
+SORTED_VIEWS = 64  # sorted lists kept at once (cluster-wide + one per namespace listed)
 DIRTY_LIMIT = 65536  # changed objects kept unindexed before the index is refreshed anyway
 
 
@@ -149,6 +150,8 @@ class ApiViews:
         self._dirty: dict[str, int] = {}  # uid -> RV of its last change, not yet in the read index
         self._by_name: dict[tuple[str, str], str] = {}
         self._snapshots: dict[str, ObjectSnapshot] = {}
+        # (resource, namespace) -> its snapshots sorted, until the index next changes
+        self._sorted: dict[tuple[ResourceName, str | None], tuple[ObjectSnapshot, ...]] = {}
         self._families: dict[str, FamilySnapshot] = {}
         self._families_dirty = True
         self._changed = asyncio.Event()
@@ -169,8 +172,17 @@ class ApiViews:
 
     # ------------------------------------------------------------------ reads
 
-    def objects(self, resource: ResourceName, *, namespace: str | None = None) -> list[ObjectSnapshot]:
+    def objects(self, resource: ResourceName, *, namespace: str | None = None) -> Sequence[ObjectSnapshot]:
+        """The resource's snapshots in (namespace, name) order; reused until the index changes.
+
+        Sorting 5,000 snapshots costs tens of milliseconds of loop time; concurrent and repeated
+        lists of an unchanged store share one sorted tuple.
+        """
         self._refresh_index()
+        key = (resource, namespace)
+        cached = self._sorted.get(key)
+        if cached is not None:
+            return cached
         namespaced = resource == "objectmetrics"
         out = [
             s
@@ -178,7 +190,10 @@ class ApiViews:
             if bool(s.namespace) == namespaced and (namespace is None or s.namespace == namespace)
         ]
         out.sort(key=lambda s: (s.namespace, s.api_name))
-        return out
+        if len(self._sorted) >= SORTED_VIEWS:
+            self._sorted.clear()  # one per namespace listed: bounded, rebuilt on the next list
+        self._sorted[key] = result = tuple(out)
+        return result
 
     def object(self, resource: ResourceName, *, namespace: str, name: str) -> ObjectSnapshot | None:
         self._refresh_index()
@@ -371,6 +386,7 @@ class ApiViews:
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
+        self._sorted.clear()
         for uid, rv in dirty.items():
             before = self._snapshots.get(uid)
             entries = self._current_entries(uid)

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,12 @@ async def serve(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     pki = Path(args.pki)
+    import gc
+
+    # As `panopticon serve` does: the interpreter's start-up objects go to the permanent
+    # generation once everything is imported, before the store fills (commands/serve.py).
+    gc.collect()
+    gc.freeze()
     store = bench_store(args.objects)
     settings = front_proxy_settings(pki)
     limits = ServingLimits(
@@ -88,6 +95,16 @@ async def serve(args: argparse.Namespace) -> None:
         limits=limits,
     )
     gaps: list[float] = []
+    gc_pauses: list[float] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif info.get("generation") == 2:
+            gc_pauses.append(1000 * (time.perf_counter() - gc_started[0]))
+
+    gc.callbacks.append(on_gc)
 
     async def ticker() -> None:
         """Event-loop lag inside the server: how late a 5 ms timer fires."""
@@ -99,13 +116,19 @@ async def serve(args: argparse.Namespace) -> None:
     async def lag(_request: web.Request) -> web.Response:
         values = sorted(gaps)
         gaps.clear()
+        full_gc = {"gc2": len(gc_pauses), "gc2_max": max(gc_pauses, default=0.0)}
+        gc_pauses.clear()
         n = len(values)
         return web.json_response(
             {"ticks": n, "p50": values[n // 2], "p99": values[min(n - 1, int(n * 0.99))], "max": values[-1]}
-            if n else {"ticks": 0}
+            | full_gc if n else {"ticks": 0} | full_gc
         )
 
     app.router.add_get("/bench-lag", lag)
+    if os.environ.get("BENCH_SLOW_MS"):  # name the callbacks that hold the loop (asyncio debug mode)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = float(os.environ["BENCH_SLOW_MS"]) / 1000
     tick = asyncio.create_task(ticker())
     tls = serving_tls(pki, settings)
     server = HttpsServer(app, tls, host="127.0.0.1", port=args.port, limits=limits)
@@ -145,15 +168,21 @@ def client_context(pki: Path) -> ssl.SSLContext:
     return ctx
 
 
-async def probe_loop(port: int, pki: Path, interval: float, stop: asyncio.Event) -> list[float]:
-    """GET /livez every ``interval`` s on one keep-alive connection until ``stop``; latencies (ms)."""
+async def probe_loop(
+    port: int, pki: Path, interval: float, stop: asyncio.Event, *, ready: Callable[[], None] = lambda: None
+) -> list[tuple[float, float]]:
+    """GET /livez every ``interval`` s on one keep-alive connection until ``stop``.
+
+    Returns (wall-clock start, latency ms or -1 for a failure) per probe; ``ready`` is called
+    once the first probe has been answered (the connection is up).
+    """
     import aiohttp
 
-    latencies: list[float] = []
+    probes: list[tuple[float, float]] = []
     connector = aiohttp.TCPConnector(ssl=client_context(pki), limit=1)
     async with aiohttp.ClientSession(connector=connector) as session:
         while not stop.is_set():
-            started = time.perf_counter()
+            at, started = time.time(), time.perf_counter()
             try:
                 async with session.get(
                     f"https://127.0.0.1:{port}/livez", timeout=aiohttp.ClientTimeout(total=5)
@@ -162,10 +191,12 @@ async def probe_loop(port: int, pki: Path, interval: float, stop: asyncio.Event)
                     ok = resp.status == 200
             except (aiohttp.ClientError, TimeoutError):
                 ok = False
-            latencies.append(1000 * (time.perf_counter() - started) if ok else -1.0)
+            probes.append((at, 1000 * (time.perf_counter() - started) if ok else -1.0))
+            if len(probes) == 1:
+                ready()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
-    return latencies
+    return probes
 
 
 def probe_main(args: argparse.Namespace) -> None:
@@ -176,19 +207,34 @@ def probe_main(args: argparse.Namespace) -> None:
     async def run() -> None:
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        print("READY 0", flush=True)
-        latencies = await probe_loop(args.port, Path(args.pki), 0.02, stop)
-        print(json.dumps(latencies), flush=True)
+        probes = await probe_loop(
+            args.port, Path(args.pki), 0.02, stop, ready=lambda: print("READY 0", flush=True)
+        )
+        print(json.dumps(probes), flush=True)
 
     asyncio.run(run())
 
 
+def probe_stats(probes: list[tuple[float, float]]) -> dict[str, float]:
+    values = sorted(v for _, v in probes if v >= 0)
+    n = len(values)
+    return {
+        "probes": len(probes),
+        "failures": len(probes) - n,
+        "p50": statistics.median(values) if values else 0.0,
+        "p99": values[min(n - 1, int(n * 0.99))] if values else 0.0,
+        "max": values[-1] if values else 0.0,
+    }
+
+
 class Prober:
-    """/livez latency from a separate process: ``start()``, then ``stop()`` -> p50/p99/max (ms)."""
+    """/livez latency from a separate process: ``start()`` (returns once probes are being
+    answered), then ``stop()`` -> p50/p99/max (ms); ``window(a, b)`` for probes started in [a, b)."""
 
     def __init__(self, port: int, pki: Path) -> None:
         self.port, self.pki = port, pki
         self._proc: subprocess.Popen[str] | None = None
+        self.probes: list[tuple[float, float]] = []
 
     def start(self) -> None:
         self._proc, _ = spawn_server("probe", "--port", str(self.port), "--pki", str(self.pki))
@@ -201,16 +247,11 @@ class Prober:
         self._proc.send_signal(signal.SIGTERM)
         out = await asyncio.to_thread(self._proc.stdout.read)
         self._proc.wait(10)
-        raw = json.loads(out.strip().splitlines()[-1])
-        values = sorted(v for v in raw if v >= 0)
-        n = len(values)
-        return {
-            "probes": len(raw),
-            "failures": len(raw) - n,
-            "p50": statistics.median(values) if values else 0.0,
-            "p99": values[min(n - 1, int(n * 0.99))] if values else 0.0,
-            "max": values[-1] if values else 0.0,
-        }
+        self.probes = [(at, ms) for at, ms in json.loads(out.strip().splitlines()[-1])]
+        return probe_stats(self.probes)
+
+    def window(self, start: float, end: float) -> dict[str, float]:
+        return probe_stats([p for p in self.probes if start <= p[0] < end])
 
 
 async def open_tls(port: int, ctx: ssl.SSLContext) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -358,6 +399,9 @@ async def phase_stalled(args: argparse.Namespace, pid: int, port: int, pki: Path
 
 
 async def phase_lists(args: argparse.Namespace, port: int, ctx: ssl.SSLContext, pki: Path) -> None:
+    """Cold: the first ``--lists`` concurrent lists of a fresh server (every item converted and
+    encoded); warm: rounds of ``--lists`` concurrent lists for ``--list-seconds`` (encoded items
+    reused). ``/livez`` latency is reported for each window."""
     import aiohttp
 
     prober = Prober(port, pki)
@@ -372,20 +416,34 @@ async def phase_lists(args: argparse.Namespace, port: int, ctx: ssl.SSLContext, 
                 assert resp.status == 200, resp.status
             return len(body), time.perf_counter() - started
 
-        await one()  # warm the read index
+        async def round_of_lists() -> list[tuple[int, float]]:
+            return list(await asyncio.gather(*(one() for _ in range(args.lists))))
+
         prober.start()
         await server_lag(session, port)  # reset
-        results = await asyncio.gather(*(one() for _ in range(args.lists)))
-        lag = await server_lag(session, port)
-        probes = await prober.stop()
-    sizes = [r[0] for r in results]
-    times = [r[1] for r in results]
-    print(f"## {args.lists} concurrent objectmetrics lists of {sizes[0] / 1e6:.1f} MB each")
-    print(f"list time {min(times):.2f}-{max(times):.2f} s; /livez meanwhile: {probes['probes']:.0f} probes, "
-          f"p50 {probes['p50']:.1f} ms, p99 {probes['p99']:.1f} ms, max {probes['max']:.1f} ms, "
-          f"failures {probes['failures']:.0f}")
-    print(f"server event-loop lag meanwhile (5 ms timer, {lag['ticks']} ticks): p50 {lag['p50']:.1f} ms, "
-          f"p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms")
+        cold_start = time.time()
+        cold = await round_of_lists()
+        cold_lag = await server_lag(session, port)
+        warm_start = time.time()
+        warm: list[tuple[int, float]] = []
+        while time.time() - warm_start < args.list_seconds:
+            warm += await round_of_lists()
+        warm_end = time.time()
+        warm_lag = await server_lag(session, port)
+        await prober.stop()
+    print(f"## {args.lists} concurrent objectmetrics lists of {cold[0][0] / 1e6:.1f} MB each")
+    for label, results, probes, lag in (
+        ("cold (first lists)", cold, prober.window(cold_start, warm_start), cold_lag),
+        (f"warm ({len(warm) // args.lists} rounds)", warm, prober.window(warm_start, warm_end), warm_lag),
+    ):
+        times = [r[1] for r in results]
+        print(f"{label}: list time {min(times):.2f}-{max(times):.2f} s; /livez meanwhile: "
+              f"{probes['probes']:.0f} probes, p50 {probes['p50']:.1f} ms, p99 {probes['p99']:.1f} ms, "
+              f"max {probes['max']:.1f} ms, "
+              f"failures {probes['failures']:.0f}")
+        print(f"  server event-loop lag (5 ms timer, {lag['ticks']} ticks): p50 {lag['p50']:.1f} ms, "
+              f"p99 {lag['p99']:.1f} ms, max {lag['max']:.1f} ms; full collections {lag['gc2']:.0f}, "
+              f"longest {lag['gc2_max']:.1f} ms")
 
 
 async def server_lag(session: Any, port: int) -> dict[str, float]:
@@ -403,10 +461,13 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=0, help="serve mode: Deployments in the store")
     parser.add_argument("--idle", type=int, default=1500)
     parser.add_argument("--slowloris", type=int, default=100)
+    parser.add_argument("--connection-rounds", type=int, default=1,
+                        help="repeat the connection burst on the same server (one-time vs retained memory)")
     parser.add_argument("--stalled", type=int, default=80)
     parser.add_argument("--stalled-objects", type=int, default=9000, help="5.8 MB of Prometheus text")
     parser.add_argument("--lists", type=int, default=5)
     parser.add_argument("--list-objects", type=int, default=5000, help="7.5 MB objectmetrics lists")
+    parser.add_argument("--list-seconds", type=float, default=10.0, help="warm rounds of lists for this long")
     parser.add_argument("--idle-timeout", type=float, default=90.0)
     parser.add_argument("--header-timeout", type=float, default=32.0)
     parser.add_argument("--write-timeout", type=float, default=15.0)
@@ -439,7 +500,8 @@ def main() -> None:
             server, size = spawn_server("serve", *flags)
             try:
                 if phase == "connections":
-                    asyncio.run(phase_connections(args, server.pid, port, ctx, pki))
+                    for _ in range(args.connection_rounds):
+                        asyncio.run(phase_connections(args, server.pid, port, ctx, pki))
                 elif phase == "stalled":
                     asyncio.run(phase_stalled(args, server.pid, port, pki, size))
                 else:

@@ -334,6 +334,10 @@ def parse_series(chunk: bytes) -> list[Series]:
 def _parse_line(line: str) -> Series:
     brace = line.find("{")
     space = line.find(" ")
+    if brace != -1 and (space == -1 or brace < space) and "\\" not in line:
+        fast = _parse_unescaped(line, brace)
+        if fast is not None:
+            return fast
     labels: dict[str, str] = {}
     if brace != -1 and (space == -1 or brace < space):
         name = line[:brace]
@@ -378,3 +382,28 @@ def _parse_line(line: str) -> Series:
     except ValueError:
         raise SeriesParseError(f"bad value {fields[0]!r} in {line!r}") from None
     return Series(name=name, labels=labels, value=value_f)
+
+
+def _parse_unescaped(line: str, brace: int) -> Series | None:
+    """The common line (no backslash, so no ``"`` inside a value): split instead of scanning.
+
+    ``None`` when the line is not plainly ``name{k="v",...} value``: the scanner decides then.
+    """
+    close = line.rfind("}")
+    if close < brace or (not line.endswith('"', brace, close) and close != brace + 1):
+        return None
+    labels: dict[str, str] = {}
+    if close > brace + 1:
+        for part in line[brace + 1 : close - 1].split('",'):
+            key, eq, value = part.partition('="')
+            if not eq or '"' in value:
+                return None
+            labels[key.strip()] = value
+    fields = line[close + 1 :].split()
+    if not fields:
+        return None
+    try:
+        value_f = float(fields[0])
+    except ValueError:
+        return None
+    return Series(name=line[:brace], labels=labels, value=value_f)

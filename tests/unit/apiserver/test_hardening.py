@@ -413,6 +413,7 @@ async def test_item8_malformed_requests_are_counted_and_logged_briefly(
 ) -> None:
     served, rejected = limited
     caplog.set_level(logging.DEBUG)
+    started = time.monotonic()
     for _ in range(30):
         reader, writer = await raw_tls(served)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: \x01\r\n\r\n")
@@ -421,7 +422,9 @@ async def test_item8_malformed_requests_are_counted_and_logged_briefly(
         writer.close()
     assert rejected.count("bad_request") == 30
     lines = [r for r in caplog.records if r.levelno >= logging.INFO and "aiohttp" not in r.name]
-    assert len(lines) <= 5 and not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
+    windows = 1 + int((time.monotonic() - started) // 10)  # 5 lines per 10 s (a loaded machine may span two)
+    assert len(lines) <= 5 * windows
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= logging.INFO)
     assert not [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= logging.ERROR]
 
 

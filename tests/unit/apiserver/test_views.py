@@ -82,3 +82,22 @@ def test_bookkeeping_of_deleted_objects_does_not_pile_up_without_readers(monkeyp
         "deployments.apps.api",
     }
     views.close()
+
+
+def test_sorted_lists_are_shared_until_the_index_changes() -> None:
+    store = populated_store()
+    views = ApiViews(store)
+    first = views.objects("objectmetrics")
+    assert views.objects("objectmetrics") is first  # an unchanged store is sorted once
+    keys = [(s.namespace, s.api_name) for s in first]
+    assert keys == sorted(keys) and len(keys) > 1
+    store.upsert("deployments", deployment("aaa", "team-a", 1))
+    second = views.objects("objectmetrics")
+    assert second is not first  # a change shows in the very next list
+    assert "deployments.apps.aaa" in [s.api_name for s in second]
+    store.delete("deployments", "uid-team-a-aaa")
+    assert "deployments.apps.aaa" not in [s.api_name for s in views.objects("objectmetrics")]
+    per_ns = views.objects("objectmetrics", namespace="team-a")
+    assert {s.namespace for s in per_ns} == {"team-a"}
+    assert views.objects("objectmetrics", namespace="team-a") is per_ns
+    views.close()

@@ -230,3 +230,12 @@ def test_fuzz_through_the_real_compiler(from_object: str, literal: str, help_tex
         checked = check_exposition(body, openmetrics=openmetrics, allowed_lint=lint)
         assert checked.samples("example_com_widget_value") == expected
         assert checked.families["example_com_widget_value"].documentation.strip() == help_text.strip()
+
+
+def test_parse_series_split_fast_path_agrees_with_the_scanner_on_tricky_unescaped_values() -> None:
+    # No backslash: the split path; braces, commas, '=' and spaces inside values must survive.
+    chunk = b'x{a="}{",b="a,b=c",c=" sp ace ",d=""} 7\nx{a="q\\"",b="}"} 8\n'
+    assert parse_series(chunk) == [
+        Series("x", {"a": "}{", "b": "a,b=c", "c": " sp ace ", "d": ""}, 7.0),
+        Series("x", {"a": 'q"', "b": "}"}, 8.0),
+    ]
