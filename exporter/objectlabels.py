@@ -25,7 +25,8 @@ from typing import Any
 from exporter.naming import escape_label_value
 from exporter.types import Problem
 
-__all__ = ["ObjectLabelRenderer", "compile_allowlists", "label_could_collide", "sanitize"]
+__all__ = ["ObjectLabelRenderer", "compile_allowlists", "label_could_collide", "object_label_getter",
+           "sanitize"]
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -84,6 +85,49 @@ def label_could_collide(key: str, allowlists: Sequence[_Allowlist]) -> str | Non
             if fnmatch.fnmatchcase(key, pattern):
                 return pattern
     return None
+
+
+LabelGetter = Callable[[Mapping[str, Any]], "str | None"]
+
+
+def object_label_getter(name: str, allowlists: Sequence[_Allowlist]) -> LabelGetter:
+    """meta -> the value the allow-lists give label ``name`` (``label_team``), or None: the same
+    choice the renderer makes (an exact key; else the first matching key in key order)."""
+    for allowlist in allowlists:
+        if name.startswith(allowlist.prefix):
+            getter = _getter(name[len(allowlist.prefix):], allowlist)
+            if getter is not None:
+                return getter
+    return lambda meta: None
+
+
+def _getter(suffix: str, allowlist: _Allowlist) -> LabelGetter | None:
+    field, glob = allowlist.field, allowlist.glob
+    exact = {key for key, _ in allowlist.exact}
+    direct = next((key for key in exact if sanitize(key) == suffix), None)
+    if glob is None:
+        if direct is None:
+            return None
+
+        def exact_value(meta: Mapping[str, Any]) -> str | None:
+            values = meta.get(field)
+            value = values.get(direct) if isinstance(values, dict) else None
+            return value if isinstance(value, str) else None
+
+        return exact_value
+    match = glob.fullmatch
+
+    def glob_value(meta: Mapping[str, Any]) -> str | None:
+        values = meta.get(field)
+        if not isinstance(values, dict):
+            return None
+        for key in sorted(values):
+            value = values[key]
+            if isinstance(value, str) and (key in exact or match(key)) and sanitize(key) == suffix:
+                return value
+        return None
+
+    return glob_value
 
 
 def compile_allowlists(*, labels: Sequence[str], annotations: Sequence[str],
