@@ -11,9 +11,10 @@ labels the allow-lists copy; ``count`` gives the number of series of each group,
 Two halves, both decided once at compile time:
 
 - ``AggregateRenderer`` (compiler side, per event): renders one object into its *contribution*,
-  one sample line per group it touches (``name{by labels} n``), which the store keeps as that
-  object's chunk of the family, exactly where a per-object family keeps its sample lines. The
-  per-object views (``ObjectMetrics``) therefore show each object's share.
+  sample lines ``name{by labels} value`` (``count``: one per group it touches, with its number
+  of series; ``sum``: one per series, so no partial sum is rounded), which the store keeps as
+  that object's chunk of the family, exactly where a per-object family keeps its sample lines.
+  The per-object views (``ObjectMetrics``) therefore show each object's share.
 - ``FamilyAggregate`` (store side): the groups of one family, over all objects and per
   namespace. On every add, update and delete the store hands it the object's old and new
   contribution (``exporter.store``: it has both at hand when it splices a block): the old lines
@@ -131,20 +132,12 @@ class AggregateRenderer:
             groups.setdefault(base + fragments if fragments else base, []).append(value)
         lines = []
         for key, values in groups.items():
-            total = float(len(values)) if self._count else _sum(values)
-            if key:
-                lines.append(f"{self.name_open}{key[1:]}}} {format_value(total)}\n")
-            else:
-                lines.append(f"{self.name_bare}{format_value(total)}\n")
+            start = f"{self.name_open}{key[1:]}}} " if key else self.name_bare
+            if self._count:
+                lines.append(f"{start}{len(values)}\n")
+            else:  # one line per series: a partial sum would be rounded, the store's sum is exact
+                lines.extend(f"{start}{format_value(value)}\n" for value in values)
         return "".join(lines)
-
-
-def _sum(values: list[float]) -> float:
-    if len(values) == 1:
-        return values[0]
-    if all(math.isfinite(v) for v in values):
-        return math.fsum(values)
-    return sum(values)
 
 
 # --------------------------------------------------------------------------- store side
