@@ -19,9 +19,9 @@ Two halves, both decided once at compile time:
   namespace. On every add, update and delete the store hands it the object's old and new
   contribution (``exporter.store``: it has both at hand when it splices a block): the old lines
   are subtracted and the new ones added, O(lines of that object), independent of how many
-  objects there are. A group disappears when no object contributes to it any more. Sums are exact
-  (integers, or ``fractions.Fraction`` for non-integral values; NaN and infinities counted
-  apart), so the result never depends on the order of events and always equals a recount.
+  objects there are. A group disappears when no object contributes to it any more. Sums are
+  exact (integers in units of 2**-1074, the smallest double; NaN and infinities counted apart),
+  so the result never depends on the order of events and always equals a recount.
 
 A scrape reads the groups' text, cached per namespace until the groups change; group lines are
 sorted by their label text. A namespace-filtered scrape (``/namespaces/{ns}/prometheus``,
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from fractions import Fraction
 from typing import Any
 
 from exporter.naming import label_name_problem
@@ -143,14 +142,20 @@ class AggregateRenderer:
 # --------------------------------------------------------------------------- store side
 
 
+# Every finite double is an integer multiple of 2**-1074: sums kept as that integer are exact, and
+# Python's int / int is correctly rounded, so the sum is read back as the nearest double.
+_EXPONENT = 1074
+_SCALE = 1 << _EXPONENT
+
+
 class _Group:
-    """One group: how many objects contribute, and the exact sum of their contributions."""
+    """One group: how many lines contribute, and the exact sum of their values."""
 
     __slots__ = ("exact", "nan", "neg_inf", "objects", "pos_inf")
 
     def __init__(self) -> None:
         self.objects = 0
-        self.exact: int | Fraction = 0
+        self.exact = 0  # the sum of the finite values, in units of 2**-1074
         self.nan = self.pos_inf = self.neg_inf = 0
 
     def add(self, value: float, sign: int) -> None:
@@ -161,10 +166,10 @@ class _Group:
             self.pos_inf += sign
         elif value == -math.inf:
             self.neg_inf += sign
-        elif value.is_integer():
-            self.exact += sign * int(value)
-        else:
-            self.exact += sign * Fraction(value)
+        elif value:
+            numerator, denominator = value.as_integer_ratio()  # denominator: a power of two
+            units = numerator << (_EXPONENT - denominator.bit_length() + 1)
+            self.exact += units if sign > 0 else -units
 
     def value(self) -> float:
         if self.nan or (self.pos_inf and self.neg_inf):
@@ -173,7 +178,7 @@ class _Group:
             return math.inf
         if self.neg_inf:
             return -math.inf
-        return float(self.exact)
+        return self.exact / _SCALE
 
 
 class FamilyAggregate:
