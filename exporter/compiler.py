@@ -40,6 +40,7 @@ from exporter.naming import (
 )
 from exporter.objectlabels import (
     ObjectLabelRenderer,
+    collision_source,
     compile_allowlists,
     label_could_collide,
     object_label_getter,
@@ -355,7 +356,7 @@ class _Collector:
         if entry is None:
             return False
         self.add(where, f"label {key!r} collides with the labels {entry!r} of "
-                 "spec.labelsAllowlist/annotationsAllowlist")
+                 f"{collision_source(key, self.allowlists)}")
         return True
 
     def add(self, path: str, message: str) -> None:
@@ -369,8 +370,19 @@ class _Collector:
             return None
 
 
-def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> CompiledPlan:
-    """Compile a MetricsConfiguration; raises ``CompileError`` with every problem found."""
+class GlobalLabels(Protocol):
+    """The global ``--metric-labels-allowlist`` / ``--metric-annotations-allowlist``
+    (``exporter.metriclabels.MetricLabelsAllowlist``)."""
+
+    def for_target(self, target: TargetRef) -> tuple[tuple[str, ...], tuple[str, ...]]: ...
+
+
+def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
+                   metric_labels: GlobalLabels | None = None) -> CompiledPlan:
+    """Compile a MetricsConfiguration; raises ``CompileError`` with every problem found.
+
+    ``metric_labels``: the global allow-list flags, whose keys for this target are added to
+    ``spec.labelsAllowlist`` / ``annotationsAllowlist``."""
     if isinstance(config, MetricsConfiguration):
         model = config
     else:
@@ -386,9 +398,11 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     target = TargetRef(api_version=spec.targetRef.apiVersion, kind=spec.targetRef.kind)
     reserved = default_label_keys(target)
     kind_key = reserved[1]
+    flag_labels, flag_annotations = metric_labels.for_target(target) if metric_labels else ((), ())
     object_labels, allowlists = compile_allowlists(labels=spec.labelsAllowlist,
                                                    annotations=spec.annotationsAllowlist,
-                                                   problems=collector.problems)
+                                                   problems=collector.problems, flag_labels=flag_labels,
+                                                   flag_annotations=flag_annotations)
     collector.allowlists = allowlists
     selector = spec.targetRef.selector
     scope = compile_scope(selector=selector.model_dump() if selector is not None else None,
@@ -892,7 +906,7 @@ def document_location(doc: Document, path: str) -> str:
     return doc.location
 
 
-def compile_documents(configs: Sequence[Document], *,
+def compile_documents(configs: Sequence[Document], *, metric_labels: GlobalLabels | None = None,
                       locate: Locate = document_location) -> tuple[list[Plan], list[str]]:
     """Compile configuration documents and check conflicts between them.
 
@@ -907,7 +921,7 @@ def compile_documents(configs: Sequence[Document], *,
     problems: list[str] = []
     for doc in configs:
         try:
-            plan = compile_config(doc.data)
+            plan = compile_config(doc.data, metric_labels=metric_labels)
         except CompileError as exc:
             problems.extend(format_problem(source=locate(doc, p.path), name=exc.name or doc.name, problem=p)
                             for p in exc.problems)
