@@ -26,6 +26,12 @@ generation bump, no event, the cached exposition stays valid. An update that car
 non-empty resourceVersion as the stored entry is skipped without rendering (a relist of an
 unchanged cluster costs a dict lookup per object).
 
+Aggregates (``exporter.aggregates``): a family whose header says ``aggregate`` stores each
+object's *contribution* (a line per group) as its chunk, like any family, and its groups in a
+``FamilyAggregate`` beside the blocks; ``_add``, ``_replace`` and ``_remove``, which have the old
+and the new chunks at hand, subtract and add them (O(1) in the number of objects), and a scrape
+yields the groups' text instead of the chunks (per namespace for a filtered one).
+
 Re-rendering after a configuration change: the store cannot re-render by itself because it keeps
 no objects. ``set_plan(plan, objects=...)`` swaps the plan and renders the given objects in one
 step (events are a precise diff); ``set_plan(plan)`` without objects drops the entries rendered by
