@@ -16,6 +16,7 @@ import yaml
 from exporter.compiler import CompileError, compile_config
 from exporter.metriclabels import MetricLabelsAllowlist, MetricLabelsError, plural_of
 from exporter.types import TargetRef
+from tests.offline_fixtures import free_port, http_get, serve, wait_ready
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -135,3 +136,24 @@ def test_serve_refuses_a_bad_value(tmp_path: Path) -> None:
                  "--metric-annotations-allowlist=pods=[a")
     assert result.returncode == 1, result.stderr
     assert "--metric-annotations-allowlist: cannot parse 'pods=[a'" in result.stderr
+
+
+def test_serve_source_applies_the_flags(tmp_path: Path) -> None:
+    """``serve --source``: the flag's labels on the served series (an aggregate keeps its own)."""
+    (tmp_path / "config.yaml").write_text((ROOT / "examples" / "aggregates" / "config.yaml").read_text())
+    (tmp_path / "objects.yaml").write_text((ROOT / "examples" / "aggregates" / "objects.yaml").read_text())
+    (tmp_path / "extensions.yaml").write_text(
+        yaml.safe_dump(config(metrics=[{"name": "info", "help": "h", "type": "gauge",
+                                        "metricValue": {"value": 1}}]) | {"metadata": {"name": "info"}}))
+    port = free_port()
+    proc = serve("--source", str(tmp_path), f"--metrics-bind-address=127.0.0.1:{port}",
+                 "--metric-labels-allowlist=pods=[team]")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, proc)
+        body = http_get(base + "/metrics")[2].decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert 'core_pod_info{namespace="shop",pod="web-0",label_team="checkout"} 1\n' in body
+    assert 'core_pod_by_phase{namespace="shop",phase="Running"} 2\n' in body
