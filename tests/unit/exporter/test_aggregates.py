@@ -6,7 +6,10 @@ full view and every namespace-filtered view."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,3 +199,35 @@ def test_aggregates_equal_a_recount_after_any_event_sequence(sequence: list[tupl
     fresh = MetricsStore(telemetry=Telemetry(process_metrics=False))
     fresh.set_plan(PLAN, objects=list(current.values()))
     assert Exposition(fresh).body(fmt="text") == exposition.body(fmt="text")
+
+
+def test_check_reports_aggregate_problems_at_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("""apiVersion: metrics.appscode.com/v1alpha1
+kind: MetricsConfiguration
+metadata:
+  name: bad
+spec:
+  targetRef: {apiVersion: v1, kind: Pod}
+  metrics:
+  - name: by_phase
+    help: h
+    type: gauge
+    labels: [{key: phase, valuePath: .status.phase}]
+    aggregate:
+      op: count
+      by: [namespace, phaze]
+  - name: total
+    help: h
+    type: gauge
+    aggregate: {op: avg}
+""")
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run([sys.executable, "-m", "apiserver.cli", "check", "-c", str(path)], cwd=root,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert (f"{path}:18: bad: spec.metrics[1].aggregate.op: must be one of 'count' or 'sum' "
+            "(got 'avg')") in lines
+    assert any(line.startswith(f"{path}:14: bad: spec.metrics[0].aggregate.by[1]: 'phaze' is not a label")
+               for line in lines), lines
