@@ -1,7 +1,8 @@
 """Aggregates (``metrics[].aggregate``) on the real kube-apiserver: the CRD schema accepts the
 documented example (``kubectl apply --dry-run=server``) and refuses an unknown ``op``, and the
 live exporter serves the groups and follows creates, updates that move an object to another
-group, and deletes (a group whose count drops to zero disappears)."""
+group, and deletes (a group whose count drops to zero disappears); ``--metric-labels-allowlist``
+feeds the cluster-mode compiler (an aggregate by a label only the flag adds)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def aggregate_config(name: str, group: str) -> dict[str, Any]:
                  "labels": [{"key": "phase", "valuePath": ".spec.phase"}],
                  "metricValue": {"valueFromPath": ".spec.replicas"},
                  "aggregate": {"op": "sum", "by": ["phase"]}},
+                # label_team exists only through serve's --metric-labels-allowlist=widgets=[team]
+                {"name": "by_team", "help": "Widgets per team.", "type": "gauge",
+                 "aggregate": {"op": "count", "by": ["label_team"]}},
             ],
         },
     }
@@ -43,7 +47,8 @@ def aggregate_config(name: str, group: str) -> dict[str, Any]:
 
 def widget(group: str, namespace: str, name: str, phase: str, replicas: float) -> dict[str, Any]:
     return {"apiVersion": f"{group}/v1", "kind": "Widget",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace,
+                         "labels": {"team": "t" if replicas >= 1 else "u"}},
             "spec": {"phase": phase, "replicas": replicas}}
 
 
@@ -77,7 +82,8 @@ def test_live_exporter_follows_creates_updates_and_deletes(kube_cluster: KubeClu
     by_phase, replicas = f"{family_prefix(group)}by_phase", f"{family_prefix(group)}replicas"
     a, b = f'namespace="{kube_namespace}"', f'namespace="{other}"'
 
-    with serve(kube_cluster, tmp_path, f"--config={config_file}") as proc:
+    with serve(kube_cluster, tmp_path, f"--config={config_file}",
+               "--metric-labels-allowlist=widgets=[team]") as proc:
         def state() -> tuple[set[str], set[str]]:
             return proc.samples(by_phase + "{"), proc.samples(replicas + "{")
 
@@ -102,5 +108,8 @@ def test_live_exporter_follows_creates_updates_and_deletes(kube_cluster: KubeClu
              f'{by_phase}{{{b},phase="Running"}} 2'},
             {f'{replicas}{{phase="Running"}} 6', f'{replicas}{{phase="Failed"}} 0.5'}),
             timeout=15, what=lambda: f"{state()}\n{proc.log_tail()}")
+        by_team = f"{family_prefix(group)}by_team"
+        assert proc.samples(by_team + "{") == {f'{by_team}{{label_team="t"}} 3',
+                                               f'{by_team}{{label_team="u"}} 1'}
         text = proc.metrics()
         assert text.count(f"# TYPE {by_phase} gauge\n") == 1 and text.count(f"# TYPE {replicas} gauge\n") == 1
