@@ -34,6 +34,20 @@ def _add_family_lists(p: argparse._ActionsContainer) -> None:
                         "allowlist)")
 
 
+def _add_label_lists(p: argparse._ActionsContainer) -> None:
+    where = ("RESOURCE is the plural (pods), the lowercase kind or <plural>.<group> of a configuration's "
+             "targetRef, * every configuration; KEY a key or a glob (app.kubernetes.io/*, * for all)")
+    p.add_argument("--metric-labels-allowlist", default="", metavar="RESOURCE=[KEY,...],...",
+                   help="copy object labels into every series of the configurations of RESOURCE as "
+                        "label_<key> (sanitized: app.kubernetes.io/name -> label_app_kubernetes_io_name), "
+                        "as kube-state-metrics, e.g. 'pods=[app,app.kubernetes.io/*],deployments=[*]'; "
+                        f"{where}; added to each configuration's spec.labelsAllowlist, a collision with "
+                        "its labels is a compile error")
+    p.add_argument("--metric-annotations-allowlist", default="", metavar="RESOURCE=[KEY,...],...",
+                   help="the same for annotations (annotation_<key>; spec.annotationsAllowlist), e.g. "
+                        "'pods=[owner]'")
+
+
 def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "render",
@@ -50,6 +64,7 @@ def _add_render(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                    help="exposition format (default: Prometheus text 0.0.4)")
     p.add_argument("-n", "--namespace", help="only series of objects in this namespace")
     _add_family_lists(p)
+    _add_label_lists(p)
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +109,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--namespace-selector", default="",
                    help="label selector on Namespaces whose objects are exported (as Panopticon)")
     _add_family_lists(g)
+    _add_label_lists(g)
     g.add_argument("--shard", type=int, default=0, help="this instance's shard (0-based)")
     g.add_argument("--total-shards", type=int, default=1, help="number of shards")
     g.add_argument("--pod", default="", help="StatefulSet pod name: derive --shard from its ordinal")

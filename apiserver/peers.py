@@ -43,6 +43,7 @@ from aiohttp import web
 
 from apiserver.requestinfo import RequestInfo
 from apiserver.status import StatusError
+from exporter.values import format_value
 
 log = logging.getLogger("panopticon.peers")
 
@@ -62,11 +63,15 @@ def merge_exposition(bodies: Sequence[bytes]) -> bytes:
     A family is the ``# HELP``/``# TYPE``/``# UNIT`` lines naming it and the samples after them;
     the header comes from the first body that has the family, later bodies add their samples.
     Families keep the order of first appearance; OpenMetrics' ``# EOF`` is written once, last.
+    A series that several bodies have (only an aggregate's group can be: every object lives in one
+    shard, exporter/aggregates.py) is written once with the sum of their values, which is the
+    aggregate over all shards (a count or a sum).
     """
     order: list[str] = []
     headers: dict[str, list[bytes]] = {}
     header_from: dict[str, int] = {}
     samples: dict[str, list[bytes]] = {}
+    positions: dict[bytes, tuple[str, int]] = {}  # series (line without value) -> (family, index)
     eof = False
     for index, body in enumerate(bodies):
         current = ""
@@ -94,6 +99,14 @@ def merge_exposition(bodies: Sequence[bytes]) -> bytes:
                     header_from[current] = index
                     order.append(current)
                     headers[current], samples[current] = [], []
+            series, _, value = line.rpartition(b" ")
+            seen = positions.get(series)
+            if seen is not None and seen[0] == current:
+                family, at = seen
+                total = float(samples[family][at].rpartition(b" ")[2]) + float(value)
+                samples[family][at] = series + b" " + format_value(total).encode()
+                continue
+            positions[series] = (current, len(samples[current]))
             samples[current].append(line)
     out = bytearray()
     for name in order:

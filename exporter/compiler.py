@@ -25,8 +25,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from exporter.aggregates import AggregateRenderer, compile_by
 from exporter.expressions import CompiledExpression, EvaluationError, ExpressionError, compile_expression
 from exporter.functions import FUNCTIONS
 from exporter.models import Label, Metric, MetricsConfiguration, MetricValue, parse_config
@@ -37,7 +38,13 @@ from exporter.naming import (
     label_name_problem,
     metric_name_problem,
 )
-from exporter.objectlabels import ObjectLabelRenderer, compile_allowlists, label_could_collide
+from exporter.objectlabels import (
+    ObjectLabelRenderer,
+    collision_source,
+    compile_allowlists,
+    label_could_collide,
+    object_label_getter,
+)
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
 from exporter.scoping import Scope, compile_scope
 from exporter.sources import Document
@@ -113,6 +120,14 @@ class _SeriesRule:
 
 def _no_value(_: Any) -> Any:
     return MISSING
+
+
+class _Renderer(Protocol):
+    """Renders one family for one object (``_FamilyRenderer``, ``aggregates.AggregateRenderer``)."""
+
+    metric: str
+
+    def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str: ...
 
 
 class _FamilyRenderer:
@@ -228,6 +243,53 @@ class _FamilyRenderer:
             return lines[0]
         return "".join(lines)
 
+    def samples(self, obj: Any, errors: RenderErrors | None, *, keep: Sequence[bool],
+                keep_state: bool) -> list[tuple[str, float]]:
+        """Every series ``render`` would emit, as (the fragments of the ``keep`` labels, value):
+        what an aggregate groups (exporter/aggregates.py). Same contexts, same drops."""
+        contexts = self._contexts(obj) if self.fan_out else [(obj,)]
+        seen: set[str] | None = set() if self.fan_out else None
+        out: list[tuple[str, float]] = []
+        for ctx in contexts:
+            full: list[str] = []
+            kept: list[str] = []
+            for (literal, key_open, level, get), wanted in zip(self._labels, keep, strict=True):
+                if literal is not None:
+                    fragment = literal
+                else:
+                    raw = get(ctx[level])
+                    if type(raw) is not str:
+                        if raw is MISSING or raw is None:
+                            continue
+                        raw = label_value_of(raw)
+                    fragment = f'{key_open}{escape_label_value(raw)}"'
+                full.append(fragment)
+                if wanted:
+                    kept.append(fragment)
+            if seen is not None:
+                labels = "".join(full)
+                if labels in seen:
+                    if errors is not None:
+                        errors.items.append((self.metric, "duplicate",
+                                             f"another element already produced {{{labels[1:]}}}"))
+                    continue
+                seen.add(labels)
+            group = "".join(kept)
+            for state_fragment, constant, compute in self._series:
+                if constant is not None:
+                    value = float(constant)
+                else:
+                    try:
+                        value = compute(ctx)
+                    except NoSample:
+                        continue
+                    except (ValueConversionError, EvaluationError) as exc:
+                        if errors is not None:
+                            errors.items.append((self.metric, exc.reason, str(exc)))
+                        continue
+                out.append((group + state_fragment if keep_state else group, value))
+        return out
+
 
 @dataclass(slots=True)
 class CompiledPlan:
@@ -239,7 +301,7 @@ class CompiledPlan:
     family_paths: tuple[str, ...]  # "spec.metrics[i]" of each family, for problems
     _kind_key_open: str
     _common: tuple[_LabelRule, ...]
-    _renderers: tuple[_FamilyRenderer, ...]
+    _renderers: tuple[_Renderer, ...]
     _object_labels: ObjectLabelRenderer | None = None
     scope: Scope | None = None  # spec.targetRef.selector / namespaces / excludeNamespaces
 
@@ -294,7 +356,7 @@ class _Collector:
         if entry is None:
             return False
         self.add(where, f"label {key!r} collides with the labels {entry!r} of "
-                 "spec.labelsAllowlist/annotationsAllowlist")
+                 f"{collision_source(key, self.allowlists)}")
         return True
 
     def add(self, path: str, message: str) -> None:
@@ -308,8 +370,19 @@ class _Collector:
             return None
 
 
-def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> CompiledPlan:
-    """Compile a MetricsConfiguration; raises ``CompileError`` with every problem found."""
+class GlobalLabels(Protocol):
+    """The global ``--metric-labels-allowlist`` / ``--metric-annotations-allowlist``
+    (``exporter.metriclabels.MetricLabelsAllowlist``)."""
+
+    def for_target(self, target: TargetRef) -> tuple[tuple[str, ...], tuple[str, ...]]: ...
+
+
+def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
+                   metric_labels: GlobalLabels | None = None) -> CompiledPlan:
+    """Compile a MetricsConfiguration; raises ``CompileError`` with every problem found.
+
+    ``metric_labels``: the global allow-list flags, whose keys for this target are added to
+    ``spec.labelsAllowlist`` / ``annotationsAllowlist``."""
     if isinstance(config, MetricsConfiguration):
         model = config
     else:
@@ -325,9 +398,11 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     target = TargetRef(api_version=spec.targetRef.apiVersion, kind=spec.targetRef.kind)
     reserved = default_label_keys(target)
     kind_key = reserved[1]
+    flag_labels, flag_annotations = metric_labels.for_target(target) if metric_labels else ((), ())
     object_labels, allowlists = compile_allowlists(labels=spec.labelsAllowlist,
                                                    annotations=spec.annotationsAllowlist,
-                                                   problems=collector.problems)
+                                                   problems=collector.problems, flag_labels=flag_labels,
+                                                   flag_annotations=flag_annotations)
     collector.allowlists = allowlists
     selector = spec.targetRef.selector
     scope = compile_scope(selector=selector.model_dump() if selector is not None else None,
@@ -342,7 +417,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
     )
 
     families: list[FamilyHeader] = []
-    renderers: list[_FamilyRenderer] = []
+    renderers: list[_Renderer] = []
     family_paths: list[str] = []
     names_seen: dict[str, int] = {}
     full_names_seen: dict[str, int] = {}
@@ -363,12 +438,21 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
             continue
         names_seen[metric.name] = index
         full_names_seen[full_name] = index
-        renderer = _compile_metric(metric, where=where, full_name=full_name, reserved=reserved,
-                                   common_keys=common_keys, collector=collector)
+        if metric.aggregate is not None and metric.aggregate.op == "count" and metric.states is None \
+                and metric.metricValue is None:
+            metric = metric.model_copy(update={"metricValue": MetricValue(value=1.0)})  # count: any value
+        renderer: _Renderer | None = _compile_metric(metric, where=where, full_name=full_name,
+                                                     reserved=reserved, common_keys=common_keys,
+                                                     collector=collector)
+        if renderer is not None and metric.aggregate is not None:
+            renderer = _aggregate_renderer(metric, renderer, where=where, full_name=full_name,
+                                           kind_key=kind_key, collector=collector,
+                                           common=tuple(zip(spec.commonLabels, common, strict=False)))
         if renderer is not None:
             renderers.append(renderer)
             families.append(FamilyHeader(name=full_name, help=metric.help, type=metric.type,
-                                         configuration=model.metadata.name, target=target))
+                                         configuration=model.metadata.name, target=target,
+                                         aggregate=metric.aggregate is not None))
             family_paths.append(where)
 
     if collector.problems:
@@ -384,6 +468,59 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any]) -> Compiled
         _object_labels=object_labels,
         scope=scope,
     )
+
+
+def _aggregate_renderer(metric: Metric, inner: _Renderer, *, where: str, full_name: str, kind_key: str,
+                        common: Sequence[tuple[Label, _LabelRule]],
+                        collector: _Collector) -> AggregateRenderer | None:
+    """``metrics[].aggregate``: the metric's per-object renderer, grouped by ``by``."""
+    assert metric.aggregate is not None and isinstance(inner, _FamilyRenderer)
+    allowlists = collector.allowlists
+    by = compile_by(metric.aggregate.by, where=f"{where}.aggregate", kind_key=kind_key,
+                    common=(label.key for label, _ in common), labels=(label.key for label in metric.labels),
+                    state=metric.states.labelKey if metric.states is not None else None,
+                    object_label=lambda name: label_could_collide(name, allowlists) is not None,
+                    problems=collector.problems)
+    if any(p.path.startswith(f"{where}.aggregate") for p in collector.problems):
+        return None
+    keep = tuple(label.key in by.labels for label in metric.labels)
+    kept_common = tuple(rule for label, rule in common if label.key in by.common)
+    getters = tuple((f',{name}="', object_label_getter(name, allowlists)) for name in by.object_labels)
+    with_namespace, with_name, keep_state = by.namespace, by.name, by.state
+    name_open = f',{kind_key}="'
+
+    def head(obj: Mapping[str, Any]) -> str:
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
+        parts: list[str] = []
+        if with_namespace:
+            namespace = meta.get("namespace")
+            if isinstance(namespace, str) and namespace:
+                parts.append(f',namespace="{escape_label_value(namespace)}"')
+        if with_name:
+            name = meta.get("name")
+            if isinstance(name, str) and name:
+                parts.append(f'{name_open}{escape_label_value(name)}"')
+        for rule in kept_common:
+            if rule.literal is not None:
+                parts.append(rule.literal)
+                continue
+            assert rule.path is not None
+            raw = rule.path((obj,))
+            if raw is not MISSING and (text := label_value_of(raw)) is not None:
+                parts.append(rule.key_open + escape_label_value(text) + '"')
+        for key_open, get in getters:
+            value = get(meta)
+            if value is not None:
+                parts.append(f'{key_open}{escape_label_value(value)}"')
+        return "".join(parts)
+
+    def samples(obj: Any, errors: Any) -> list[tuple[str, float]]:
+        return inner.samples(obj, errors, keep=keep, keep_state=keep_state)
+
+    return AggregateRenderer(metric=metric.name, full_name=full_name, count=metric.aggregate.op == "count",
+                             head=head, samples=samples, fan_out=inner.fan_out)
 
 
 def _chosen_name(metric: Metric, *, prefix: str | None, target: TargetRef,
@@ -769,7 +906,7 @@ def document_location(doc: Document, path: str) -> str:
     return doc.location
 
 
-def compile_documents(configs: Sequence[Document], *,
+def compile_documents(configs: Sequence[Document], *, metric_labels: GlobalLabels | None = None,
                       locate: Locate = document_location) -> tuple[list[Plan], list[str]]:
     """Compile configuration documents and check conflicts between them.
 
@@ -784,7 +921,7 @@ def compile_documents(configs: Sequence[Document], *,
     problems: list[str] = []
     for doc in configs:
         try:
-            plan = compile_config(doc.data)
+            plan = compile_config(doc.data, metric_labels=metric_labels)
         except CompileError as exc:
             problems.extend(format_problem(source=locate(doc, p.path), name=exc.name or doc.name, problem=p)
                             for p in exc.problems)

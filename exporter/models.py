@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr, Valid
 from exporter.types import Problem
 
 __all__ = [
+    "Aggregate",
     "Field_",
     "Label",
     "Metric",
@@ -91,6 +92,13 @@ class State(_Strict):
     values: list[StateValue] = Field(min_length=1)
 
 
+class Aggregate(_Strict):
+    """Extension (exporter/aggregates.py): one series per group of ``by`` label values."""
+
+    op: Literal["count", "sum"]
+    by: list[StrictStr] = Field(default_factory=list)
+
+
 class Metric(_Strict):
     name: StrictStr = Field(min_length=1)
     help: StrictStr
@@ -101,6 +109,7 @@ class Metric(_Strict):
     states: State | None = None
     metricValue: MetricValue | None = None
     fullName: StrictStr | None = Field(default=None, min_length=1)  # extension: the family's whole name
+    aggregate: Aggregate | None = None  # extension: count or sum the series by label values
 
 
 class MetricsConfigurationSpec(_Strict):

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.compiler import compile_documents
+from exporter.compiler import GlobalLabels, compile_documents
 from exporter.sources import (
     SUFFIXES,
     Document,
@@ -77,6 +77,17 @@ def _compile_with_lines(configs: Sequence[Document]) -> tuple[list[Plan], list[s
 
 
 default_compiler: Compiler = _compile_with_lines
+
+
+def compiler_with(metric_labels: GlobalLabels | None) -> Compiler:
+    """``default_compiler`` with the global ``--metric-labels-allowlist`` flags (when given)."""
+    if metric_labels is None:
+        return default_compiler
+
+    def compile_with_flags(configs: Sequence[Document]) -> tuple[list[Plan], list[str]]:
+        return compile_documents(configs, locate=FieldLocator(), metric_labels=metric_labels)
+
+    return compile_with_flags
 
 # file -> (mtime_ns, size, its documents at the last successful read)
 FileCache = dict[str, tuple[int, int, list[Document]]]

@@ -26,6 +26,12 @@ generation bump, no event, the cached exposition stays valid. An update that car
 non-empty resourceVersion as the stored entry is skipped without rendering (a relist of an
 unchanged cluster costs a dict lookup per object).
 
+Aggregates (``exporter.aggregates``): a family whose header says ``aggregate`` stores each
+object's *contribution* (a line per group) as its chunk, like any family, and its groups in a
+``FamilyAggregate`` beside the blocks; ``_add``, ``_replace`` and ``_remove``, which have the old
+and the new chunks at hand, subtract and add them (O(1) in the number of objects), and a scrape
+yields the groups' text instead of the chunks (per namespace for a filtered one).
+
 Re-rendering after a configuration change: the store cannot re-render by itself because it keeps
 no objects. ``set_plan(plan, objects=...)`` swaps the plan and renders the given objects in one
 step (events are a precise diff); ``set_plan(plan)`` without objects drops the entries rendered by
@@ -42,6 +48,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from exporter.aggregates import FamilyAggregate
 from exporter.blocks import Block, ObjectEntry
 from exporter.renderlog import RenderLog, object_name
 from exporter.telemetry import Telemetry
@@ -96,12 +103,16 @@ class _PlanState:
     family_series: list[int] = field(default_factory=list)
     family_updated: list[float | None] = field(default_factory=list)
     renders: Any = None  # the telemetry counter child for this configuration (looked up once)
+    # family index -> its groups, for aggregate families (their chunks are contributions)
+    aggregates: dict[int, FamilyAggregate] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.plan.families)
         self.family_objects = [0] * n
         self.family_series = [0] * n
         self.family_updated = [None] * n
+        self.aggregates = {i: FamilyAggregate() for i, header in enumerate(self.plan.families)
+                           if header.aggregate}
 
     def detach(self) -> None:
         """This state is dropped: its entries take their chunks along (see ``exporter.blocks``)."""
@@ -278,7 +289,9 @@ class MetricsStore:
         infos: list[FamilyInfo] = []
         for state in self._order:
             for i, header in enumerate(state.plan.families):
-                infos.append(FamilyInfo(header=header, series=state.family_series[i],
+                aggregate = state.aggregates.get(i)  # its series are its groups
+                series = state.family_series[i] if aggregate is None else len(aggregate)
+                infos.append(FamilyInfo(header=header, series=series,
                                         objects=state.family_objects[i],
                                         updated=state.family_updated[i]))
         return infos
@@ -292,17 +305,27 @@ class MetricsStore:
         objects in the order they were first added.
         """
         for state in self._order:
+            aggregates = state.aggregates
             if namespace is None:
                 blocks = state.blocks
                 for i, header in enumerate(state.plan.families):
-                    if state.family_objects[i]:
-                        yield header, [text for block in blocks if (text := block.family_text(i))]
+                    if not state.family_objects[i]:
+                        continue
+                    if i in aggregates:  # the groups, not the objects' contributions
+                        text = aggregates[i].text()
+                        yield header, [text] if text else []
+                        continue
+                    yield header, [text for block in blocks if (text := block.family_text(i))]
             else:
                 selected = [(block, positions) for block in state.blocks
                             if (positions := block.positions(namespace))]
                 if not selected:
                     continue
                 for i, header in enumerate(state.plan.families):
+                    if i in aggregates:
+                        text = aggregates[i].text(namespace)
+                        yield header, [text] if text else []
+                        continue
                     yield header, [chunk for block, positions in selected
                                    for chunk in block.select(i, positions)]
 
@@ -424,6 +447,8 @@ class MetricsStore:
                 state.family_objects[i] += 1
                 state.family_series[i] += chunk.count(b"\n")
                 state.family_updated[i] = now
+        for i, aggregate in state.aggregates.items():
+            aggregate.change(namespace=entry.namespace, chunk=chunks[i], sign=1)
 
     def _replace(self, state: _PlanState, old: ObjectEntry, new: ObjectEntry) -> None:
         """Swap an object's entry in place (same block, same position)."""
@@ -438,6 +463,10 @@ class MetricsStore:
             state.family_objects[i] += bool(chunk) - bool(was)
             state.family_series[i] += chunk.count(b"\n") - was.count(b"\n")
             state.family_updated[i] = now
+        for i, aggregate in state.aggregates.items():  # O(1): the old share out, the new one in
+            if before[i] != after[i] or old.namespace != new.namespace:
+                aggregate.change(namespace=old.namespace, chunk=before[i], sign=-1)
+                aggregate.change(namespace=new.namespace, chunk=after[i], sign=1)
 
     def _remove(self, state: _PlanState, entry: ObjectEntry) -> None:
         now = self._clock()
@@ -452,6 +481,8 @@ class MetricsStore:
                 state.family_objects[i] -= 1
                 state.family_series[i] -= chunk.count(b"\n")
                 state.family_updated[i] = now
+        for i, aggregate in state.aggregates.items():
+            aggregate.change(namespace=entry.namespace, chunk=chunks[i], sign=-1)
 
     def _diff_events(self, old: _PlanState | None, new: _PlanState) -> ReplaceResult:
         added = modified = unchanged = deleted = 0

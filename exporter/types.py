@@ -37,6 +37,9 @@ class FamilyHeader:
     type: str  # always "gauge" for Panopticon configs
     configuration: str  # MetricsConfiguration name
     target: TargetRef
+    # An aggregate (``metrics[].aggregate``, exporter/aggregates.py): each object's chunk is its
+    # contribution to the groups, and the store exposes the groups instead of the chunks.
+    aggregate: bool = False
 
 
 @dataclass(frozen=True, slots=True)

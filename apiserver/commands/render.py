@@ -18,7 +18,8 @@ import sys
 from apiserver.commands.check import thanos_lines
 from exporter.exposition import Exposition
 from exporter.familyfilter import FamilyFilter, FamilyFilterError
-from exporter.offline import apply_snapshot, default_compiler, load_configs, match_objects, read_files
+from exporter.metriclabels import MetricLabelsAllowlist, MetricLabelsError
+from exporter.offline import apply_snapshot, compiler_with, load_configs, match_objects, read_files
 from exporter.renderlog import RenderLog
 from exporter.sources import FieldLocator
 from exporter.store import MetricsStore
@@ -38,7 +39,14 @@ def run(args: argparse.Namespace) -> int:
     except FamilyFilterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    compiler = families.documents_compiler(default_compiler) if families is not None else default_compiler
+    try:
+        labels = MetricLabelsAllowlist.parse(labels=getattr(args, "metric_labels_allowlist", ""),
+                                             annotations=getattr(args, "metric_annotations_allowlist", ""))
+    except MetricLabelsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    compiler = compiler_with(labels)
+    compiler = families.documents_compiler(compiler) if families is not None else compiler
     plans, stray, problems = load_configs(args.config, compiler=compiler)
     # Every document from -f is an object (even a MetricsConfiguration: it is only compiled
     # when passed with -c).

@@ -30,7 +30,8 @@ from aiohttp import web
 from apiserver.settings import Settings
 from exporter.exposition import Exposition
 from exporter.familyfilter import FamilyFilter, FamilyFilterError
-from exporter.offline import LoadError, OfflineSource, default_compiler
+from exporter.metriclabels import MetricLabelsAllowlist, MetricLabelsError
+from exporter.offline import LoadError, OfflineSource, compiler_with
 from exporter.store import MetricsStore
 from exporter.telemetry import Telemetry
 
@@ -93,12 +94,23 @@ def _family_filter(args: argparse.Namespace) -> FamilyFilter | None:
         raise StartupError(str(exc)) from None
 
 
+def _metric_labels(args: argparse.Namespace) -> MetricLabelsAllowlist | None:
+    """``--metric-labels-allowlist`` / ``--metric-annotations-allowlist`` (exporter.metriclabels)."""
+    try:
+        return MetricLabelsAllowlist.parse(
+            labels=getattr(args, "metric_labels_allowlist", "") or "",
+            annotations=getattr(args, "metric_annotations_allowlist", "") or "")
+    except MetricLabelsError as exc:
+        raise StartupError(str(exc)) from None
+
+
 class OfflineComponent:
     name = "offline-source"
 
     def __init__(self, runtime: Runtime, directory: str) -> None:
         families = _family_filter(runtime.args)
-        compiler = families.documents_compiler(default_compiler) if families is not None else default_compiler
+        compiler = compiler_with(_metric_labels(runtime.args))
+        compiler = families.documents_compiler(compiler) if families is not None else compiler
         self.source = OfflineSource([directory], runtime.store, compiler=compiler)
         runtime.readiness.append(lambda: self.source.loaded)
 
@@ -215,8 +227,9 @@ class ClusterExporterComponent:
             settings, shard=shard, total_shards=total, static_configs=tuple(static),
             statefulset=statefulset, statefulset_namespace=pod_namespace if statefulset else "",
         )
-        from exporter.cluster.state import default_compiler as config_compiler
+        from exporter.cluster.state import compiler_with as config_compiler_with
 
+        config_compiler = config_compiler_with(_metric_labels(args))
         families = _family_filter(args)
         compiler = families.config_compiler(config_compiler) if families is not None else config_compiler
         self.exporter = ClusterExporter(client, self.runtime.store, options=options, compiler=compiler)

@@ -19,6 +19,7 @@ from kube.discovery import ResolvedResource
 
 if TYPE_CHECKING:
     from exporter.cluster.binding import Binding
+    from exporter.compiler import GlobalLabels
 
 # Reasons of the Ready condition.
 COMPILED = "Compiled"
@@ -53,6 +54,19 @@ def default_compiler(config: Mapping[str, Any]) -> Plan:
     from exporter.compiler import compile_config
 
     return compile_config(config)
+
+
+def compiler_with(metric_labels: GlobalLabels | None) -> Compiler:
+    """``default_compiler`` with the global ``--metric-labels-allowlist`` flags (when given)."""
+    if metric_labels is None:
+        return default_compiler
+
+    def compile_with_flags(config: Mapping[str, Any]) -> Plan:
+        from exporter.compiler import compile_config
+
+        return compile_config(config, metric_labels=metric_labels)
+
+    return compile_with_flags
 
 
 def compile_message(err: Exception) -> str:

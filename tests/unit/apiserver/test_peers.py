@@ -58,6 +58,16 @@ def test_openmetrics_eof_once_at_the_end() -> None:
     assert merged.endswith(b"c 4\n# EOF\n") and merged.count(b"# EOF") == 1
 
 
+def test_an_aggregate_group_in_several_shards_is_their_sum() -> None:
+    """Aggregates (exporter/aggregates.py): each shard counts its own objects; the union adds."""
+    one = b'# HELP p Pods by phase.\n# TYPE p gauge\np{phase="Running"} 2\np{phase="Failed"} 0.25\n'
+    two = (b'# HELP p Pods by phase.\n# TYPE p gauge\n'
+           b'p{phase="Pending"} 1\np{phase="Failed"} 0.5\np{phase="Running"} 3\n')
+    assert merge_exposition([one, two]) == (b'# HELP p Pods by phase.\n# TYPE p gauge\n'
+                                            b'p{phase="Running"} 5\np{phase="Failed"} 0.75\n'
+                                            b'p{phase="Pending"} 1\n')
+
+
 def test_one_shard_is_unchanged() -> None:
     assert merge_exposition([A]) == A
 
