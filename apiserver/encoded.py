@@ -17,7 +17,7 @@ what every list cost before; a hit is a dictionary lookup.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,44 +26,51 @@ DEFAULT_BUDGET = 64 * 1024 * 1024
 
 
 class EncodedItems:
-    """A bounded map of item key -> (its version, its encoded JSON) (see the module docstring)."""
+    """A bounded map of item key -> its version and encoded JSON (see the module docstring).
+
+    Keys are ``"<namespace>/<name>"`` strings and the two maps hold only ints and bytes: none of
+    it is tracked by the cyclic GC, so filling the cache never triggers a full collection.
+    """
 
     def __init__(
         self,
         *,
-        key: Callable[[Any], Hashable],
+        key: Callable[[Any], tuple[str, str]],
         version: Callable[[Any], int],
         to_object: Callable[[Any], dict[str, Any]],
         budget: int = DEFAULT_BUDGET,
     ) -> None:
         self._key, self._version, self._to_object, self.budget = key, version, to_object, budget
-        self._cache: OrderedDict[Hashable, tuple[int, bytes]] = OrderedDict()
+        self._encoded: OrderedDict[str, bytes] = OrderedDict()  # least recently listed first
+        self._versions: dict[str, int] = {}
         self.size = 0
         self.hits = 0
         self.misses = 0
 
     def __call__(self, item: Any) -> bytes:
         """The item's JSON: cached while the item's version is the one it was encoded at."""
-        key, version = self._key(item), self._version(item)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] == version:
-            self._cache.move_to_end(key)
+        namespace, name = self._key(item)
+        key, version = f"{namespace}/{name}", self._version(item)
+        if self._versions.get(key) == version:
+            self._encoded.move_to_end(key)
             self.hits += 1
-            return cached[1]
+            return self._encoded[key]
         self.misses += 1
         encoded = orjson.dumps(self._to_object(item))
-        if cached is not None:
-            self.size -= len(cached[1])
+        stale = self._encoded.pop(key, None)
+        if stale is not None:
+            self.size -= len(stale)
+            del self._versions[key]
         if len(encoded) > self.budget:
-            self._cache.pop(key, None)
             return encoded
-        self._cache[key] = (version, encoded)
-        self._cache.move_to_end(key)
+        self._encoded[key] = encoded
+        self._versions[key] = version
         self.size += len(encoded)
         while self.size > self.budget:
-            _, (_, dropped) = self._cache.popitem(last=False)
+            dropped_key, dropped = self._encoded.popitem(last=False)
+            del self._versions[dropped_key]
             self.size -= len(dropped)
         return encoded
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self._encoded)
