@@ -86,6 +86,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: in-cluster config)")
     g.add_argument("--controllers", default="exporter,thanos",
                    help="comma-separated controllers to run: exporter, thanos (default: both)")
+    g.add_argument("--ksm-config", action="append", default=[], metavar="FILE",
+                   help="also serve the MetricsConfigurations converted from a kube-state-metrics "
+                        "CustomResourceStateMetrics FILE, as `panopticon import ksm` converts it "
+                        "(repeatable; cluster and --source modes; docs/ksm.md)")
     g.add_argument("--config", action="append", default=[], metavar="FILE",
                    help="cluster mode: read MetricsConfigurations from FILE (repeatable; directories "
                    "recursively) instead of watching the CRD, so a namespaced Role suffices (sidecar)")

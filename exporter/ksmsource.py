@@ -14,10 +14,11 @@ from collections.abc import Sequence
 
 from exporter.compiler import CompileError, compile_config
 from exporter.ksmconvert import convert
+from exporter.offline import Compiler
 from exporter.sources import Document, FieldLocator, SourceError, load_file
-from exporter.types import Problem, object_line
+from exporter.types import Plan, Problem, object_line
 
-__all__ = ["load_ksm"]
+__all__ = ["load_ksm", "with_ksm_configs"]
 
 _METRIC = re.compile(r"^spec\.metrics\[(\d+)\]")
 
@@ -38,6 +39,19 @@ def load_ksm(paths: Sequence[str]) -> tuple[list[Document], list[str]]:
             configs.extend(converted)
             problems.extend(lines)
     return configs, problems
+
+
+def with_ksm_configs(compiler: Compiler, paths: Sequence[str]) -> Compiler:
+    """``serve --source DIR --ksm-config FILE``: compile the directory's configurations together
+    with those converted from ``paths`` (re-read on every load, so an edit shows up with the next
+    reload of the directory); conversion problems are reported as the compile problems are."""
+
+    def compile_with_ksm(configs: Sequence[Document]) -> tuple[list[Plan], list[str]]:
+        converted, problems = load_ksm(paths)
+        plans, more = compiler([*configs, *converted])
+        return plans, problems + more
+
+    return compile_with_ksm
 
 
 def _convert_document(doc: Document, locate: FieldLocator) -> tuple[list[Document], list[str]]:
