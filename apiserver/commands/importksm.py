@@ -40,7 +40,8 @@ Mapping and limits: docs/ksm.md.
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("import", help="convert other exporters' configurations into MetricsConfigurations",
                        description="Convert other exporters' configurations into MetricsConfigurations.")
-    formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    formats = p.add_subparsers(dest="format", required=True, metavar="FORMAT",
+                               help="the format of FILE: ksm (kube-state-metrics)")
     ksm = formats.add_parser("ksm", help="a kube-state-metrics CustomResourceStateMetrics file",
                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ksm.add_argument("file", metavar="FILE", nargs="+",
