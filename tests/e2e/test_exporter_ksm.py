@@ -18,6 +18,7 @@ from tests.e2e.cluster import KubeCluster
 from tests.e2e.exporter_support import (
     ROOT,
     apply_crd,
+    free_port,
     install_config_crd,
     serve,
     unique_group,
@@ -100,3 +101,17 @@ def test_converted_configurations_are_accepted_and_served(kube_cluster: KubeClus
     with serve(kube_cluster, tmp_path, f"--ksm-config={source}") as proc:  # straight from the KSM file
         wait_for(lambda: proc.samples(f"{prefix}_") == expected(group, prefix, kube_namespace, "Running"),
                  timeout=30, what=lambda: f"{proc.samples(prefix)}\n{proc.log_tail()}")
+
+
+def test_serve_stops_on_a_ksm_file_that_does_not_convert(kube_cluster: KubeCluster, tmp_path: Path) -> None:
+    source = tmp_path / "bad.yaml"
+    source.write_text(yaml.safe_dump({"kind": "CustomResourceStateMetrics", "spec": {"resources": [{
+        "groupVersionKind": {"group": "example.com", "version": "*", "kind": "Widget"},
+        "metrics": [{"name": "m", "help": "h", "each": {"type": "Gauge", "gauge": {"path": ["spec"]}}}]}]}}))
+    command = [sys.executable, "-m", "apiserver.cli", "serve", f"--kubeconfig={kube_cluster.kubeconfig}",
+               "--controllers=exporter", f"--metrics-address=127.0.0.1:{free_port()}",
+               f"--ksm-config={source}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert f"{source}:" in result.stderr and "spec.resources[0].groupVersionKind.version" in result.stderr
+    assert "Traceback" not in result.stderr

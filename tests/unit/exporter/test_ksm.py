@@ -212,3 +212,30 @@ def test_import_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
         main(["import", "ksm", "--help"])
     out = capsys.readouterr().out
     assert "kube_customresource_<name>" in out and "docs/ksm.md" in out and "panopticon render" in out
+
+
+# --- serve --source DIR --ksm-config FILE -------------------------------------------------------
+
+def test_source_mode_compiles_the_ksm_file_with_the_directory(tmp_path: Path) -> None:
+    import yaml
+
+    from exporter.exposition import Exposition
+    from exporter.ksmsource import with_ksm_configs
+    from exporter.offline import OfflineSource, default_compiler
+    from exporter.store import MetricsStore
+    from exporter.telemetry import Telemetry
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "widget.yaml").write_text(yaml.safe_dump(OBJ))
+    crs = tmp_path / "crs.yaml"
+    crs.write_text(yaml.safe_dump(ksm(gauge(path=["spec", "replicas"]))))
+    store = MetricsStore(telemetry=Telemetry(process_metrics=False))
+    offline = OfflineSource([str(source)], store, compiler=with_ksm_configs(default_compiler, [str(crs)]))
+    assert offline.reload()
+    assert f"kube_customresource_m{{{GVK}}} 2\n" in Exposition(store).body(fmt="text").decode()
+    # a file that stops converting is a problem line; the directory is still served
+    crs.write_text(yaml.safe_dump(ksm(gauge(path=["metadata", "name=x"]))))
+    assert not offline.reload()
+    assert offline.last_problems[0].startswith(f"{crs}:")
+    assert "spec.resources[0].metrics[0].each.gauge.path" in offline.last_problems[0]
