@@ -309,7 +309,8 @@ def _stateset(stateset: Mapping[str, Any], *, where: str, metric: dict[str, Any]
         seen.add(state)
         literal = _quote(state, f"{where}.list[{index}]")
         values.append({"labelValue": state, "metricValue": {
-            "valueFromExpression": f"state != 'nil' ? int(state == {literal})"}})
+            # no series when the value is missing (quietly) or not a string (an error), as KSM
+            "valueFromExpression": f"state != 'nil' && startsWith(state, '') ? int(state == {literal})"}})
     metric["states"] = {"labelKey": _sanitize(label_name), "values": values}
 
 
