@@ -275,9 +275,17 @@ def _info(info: Mapping[str, Any], *, where: str, metric: dict[str, Any],
                              "top-level fields as keys) cannot be converted")
     else:
         element = ""
-    labels = labels + _path_labels(own, element=element, where=f"{where}.labelsFromPath")
-    metric["labels"] = labels
-    metric["metricValue"] = {"value": 1}
+    own_labels = _path_labels(own, element=element, where=f"{where}.labelsFromPath")
+    metric["labels"] = labels + own_labels
+    if key:  # a map entry always has its key label
+        metric["metricValue"] = {"value": 1}
+        return
+    # KSM writes an info series only when one of its own labels is there
+    metric["params"] = [{"key": f"l{i}", "valuePath": label["valuePath"]}
+                        for i, label in enumerate(own_labels)]
+    present = [f"(l{i} != 'nil' && len(l{i}) > 0)" if label["key"].endswith("*") else f"l{i} != 'nil'"
+               for i, label in enumerate(own_labels)]
+    metric["metricValue"] = {"valueFromExpression": f"{' || '.join(present)} ? 1"}
 
 
 def _stateset(stateset: Mapping[str, Any], *, where: str, metric: dict[str, Any],

@@ -191,8 +191,7 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 def struct() -> st.SearchStrategy[dict[str, Any]]:
-    # "a" is always there: an Info element without any label is a known difference (docs/ksm.md)
-    return st.fixed_dictionaries({"a": LABEL_VALUES}, optional={"v": SCALARS, "b": LABEL_VALUES})
+    return st.fixed_dictionaries({}, optional={"v": SCALARS, "a": LABEL_VALUES, "b": LABEL_VALUES})
 
 
 OBJECTS = st.fixed_dictionaries({
@@ -201,9 +200,10 @@ OBJECTS = st.fixed_dictionaries({
     "value": maybe(SCALARS),
     "phase": maybe(st.one_of(st.sampled_from(["Running", "Failed", "Other"]), st.integers(0, 2))),
     "map": maybe(st.one_of(st.dictionaries(ENTRY_KEYS, struct(), max_size=4), SCALARS)),
-    # distinct "a": KSM writes two elements with the same labels twice, here the first one
-    # (a duplicate series is not a valid exposition); a scalar: the Info difference again
-    "list": maybe(st.lists(struct(), max_size=4, unique_by=lambda d: repr(d["a"]))),
+    # distinct labels: KSM writes two elements with the same labels twice, here the first one
+    # (a duplicate series is not a valid exposition)
+    "list": maybe(st.one_of(
+        st.lists(struct(), max_size=4, unique_by=lambda d: (repr(d.get("a")), repr(d.get("b")))), SCALARS)),
     "tags": maybe(st.lists(st.sampled_from(["t1", "t2", "t3"]), max_size=3, unique=True)),
 })
 
