@@ -78,4 +78,6 @@ def _ksm_problem(problem: Problem, where: str) -> Problem:
     """A compile problem of a converted configuration, at the KSM field it came from."""
     match = _METRIC.match(problem.path)
     path = f"{where}.metrics[{match.group(1)}]" if match else where
+    if match and problem.path == f"{match.group(0)}.name":
+        path += ".name"
     return Problem(path=path, message=f"converted {problem.path}: {problem.message}")
