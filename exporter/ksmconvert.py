@@ -135,6 +135,10 @@ def _resource(resource: Any, *, where: str, name: str) -> dict[str, Any]:
         "commonLabels": base.labels(""),
         "metrics": metrics,
     }
+    if prefix == "":  # bare names as fullName: kube-apiserver 1.20 refuses metricNamePrefix: ""
+        del spec["metricNamePrefix"]
+        for metric in metrics:
+            metric["fullName"] = metric["name"]
     return {"apiVersion": "metrics.appscode.com/v1alpha1", "kind": "MetricsConfiguration",
             "metadata": {"name": name}, "spec": spec}
 
@@ -440,10 +444,9 @@ def _config_name(resource: Any, index: int, taken: Sequence[str]) -> str:
 def _family_clash(config: Mapping[str, Any], *, where: str, families: dict[str, str]) -> Problem | None:
     """Two resources feeding one family: KSM prints it twice (or drops one); not convertible."""
     spec = config["spec"]
-    prefix = spec["metricNamePrefix"]
     mine: dict[str, int] = {}
     for index, metric in enumerate(spec["metrics"]):
-        mine.setdefault(f"{prefix}_{metric['name']}" if prefix else metric["name"], index)
+        mine.setdefault(metric.get("fullName") or f"{spec['metricNamePrefix']}_{metric['name']}", index)
     for name, index in mine.items():
         if name in families:
             return Problem(path=f"{where}.metrics[{index}].name", message=(

@@ -115,3 +115,19 @@ def test_serve_stops_on_a_ksm_file_that_does_not_convert(kube_cluster: KubeClust
     assert result.returncode == 1, result.stderr
     assert f"{source}:" in result.stderr and "spec.resources[0].groupVersionKind.version" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_crd_accepts_every_converted_example(kube_cluster: KubeCluster, tmp_path: Path) -> None:
+    """docs/ksm.md's example and every worked example of KSM's document, as converted."""
+    install_config_crd(kube_cluster)
+    sources = [ROOT / "examples" / "ksm" / "crs-config.yaml",
+               *sorted((ROOT / "tests" / "golden" / "ksm").glob("*.ksm.yaml"))]
+    names = []
+    for index, source in enumerate(s for s in sources if s.name != "wildcard.ksm.yaml"):
+        docs = list(yaml.safe_load_all(imported(source)))
+        for doc in docs:
+            doc["metadata"]["name"] = f"ksm-example-{index}-{doc['metadata']['name']}"[:63].rstrip("-")
+            names.append(doc["metadata"]["name"])
+        (tmp_path / f"{index}.yaml").write_text(yaml.safe_dump_all(docs))
+    out = kube_cluster.kubectl("apply", "--dry-run=server", "-f", str(tmp_path)).stdout
+    assert len(names) == 15 and all(f"{name} created (server dry run)" in out for name in names), out
