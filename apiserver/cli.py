@@ -21,6 +21,7 @@ Without a cluster:
   panopticon render -c config.yaml -f objects.yaml     print the exposition for local objects
   panopticon check  -c config.yaml [-f sample.yaml]    validate configurations
   panopticon serve  --source examples/                 serve /metrics for a directory of YAML
+  panopticon import ksm crs-config.yaml                convert a kube-state-metrics CRS config
 With a cluster:
   panopticon serve [--kubeconfig PATH]                 exporter + extension API server + Thanos operator
 """
@@ -100,6 +101,10 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file (default: in-cluster config)")
     g.add_argument("--controllers", default="exporter,thanos",
                    help="comma-separated controllers to run: exporter, thanos (default: both)")
+    g.add_argument("--ksm-config", action="append", default=[], metavar="FILE",
+                   help="also serve the MetricsConfigurations converted from a kube-state-metrics "
+                        "CustomResourceStateMetrics FILE, as `panopticon import ksm` converts it "
+                        "(repeatable; cluster and --source modes; docs/ksm.md)")
     g.add_argument("--config", action="append", default=[], metavar="FILE",
                    help="cluster mode: read MetricsConfigurations from FILE (repeatable; directories "
                    "recursively) instead of watching the CRD, so a namespaced Role suffices (sidecar)")
@@ -218,14 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="panopticon", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_render, _add_check, _add_serve, _add_certs, _add_crds):
+    for add in (_add_render, _add_check, _add_serve, _add_certs, _add_crds, _add_import):
         add(sub)
     return parser
 
 
+def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from apiserver.commands.importksm import add_parser  # its help text lives with the command
+
+    add_parser(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    module = importlib.import_module(f"apiserver.commands.{args.command}")
+    module = importlib.import_module(f"apiserver.commands.{getattr(args, 'module', args.command)}")
     code: int = module.run(args)
     return code
 

@@ -30,6 +30,9 @@ from typing import Any, Protocol
 from exporter.aggregates import AggregateRenderer, compile_by
 from exporter.expressions import CompiledExpression, EvaluationError, ExpressionError, compile_expression
 from exporter.functions import FUNCTIONS
+from exporter.ksmvalues import format_sample as ksm_format_sample
+from exporter.ksmvalues import label_text as ksm_label_text
+from exporter.ksmvalues import to_float as ksm_to_float
 from exporter.models import Label, Metric, MetricsConfiguration, MetricValue, parse_config
 from exporter.naming import (
     default_label_keys,
@@ -44,6 +47,7 @@ from exporter.objectlabels import (
     compile_allowlists,
     label_could_collide,
     object_label_getter,
+    sanitize,
 )
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
 from exporter.scoping import Scope, compile_scope
@@ -107,6 +111,7 @@ class _LabelRule:
     path: _ContextPath | None
     level: int
     key: bool = False  # keyFromPath: reads a map key / array index
+    spread: str | None = None  # compatibility KubeStateMetrics, key "<prefix>*": the map's entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +139,12 @@ class _FamilyRenderer:
     """Renders one family for one object: the per-object hot loop, kept free of allocations
     that compile time could do (label fragments, ``name{`` prefixes, formatted constants)."""
 
-    __slots__ = ("_keyed", "_labels", "_levels", "_series", "fan_out", "metric", "name_bare", "name_open")
+    __slots__ = ("_keyed", "_labels", "_levels", "_series", "_walk", "fan_out", "metric", "name_bare",
+                 "name_open")
 
     def __init__(self, *, metric: str, full_name: str, labels: Sequence[_LabelRule],
                  rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]],
-                 keyed: bool = False) -> None:
+                 keyed: bool = False, walk: str | None = None) -> None:
         self.metric = metric  # metrics[].name, for RenderErrors
         self.name_open = full_name + "{"
         self.name_bare = full_name + " "
@@ -154,6 +160,7 @@ class _FamilyRenderer:
         self._levels = tuple(levels)  # getters of each fan-out level's array
         self.fan_out = bool(levels)
         self._keyed = keyed  # a label reads a map key: contexts carry the keys after the elements
+        self._walk = walk  # field.type Entries / Elements: kube-state-metrics' walk of each.path
 
     def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
         if not self.fan_out:
@@ -162,6 +169,8 @@ class _FamilyRenderer:
         return "".join([self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)])
 
     def _contexts(self, obj: Any) -> list[Context]:
+        if self._walk is not None:
+            return _walk_contexts(obj, self._levels[0](obj), entries=self._walk == "Entries")
         if self._keyed:
             return self._keyed_contexts(obj)
         contexts: list[Context] = [(obj,)]
@@ -291,6 +300,110 @@ class _FamilyRenderer:
         return out
 
 
+def _walk_contexts(obj: Any, container: Any, *, entries: bool) -> list[Context]:
+    """``field.type: Entries`` / ``Elements``, kube-state-metrics' walk of ``each.path``
+    (``registry_factory.go``, the gauge's and the info's ``Values``): a list gives its elements;
+    a map its entries with their keys (Entries) or itself (Elements); a missing or null value one
+    absent element (Entries: KSM's ``nilIsZero`` applies to it) or nothing (Elements); any other
+    value itself. Contexts are ``(object, element, key)``; the key is None but for map entries."""
+    if isinstance(container, list):
+        return [(obj, element, None) for element in container]
+    if isinstance(container, dict) and entries:
+        return [(obj, element, key) for key, element in container.items()]
+    if container is MISSING or container is None:
+        return [(obj, MISSING, None)] if entries else []
+    return [(obj, container, None)]
+
+
+class _KsmFamilyRenderer(_FamilyRenderer):
+    """One metric of a ``compatibility: KubeStateMetrics`` configuration: labels are a map (a later
+    definition of a key overrides an earlier one, an absent value overrides nothing, ``<prefix>*``
+    keys copy a map's entries), written sorted by name; the object's series are sorted by their
+    labels and values are written as KSM writes them (``exporter/ksmvalues.py``)."""
+
+    __slots__ = ("_ksm_labels",)
+
+    def __init__(self, *, labels: Sequence[_LabelRule], **kwargs: Any) -> None:
+        super().__init__(labels=labels, **kwargs)
+        self._ksm_labels: tuple[tuple[str | None, str, int, Callable[[Any], Any], str | None], ...] = tuple(
+            (rule.literal, rule.key_open, rule.path.level if rule.path else 0,
+             rule.path.get if rule.path else _no_value, rule.spread)
+            for rule in labels
+        )
+
+    def render_sorted(self, obj: Any, head: Sequence[str], errors: RenderErrors | None) -> str:
+        contexts = self._contexts(obj) if self.fan_out else [(obj,)]
+        seen: set[str] = set()
+        lines: list[tuple[tuple[tuple[str, str], ...], str]] = []
+        for ctx in contexts:
+            element: list[str] = []
+            for literal, key_open, level, get, spread in self._ksm_labels:
+                if literal is not None:
+                    element.append(literal)
+                    continue
+                raw = get(ctx[level])
+                if spread is not None:
+                    element.extend(spread_fragments(spread, raw))
+                elif raw is not MISSING and raw is not None:
+                    element.append(f'{key_open}{escape_label_value(ksm_label_text(raw))}"')
+            for state_fragment, constant, compute in self._series:
+                if constant is not None:
+                    value = constant
+                else:
+                    try:
+                        value = ksm_format_sample(compute(ctx))
+                    except NoSample:
+                        continue
+                    except (ValueConversionError, EvaluationError) as exc:
+                        if errors is not None:
+                            errors.items.append((self.metric, exc.reason, str(exc)))
+                        continue
+                pairs = _label_map([*head, state_fragment, *element] if state_fragment else [*head, *element])
+                labels = "".join(fragment for _, fragment in pairs)
+                if labels in seen:
+                    if errors is not None:
+                        errors.items.append((self.metric, "duplicate",
+                                             f"another element already produced {{{labels[1:]}}}"))
+                    continue
+                seen.add(labels)
+                line = f"{self.name_open}{labels[1:]}}} {value}\n" if labels else f"{self.name_bare}{value}\n"
+                lines.append((pairs, line))
+        lines.sort(key=lambda item: item[0])  # KSM sorts an object's series by their labels
+        return "".join(line for _, line in lines)
+
+
+def _label_map(fragments: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``,k="v"`` fragments -> (key, fragment) pairs sorted by key; a later key overrides."""
+    chosen: dict[str, str] = {}
+    for fragment in fragments:
+        chosen[fragment[1:fragment.index("=")]] = fragment
+    return tuple((key, chosen[key]) for key in sorted(chosen))
+
+
+def spread_fragments(prefix: str, value: Any) -> list[str]:
+    """A ``<prefix>*`` label: every entry of a map as ``,<sanitized prefix+key>="<%v value>"``
+    (KSM's ``addPathLabels``; the map's keys in sorted order, so a collision is decided alike)."""
+    if not isinstance(value, dict):
+        return []
+    return [f',{sanitize(prefix + str(key))}="{escape_label_value(ksm_label_text(value[key]))}"'
+            for key in sorted(value, key=str)]
+
+
+class _KsmFamily:
+    """A family of a ``compatibility: KubeStateMetrics`` configuration: one or more metrics with
+    the same name (KSM allows that; here they form one family with the first one's HELP)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, first: _KsmFamilyRenderer) -> None:
+        self.parts: list[_KsmFamilyRenderer] = [first]
+
+    def render_sorted(self, obj: Any, head: Sequence[str], errors: RenderErrors | None) -> str:
+        if len(self.parts) == 1:
+            return self.parts[0].render_sorted(obj, head, errors)
+        return "".join(part.render_sorted(obj, head, errors) for part in self.parts)
+
+
 @dataclass(slots=True)
 class CompiledPlan:
     """A compiled MetricsConfiguration (implements ``exporter.types.Plan``)."""
@@ -304,6 +417,7 @@ class CompiledPlan:
     _renderers: tuple[_Renderer, ...]
     _object_labels: ObjectLabelRenderer | None = None
     scope: Scope | None = None  # spec.targetRef.selector / namespaces / excludeNamespaces
+    _ksm: tuple[_KsmFamily, ...] | None = None  # spec.compatibility: KubeStateMetrics
 
     def accepts(self, obj: Mapping[str, Any]) -> bool:
         """Whether the configuration reads this object of its kind (its scope; offline use)."""
@@ -311,6 +425,10 @@ class CompiledPlan:
 
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
+        if self._ksm is not None:
+            fragments = self._ksm_head(obj)
+            return tuple([family.render_sorted(obj, fragments, errors).encode("utf-8", "replace")
+                          for family in self._ksm])
         head = self._head(obj)
         # "replace": a lone surrogate (possible from YAML escapes) must not break the render
         return tuple([renderer.render(obj, head, errors).encode("utf-8", "replace")
@@ -341,6 +459,22 @@ class CompiledPlan:
             parts.append(self._object_labels(meta))
         return "".join(parts)
 
+    def _ksm_head(self, obj: Mapping[str, Any]) -> list[str]:
+        """commonLabels as fragments, in definition order (no default labels in this mode)."""
+        parts: list[str] = []
+        ctx: Context = (obj,)
+        for rule in self._common:
+            if rule.literal is not None:
+                parts.append(rule.literal)
+                continue
+            assert rule.path is not None
+            raw = rule.path(ctx)
+            if rule.spread is not None:
+                parts.extend(spread_fragments(rule.spread, raw))
+            elif raw is not MISSING and raw is not None:
+                parts.append(f'{rule.key_open}{escape_label_value(ksm_label_text(raw))}"')
+        return parts
+
 
 # --- compilation ---------------------------------------------------------------------------------
 
@@ -350,6 +484,7 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self.allowlists: tuple[Any, ...] = ()  # spec.labelsAllowlist/annotationsAllowlist, compiled
+        self.ksm = False  # spec.compatibility: KubeStateMetrics
 
     def collides_with_allowlist(self, key: str, where: str) -> bool:
         entry = label_could_collide(key, self.allowlists)
@@ -396,9 +531,18 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
     collector = _Collector()
     spec = model.spec
     target = TargetRef(api_version=spec.targetRef.apiVersion, kind=spec.targetRef.kind)
-    reserved = default_label_keys(target)
-    kind_key = reserved[1]
-    flag_labels, flag_annotations = metric_labels.for_target(target) if metric_labels else ((), ())
+    collector.ksm = spec.compatibility == "KubeStateMetrics"
+    kind_key = default_label_keys(target)[1]
+    reserved = () if collector.ksm else default_label_keys(target)  # KSM has no default labels
+    # The global allow-list flags are kube-state-metrics' for its built-in resources; its
+    # custom-resource configurations never take them (nor do ours in its compatibility mode).
+    flag_labels, flag_annotations = (
+        metric_labels.for_target(target) if metric_labels and not collector.ksm else ((), ())
+    )
+    if collector.ksm and (spec.labelsAllowlist or spec.annotationsAllowlist):
+        collector.add("spec.labelsAllowlist" if spec.labelsAllowlist else "spec.annotationsAllowlist",
+                      "not available with spec.compatibility: KubeStateMetrics (copy the map with a "
+                      "label {key: 'label_*', valuePath: .metadata.labels} instead)")
     object_labels, allowlists = compile_allowlists(labels=spec.labelsAllowlist,
                                                    annotations=spec.annotationsAllowlist,
                                                    problems=collector.problems, flag_labels=flag_labels,
@@ -418,6 +562,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
 
     families: list[FamilyHeader] = []
     renderers: list[_Renderer] = []
+    ksm_families: list[_KsmFamily] = []
     family_paths: list[str] = []
     names_seen: dict[str, int] = {}
     full_names_seen: dict[str, int] = {}
@@ -427,10 +572,19 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
         problem = metric_name_problem(full_name)
         if problem is not None:
             collector.add(name_field, f"family name {problem}")
-        if metric.name in names_seen:
+        if metric.name in names_seen and not collector.ksm:
             collector.add(f"{where}.name", f"duplicate metric {metric.name!r} "
                           f"(also spec.metrics[{names_seen[metric.name]}]): "
                           "one family would be emitted twice")
+            continue
+        renderer: _Renderer | None
+        if full_name in full_names_seen and collector.ksm:  # KSM: several metrics, one family
+            renderer = _compile_metric(metric, where=where, full_name=full_name, reserved=reserved,
+                                       common_keys=common_keys, collector=collector)
+            names_seen[metric.name] = index
+            if isinstance(renderer, _KsmFamilyRenderer):
+                position = next(i for i, f in enumerate(families) if f.name == full_name)
+                ksm_families[position].parts.append(renderer)
             continue
         if full_name in full_names_seen:
             collector.add(name_field, f"family {full_name!r} is also the name of "
@@ -438,18 +592,23 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
             continue
         names_seen[metric.name] = index
         full_names_seen[full_name] = index
+        if metric.aggregate is not None and collector.ksm:
+            collector.add(f"{where}.aggregate", "not available with spec.compatibility: KubeStateMetrics "
+                          "(kube-state-metrics has no aggregates)")
+            continue
         if metric.aggregate is not None and metric.aggregate.op == "count" and metric.states is None \
                 and metric.metricValue is None:
             metric = metric.model_copy(update={"metricValue": MetricValue(value=1.0)})  # count: any value
-        renderer: _Renderer | None = _compile_metric(metric, where=where, full_name=full_name,
-                                                     reserved=reserved, common_keys=common_keys,
-                                                     collector=collector)
+        renderer = _compile_metric(metric, where=where, full_name=full_name,
+                                   reserved=reserved, common_keys=common_keys, collector=collector)
         if renderer is not None and metric.aggregate is not None:
             renderer = _aggregate_renderer(metric, renderer, where=where, full_name=full_name,
                                            kind_key=kind_key, collector=collector,
                                            common=tuple(zip(spec.commonLabels, common, strict=False)))
         if renderer is not None:
             renderers.append(renderer)
+            if isinstance(renderer, _KsmFamilyRenderer):
+                ksm_families.append(_KsmFamily(renderer))
             families.append(FamilyHeader(name=full_name, help=metric.help, type=metric.type,
                                          configuration=model.metadata.name, target=target,
                                          aggregate=metric.aggregate is not None))
@@ -467,6 +626,7 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
         _renderers=tuple(renderers),
         _object_labels=object_labels,
         scope=scope,
+        _ksm=tuple(ksm_families) if collector.ksm else None,
     )
 
 
@@ -616,6 +776,8 @@ def _bind(path: CompiledPath, *, fan_out: _FanOut | None, where: str,
 def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dict[str, str],
                 collector: _Collector, fan_out: _FanOut | None) -> _LabelRule | None:
     key = label.key
+    if collector.ksm:
+        return _ksm_label_rule(label, where=where, collector=collector, fan_out=fan_out)
     problem = label_name_problem(key)
     if problem is not None:
         collector.add(f"{where}.key", problem)
@@ -646,6 +808,36 @@ def _label_rule(label: Label, *, where: str, reserved: Iterable[str], taken: dic
     if bound is None:
         return None
     return _LabelRule(literal=None, key_open=key_open, path=bound, level=bound.level)
+
+
+def _ksm_label_rule(label: Label, *, where: str, collector: _Collector,
+                    fan_out: _FanOut | None) -> _LabelRule | None:
+    """A label of a ``compatibility: KubeStateMetrics`` configuration: keys may repeat (the later
+    one overrides), and ``<prefix>*`` with a ``valuePath`` copies that map's entries."""
+    key = label.key
+    spread = key[:-1] if key.endswith("*") else None
+    if spread is None:
+        problem = label_name_problem(key)
+        if problem is not None:
+            collector.add(f"{where}.key", problem)
+            return None
+    key_open = f',{key}="'
+    if spread is None and label.value:
+        return _LabelRule(literal=f'{key_open}{escape_label_value(label.value)}"', key_open=key_open,
+                          path=None, level=0)
+    if spread is None and label.keyFromPath is not None:
+        return _key_label_rule(label, where=where, key_open=key_open, collector=collector, fan_out=fan_out)
+    if not label.valuePath:
+        collector.add(where, "a label needs valuePath" if spread is not None else
+                      "a label needs value or valuePath")
+        return None
+    path = collector.path(label.valuePath, f"{where}.valuePath")
+    if path is None:
+        return None
+    bound = _bind(path, fan_out=fan_out, where=f"{where}.valuePath", collector=collector)
+    if bound is None:
+        return None
+    return _LabelRule(literal=None, key_open=key_open, path=bound, level=bound.level, spread=spread)
 
 
 def _key_label_rule(label: Label, *, where: str, key_open: str, collector: _Collector,
@@ -701,7 +893,7 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
             collector.add(f"{where}.states.labelKey", problem)
         elif state_key in reserved:
             collector.add(f"{where}.states.labelKey", f"label {state_key!r} collides with a default label")
-        elif state_key in taken:
+        elif state_key in taken and not collector.ksm:
             collector.add(f"{where}.states.labelKey",
                           f"label {state_key!r} is already defined at {taken[state_key]}")
         else:
@@ -733,12 +925,17 @@ def _compile_metric(metric: Metric, *, where: str, full_name: str, reserved: tup
         collector.add(where, f"fan-out over {fan_out.source!r} has no label taken from its elements "
                       f"(a labels[].valuePath with {fan_out.depth} [*]): every element would emit the "
                       "same label set")
+    walk = value_type if value_type in ("Entries", "Elements") else None
+    if walk is not None and fan_out.depth != 1:
+        collector.add(f"{where}.field.path", f"field.type {walk} walks one map or list: its path "
+                      "takes no [*] (the other paths address the element as <field.path>[*])")
     if len(collector.problems) > before:
         return None
     depth = fan_out.depth if fan_out is not None else 0
     levels = tuple(accessor(fan_out.segments[i]) for i in range(depth)) if fan_out is not None else ()
-    return _FamilyRenderer(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels,
-                           keyed=any(rule.key for rule in labels))
+    kind = _KsmFamilyRenderer if collector.ksm else _FamilyRenderer
+    return kind(metric=metric.name, full_name=full_name, labels=labels, rules=rules, levels=levels,
+                keyed=any(rule.key for rule in labels), walk=walk)
 
 
 def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut:
@@ -747,7 +944,8 @@ def _fan_out_of(metric: Metric, *, where: str, collector: _Collector) -> _FanOut
     if metric.field is not None:
         path = collector.path(metric.field.path, f"{where}.field.path")
         if path is not None and path.is_simple:
-            candidates.append((_domain_of(path, array_field=metric.field.type == "Array"), metric.field.path))
+            walked = metric.field.type in ("Array", "Entries", "Elements")
+            candidates.append((_domain_of(path, array_field=walked), metric.field.path))
     texts = [label.valuePath for label in metric.labels if not label.value and label.valuePath]
     texts += [label.keyFromPath for label in metric.labels if not label.value and label.keyFromPath]
     texts += [param.valuePath for param in metric.params if not param.value and param.valuePath]
@@ -796,7 +994,8 @@ def _series_rule(value: MetricValue, *, where: str, fragment: str,
                  params: Mapping[str, Callable[[Context], Any]], value_type: str | None,
                  fan_out: _FanOut, collector: _Collector) -> _SeriesRule | None:
     if value.value is not None:
-        return _SeriesRule(state_fragment=fragment, constant=format_value(float(value.value)), value=None)
+        formatted = (ksm_format_sample if collector.ksm else format_value)(float(value.value))
+        return _SeriesRule(state_fragment=fragment, constant=formatted, value=None)
     if value.valueFromPath:
         path = collector.path(value.valueFromPath, f"{where}.valueFromPath")
         if path is None:
@@ -806,7 +1005,8 @@ def _series_rule(value: MetricValue, *, where: str, fragment: str,
             return None
         return _SeriesRule(state_fragment=fragment, constant=None,
                            value=_path_value(bound, datetime=value_type == "DateTime",
-                                             text=value.valueFromPath))
+                                             text=value.valueFromPath, ksm=collector.ksm,
+                                             nil_is_zero=bool(value.nilIsZero)))
     if value.valueFromExpression:
         try:
             expression = compile_expression(value.valueFromExpression, params=params.keys(),
@@ -820,12 +1020,15 @@ def _series_rule(value: MetricValue, *, where: str, fragment: str,
     return None
 
 
-def _path_value(path: _ContextPath, *, datetime: bool, text: str) -> ValueFn:
-    convert = datetime_to_float if datetime else to_float
+def _path_value(path: _ContextPath, *, datetime: bool, text: str, ksm: bool = False,
+                nil_is_zero: bool = False) -> ValueFn:
+    convert = datetime_to_float if datetime else ksm_to_float if ksm else to_float
 
     def read(ctx: Context) -> float:
         raw = path(ctx)
         if raw is MISSING or raw is None:
+            if nil_is_zero:
+                return 0.0
             raise ValueConversionError(f"valueFromPath {text!r} matched nothing", reason="missing")
         return convert(raw)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictStr, ValidationError
 
 from exporter.types import Problem
 
@@ -73,13 +73,15 @@ class Param(_Strict):
 
 class Field_(_Strict):
     path: StrictStr = Field(min_length=1)
-    type: Literal["Integer", "DateTime", "Array", "String"] | None = None
+    # extensions "Entries" / "Elements": kube-state-metrics' walks of each.path (exporter/compiler.py)
+    type: Literal["Integer", "DateTime", "Array", "String", "Entries", "Elements"] | None = None
 
 
 class MetricValue(_Strict):
     value: StrictFloat | None = None
     valueFromPath: StrictStr | None = None
     valueFromExpression: StrictStr | None = None
+    nilIsZero: StrictBool | None = None  # extension (kube-state-metrics' name): missing or null -> 0
 
 
 class StateValue(_Strict):
@@ -120,6 +122,8 @@ class MetricsConfigurationSpec(_Strict):
     metricNamePrefix: StrictStr | None = None  # extension: replaces "<group>_<kind>" ("" = none)
     labelsAllowlist: list[StrictStr] = Field(default_factory=list)
     annotationsAllowlist: list[StrictStr] = Field(default_factory=list)
+    # extension (docs/ksm.md): render series as kube-state-metrics' Custom Resource State does
+    compatibility: Literal["Panopticon", "KubeStateMetrics"] | None = None
 
 
 class ObjectMeta(BaseModel):

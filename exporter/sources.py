@@ -197,7 +197,10 @@ class FieldLocator:
         while path:
             if path in lines:
                 return f"{doc.source}:{lines[path]}"
-            path = self._LAST_STEP.sub("", path)
+            shorter = self._LAST_STEP.sub("", path)
+            if shorter == path:  # a top-level field ("spec") that is not there
+                break
+            path = shorter
         return doc.location
 
 

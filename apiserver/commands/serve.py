@@ -111,6 +111,10 @@ class OfflineComponent:
         families = _family_filter(runtime.args)
         compiler = compiler_with(_metric_labels(runtime.args))
         compiler = families.documents_compiler(compiler) if families is not None else compiler
+        if getattr(runtime.args, "ksm_config", None):
+            from exporter.ksmsource import with_ksm_configs
+
+            compiler = with_ksm_configs(compiler, runtime.args.ksm_config)
         self.source = OfflineSource([directory], runtime.store, compiler=compiler)
         runtime.readiness.append(lambda: self.source.loaded)
 
@@ -223,6 +227,13 @@ class ClusterExporterComponent:
                 raise StartupError(f"--config: {exc}") from None
             if not static:
                 raise StartupError(f"--config {', '.join(args.config)}: no MetricsConfiguration found")
+        if getattr(args, "ksm_config", None):
+            from exporter.ksmsource import load_ksm
+
+            converted, problems = load_ksm(args.ksm_config)
+            if problems:
+                raise StartupError("--ksm-config:\n  " + "\n  ".join(problems))
+            static += [dict(d.data) for d in converted]
         options = dataclasses.replace(
             settings, shard=shard, total_shards=total, static_configs=tuple(static),
             statefulset=statefulset, statefulset_namespace=pod_namespace if statefulset else "",

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from exporter.sources import SourceError, field_lines, load_documents, load_text, split_documents
+from exporter.sources import (
+    FieldLocator,
+    SourceError,
+    field_lines,
+    load_documents,
+    load_file,
+    load_text,
+    split_documents,
+)
 
 MULTI = """\
 apiVersion: v1
@@ -104,3 +112,12 @@ metadata:
     assert lines[4]["spec.metrics[0]"] == 7
     assert lines[11]["metadata.name"] == 13
     assert field_lines("a: [") == {}
+
+
+def test_locator_of_a_missing_top_level_field_is_the_document(tmp_path: Path) -> None:
+    """``spec`` absent: the nearest enclosing field is the document itself (this used to loop)."""
+    file = tmp_path / "c.yaml"
+    file.write_text("# a comment\nkind: MetricsConfiguration\nmetadata: {name: x}\n")
+    doc = load_file(str(file))[0]
+    assert FieldLocator()(doc, "spec") == doc.location
+    assert FieldLocator()(doc, "spec.metrics[0].name") == doc.location

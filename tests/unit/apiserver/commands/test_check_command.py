@@ -140,8 +140,8 @@ def test_problems_point_at_the_line_of_the_field(tmp_path: Path) -> None:
     out = io.StringIO()
     assert check(config_paths=[str(file)], object_paths=[], out=out) == 1
     assert out.getvalue().splitlines()[0] == (
-        f"{file}:13: broken: spec.metrics[0].field.type: must be one of 'Integer', 'DateTime', 'Array' or "
-        "'String' (got 'Float')")
+        f"{file}:13: broken: spec.metrics[0].field.type: must be one of 'Integer', 'DateTime', 'Array', "
+        "'String', 'Entries' or 'Elements' (got 'Float')")
 
 
 def test_a_configuration_defined_twice_is_reported(tmp_path: Path) -> None:
