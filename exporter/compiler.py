@@ -23,7 +23,7 @@ docs/metrics-configuration.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -231,18 +231,8 @@ class _FamilyRenderer:
                 return ""
             seen.add(labels)
         lines: list[str] = []
-        for state_fragment, constant, compute in self._series:
-            if constant is not None:
-                value = constant
-            else:
-                try:
-                    value = format_value(compute(ctx))
-                except NoSample:
-                    continue
-                except (ValueConversionError, EvaluationError) as exc:
-                    if errors is not None:
-                        errors.items.append((self.metric, exc.reason, str(exc)))
-                    continue
+        for state_fragment, constant, number in self._computed(ctx, errors):
+            value = constant if constant is not None else format_value(number)
             inner = labels + state_fragment if state_fragment else labels
             if inner:
                 lines.append(f"{self.name_open}{inner[1:]}}} {value}\n")
@@ -251,6 +241,25 @@ class _FamilyRenderer:
         if len(lines) == 1:
             return lines[0]
         return "".join(lines)
+
+    def _computed(
+        self, ctx: tuple[Any, ...], errors: RenderErrors | None
+    ) -> Iterator[tuple[str, str | None, float]]:
+        """(state fragment, constant text or None, value) of each series of one context: a
+        series without a sample is skipped quietly, one that fails is recorded in ``errors``."""
+        for state_fragment, constant, compute in self._series:
+            if constant is not None:
+                yield state_fragment, constant, float(constant)
+                continue
+            try:
+                value = compute(ctx)
+            except NoSample:
+                continue
+            except (ValueConversionError, EvaluationError) as exc:
+                if errors is not None:
+                    errors.items.append((self.metric, exc.reason, str(exc)))
+                continue
+            yield state_fragment, None, value
 
     def samples(self, obj: Any, errors: RenderErrors | None, *, keep: Sequence[bool],
                 keep_state: bool) -> list[tuple[str, float]]:
@@ -284,18 +293,7 @@ class _FamilyRenderer:
                     continue
                 seen.add(labels)
             group = "".join(kept)
-            for state_fragment, constant, compute in self._series:
-                if constant is not None:
-                    value = float(constant)
-                else:
-                    try:
-                        value = compute(ctx)
-                    except NoSample:
-                        continue
-                    except (ValueConversionError, EvaluationError) as exc:
-                        if errors is not None:
-                            errors.items.append((self.metric, exc.reason, str(exc)))
-                        continue
+            for state_fragment, _constant, value in self._computed(ctx, errors):
                 out.append((group + state_fragment if keep_state else group, value))
         return out
 
@@ -346,18 +344,8 @@ class _KsmFamilyRenderer(_FamilyRenderer):
                     element.extend(spread_fragments(spread, raw))
                 elif raw is not MISSING and raw is not None:
                     element.append(f'{key_open}{escape_label_value(ksm_label_text(raw))}"')
-            for state_fragment, constant, compute in self._series:
-                if constant is not None:
-                    value = constant
-                else:
-                    try:
-                        value = ksm_format_sample(compute(ctx))
-                    except NoSample:
-                        continue
-                    except (ValueConversionError, EvaluationError) as exc:
-                        if errors is not None:
-                            errors.items.append((self.metric, exc.reason, str(exc)))
-                        continue
+            for state_fragment, constant, number in self._computed(ctx, errors):
+                value = constant if constant is not None else ksm_format_sample(number)
                 pairs = _label_map([*head, state_fragment, *element] if state_fragment else [*head, *element])
                 labels = "".join(fragment for _, fragment in pairs)
                 if labels in seen:
