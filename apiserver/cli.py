@@ -209,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        # Before the (heavy) serve module: the exporter's first LISTs (apiserver.early).
+        from apiserver.early import start_early_lists
+
+        start_early_lists(args)
     module = importlib.import_module(f"apiserver.commands.{args.command}")
     code: int = module.run(args)
     return code
