@@ -98,8 +98,9 @@ class EarlyList:
                 self.finished = time.monotonic()
             self._notify()
             self._close_connection()
-        # Nobody took it (the informer asked something else, or never): free the body.
-        time.sleep(max(0.0, self.started + UNCLAIMED_SECONDS - time.monotonic()))
+        # Nobody took it yet: free the body once nobody will (the informer asked something else).
+        while not self.claimed and time.monotonic() < self.started + UNCLAIMED_SECONDS:
+            time.sleep(0.5)
         if not self.claimed:
             _forget(self)
 
