@@ -6,7 +6,10 @@ Meanwhile a freshly started process imports its modules, parses its configuratio
 resolves its kinds, one after the other, and only then sends the LIST. ``start_early_list``
 sends it first, on a thread of its own with the standard library's HTTP client (nothing here
 imports aiohttp), so the server's encoding overlaps the process's start-up; the body is received
-and gunzipped on that thread (``zlib`` releases the GIL) and kept as decoded chunks.
+and gunzipped on that thread (``zlib`` releases the GIL) and handed on as decoded chunks, at
+most ``MAX_PENDING`` bytes ahead of the consumer (beyond that the thread stops reading, and the
+rest waits in the socket, compressed: holding a whole decoded 50,000-object list would add
+~27 MB to the peak).
 
 The informer's client picks it up instead of sending the same request again
 (``KubeClient.list_stream`` -> ``take_early_list``): only for exactly the same request (server,
@@ -39,7 +42,9 @@ from kube.tls import build_ssl_context
 log = logging.getLogger(__name__)
 
 UNCLAIMED_SECONDS = 60.0
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 16  # wire bytes per read
+CHUNK_SIZE = 1 << 18  # decoded bytes per chunk handed on
+MAX_PENDING = 1 << 22  # decoded bytes kept for the consumer before the thread stops reading
 # What aiohttp sends (``KubeClient``); kube-apiserver gzips large answers for it.
 ACCEPT_ENCODING = "gzip, deflate"
 
@@ -73,7 +78,8 @@ class EarlyList:
         self._status = 0  # HTTP status once the answer's head arrived
         self._done = False  # the body is complete, or the request failed
         self._error: BaseException | None = None
-        self._received = 0
+        self._pending = 0  # bytes in _chunks
+        self._room = threading.Condition(self._lock)
         self._wakeup: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._closed = False
@@ -119,8 +125,14 @@ class EarlyList:
             raw = resp.read1(READ_SIZE)
             if not raw:
                 break
-            data = inflate.decompress(raw) if inflate is not None else raw
-            self._push(data)
+            if inflate is None:
+                self._push(raw)
+                continue
+            data = inflate.decompress(raw, CHUNK_SIZE)
+            while data:  # ~12x larger than the wire bytes: handed on in pieces of CHUNK_SIZE
+                self._push(data)
+                tail = inflate.unconsumed_tail
+                data = inflate.decompress(tail, CHUNK_SIZE) if tail else b""
         if inflate is not None and not self._closed:
             self._push(inflate.flush())
         if not self._closed and resp.length:  # bytes of a Content-Length body still missing
@@ -132,11 +144,15 @@ class EarlyList:
         if not self.claimed and time.monotonic() - self.started > UNCLAIMED_SECONDS:
             self.close()
             return
-        with self._lock:
+        with self._room:
+            # Flow control: at most MAX_PENDING decoded bytes wait for the consumer; the rest
+            # waits in the socket (compressed), as with any client that reads as it consumes.
+            while self._pending >= MAX_PENDING and not self._closed:
+                self._room.wait(0.5)
             if self.first_byte is None:
                 self.first_byte = time.monotonic()
             self._chunks.append(data)
-            self._received += len(data)
+            self._pending += len(data)
         self._notify()
 
     def _notify(self) -> None:
@@ -170,9 +186,11 @@ class EarlyList:
         try:
             while True:
                 event.clear()
-                with self._lock:
+                with self._room:
                     chunks, self._chunks = self._chunks, []
                     done, error, status = self._done, self._error, self._status
+                    self._pending = 0
+                    self._room.notify()
                 for chunk in chunks:
                     consumed = True
                     yield chunk
@@ -192,8 +210,10 @@ class EarlyList:
         """Stop reading (the thread ends at its next read) and forget buffered chunks."""
         self._closed = True
         self._wakeup = None
-        with self._lock:
+        with self._room:
             self._chunks = []
+            self._pending = 0
+            self._room.notify()
         conn = self._conn
         if conn is not None and conn.sock is not None:
             with contextlib.suppress(OSError):

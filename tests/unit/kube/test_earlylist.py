@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from fake_apiserver import FakeApiServer
 
+import kube.earlylist
 from apiserver.early import early_targets
 from kube.client import KubeClient
 from kube.config import ClientConfig
@@ -135,6 +136,21 @@ async def test_gzip_answers_are_decoded_on_the_thread_and_a_cut_body_raises() ->
                 _ = [o async for o in client.list_stream("/api/v1/cut", params=RV0, limit=0)]
     finally:
         await runner.cleanup()
+
+
+async def test_the_thread_reads_at_most_max_pending_ahead(fake: FakeApiServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(300):
+        await fake.put(CM, cm("ns", f"c{i:03d}-" + "x" * 200))
+    monkeypatch.setattr(kube.earlylist, "MAX_PENDING", 4096)
+    monkeypatch.setattr(kube.earlylist, "READ_SIZE", 1024)
+    config = ClientConfig(server=fake.url, token="t0k3n")
+    early = start_early_list(config, path=CM, query=RV0, headers=HEADERS)
+    await asyncio.sleep(0.5)
+    assert early.finished is None and 0 < early._pending <= 4096 + 1024  # stopped reading, not done
+    async with KubeClient(config, timeout=5) as client:
+        items = [o async for o in client.list_stream(CM, params=RV0, limit=0)]
+    assert len(items) == 300 and collection_requests(fake) == 1
 
 
 def test_early_targets_are_only_the_plain_cluster_wide_lists(tmp_path: Path) -> None:
