@@ -104,6 +104,10 @@ class EarlyList:
                 self.finished = time.monotonic()
             self._notify()
             self._close_connection()
+            first = "-" if self.first_byte is None else f"{self.first_byte - self.started:.3f}s"
+            log.debug("early LIST %s: status %s, first byte after %s, done after %.3fs (%s)", self._url,
+                      self._status, first, self.finished - self.started,
+                      "taken" if self.claimed else "not taken yet")
         # Nobody took it yet: free the body once nobody will (the informer asked something else).
         while not self.claimed and time.monotonic() < self.started + UNCLAIMED_SECONDS:
             time.sleep(0.5)
