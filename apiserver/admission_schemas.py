@@ -28,8 +28,8 @@ from exporter.schemacheck import SchemaIndex
 from exporter.types import TargetRef
 from kube.api import Getter
 from kube.client import ApiError, NotFound
-from kube.discovery import find_kind
 from kube.paths import group_version_path
+from kube.resourcelist import find_kind
 
 log = logging.getLogger(__name__)
 

@@ -236,6 +236,11 @@ def _add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        # Before the (heavy) serve module: the exporter's first LISTs (apiserver.early).
+        from apiserver.early import start_early_lists
+
+        start_early_lists(args)
     module = importlib.import_module(f"apiserver.commands.{getattr(args, 'module', args.command)}")
     code: int = module.run(args)
     return code

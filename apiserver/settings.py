@@ -1,7 +1,7 @@
 """``panopticon serve``'s settings: one frozen object, built once from the flags, passed down.
 
 Each part of the process keeps its own frozen options type beside the code that uses it
-(``exporter.cluster.ExporterOptions``, ``thanos_operator.service.OperatorOptions``); ``Settings``
+(``exporter.cluster.ExporterOptions``, ``thanos_operator.options.OperatorOptions``); ``Settings``
 holds one of each plus the process-wide numbers, and ``Settings.from_args`` is the only place
 that reads the exporter's and the operator's flags (the extension API server's own flags, TLS
 and authentication, are read by ``apiserver.https``). The defaults live on the dataclass
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from exporter.cluster.options import ExporterOptions
-from thanos_operator.service import OperatorOptions
+from thanos_operator.options import OperatorOptions
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

@@ -18,7 +18,11 @@ per object as kube-state-metrics' Custom Resource State anchor), for each size:
 - *churn* (largest size): a writer process PATCHes ``spec.replicas`` of random Widgets at
   ``--rate``/s while /metrics is scraped every 0.2 s in turn as text, OpenMetrics, text+gzip and
   OpenMetrics+gzip; every body is checked for completeness (6 series per Widget) and afterwards
-  with ``promtool check metrics``.
+  with ``promtool check metrics``. Beside each latency: the exporter's own CPU per scrape (its
+  event loop's thread, minus what the watch events cost in a window without scrapes), so the
+  exporter's share can be told from the client's and from waiting for a CPU.
+
+The project is byte-compiled first, as the container image is (``--no-compile``: not).
 
 Prints one JSON object per measurement and a summary; bench/README.md records them.
 """
@@ -120,15 +124,22 @@ def widget_names(kubeconfig: str) -> set[tuple[str, str]]:
     return {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in orjson.loads(body)["items"]}
 
 
-def ensure_widgets(kubeconfig: str, count: int) -> dict[str, Any]:
-    """The CRD, NAMESPACES namespaces and Widgets w-0 .. w-(count-1) (only the missing are created)."""
+def ensure_crds(kubeconfig: str) -> None:
+    """The Widget CRD and the empty one of the baseline (``empty_crd``), established."""
     crd_file = Path(tempfile.mkstemp(suffix=".json")[1])
-    crd_file.write_text(json.dumps(widget_crd(GROUP)))
+    crds = [widget_crd(GROUP), empty_crd()]
+    crd_file.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": crds}))
     kubectl = ["kubectl", f"--kubeconfig={kubeconfig}"]
     subprocess.run([*kubectl, "apply", "-f", str(crd_file)], check=True, capture_output=True)
-    subprocess.run([*kubectl, "wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s"],
-                   check=True, capture_output=True)
+    for plural in ("widgets", EMPTY_KIND[0]):
+        subprocess.run([*kubectl, "wait", "--for=condition=Established", f"crd/{plural}.{GROUP}",
+                        "--timeout=60s"], check=True, capture_output=True)
     crd_file.unlink()
+
+
+def ensure_widgets(kubeconfig: str, count: int) -> dict[str, Any]:
+    """The CRDs, NAMESPACES namespaces and Widgets w-0 .. w-(count-1) (only the missing are created)."""
+    ensure_crds(kubeconfig)
     namespaces = [f"bench-{i}" for i in range(NAMESPACES)]
     asyncio.run(create_all(kubeconfig, [("/api/v1/namespaces", {"metadata": {"name": n}})
                                         for n in namespaces]))
@@ -166,6 +177,27 @@ def series_of(body: bytes) -> int:
     return body.count(b"\n" + FAMILY) + body.startswith(FAMILY)
 
 
+PACKAGES = ("apiserver", "certs", "exporter", "kube", "thanos_operator")
+
+
+def compile_bytecode() -> None:
+    """Byte-compile the project as the container image does (Containerfile: ``compileall``).
+
+    The sandbox sets PYTHONDONTWRITEBYTECODE, so without this every ``serve`` would compile
+    its ~100 modules from source at start-up (~2 s of CPU), which a deployed process never does.
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(ROOT / p) for p in PACKAGES)],
+                   check=True)
+
+
+def main_thread_cpu(pid: int) -> float:
+    """CPU seconds of a process's main thread (the event loop), ns-precise (``schedstat``)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+POLL_SECONDS = 0.02
+
+
 class Serve:
     """One ``panopticon serve`` subprocess exporting the Widgets."""
 
@@ -191,7 +223,9 @@ class Serve:
                 raise SystemExit(f"serve exited with {self.proc.returncode}")
             if time.perf_counter() - start > timeout:
                 raise SystemExit("serve did not become ready")
-            time.sleep(0.005)
+            # Every poll costs the syncing process ~1 ms of its CPU (a connection and a request):
+            # at 5 ms it took ~7% of it (py-spy). 20 ms: at most 20 ms late, ~2% of its CPU.
+            time.sleep(POLL_SECONDS)
         while True:
             status, body, _ = http_get(self.url + "/metrics")
             if status == 200 and series_of(body) == expected:
@@ -209,10 +243,26 @@ class Serve:
             self.proc = None
 
 
+EMPTY_KIND = ("gadgets", "Gadget")  # a second Widget-like CRD that never has objects
+
+
+def empty_crd() -> dict[str, Any]:
+    crd = widget_crd(GROUP)
+    plural, kind = EMPTY_KIND
+    crd["metadata"]["name"] = f"{plural}.{GROUP}"
+    crd["spec"]["names"] = {"plural": plural, "singular": kind.lower(), "kind": kind,
+                            "listKind": f"{kind}List"}
+    return crd
+
+
 def empty_config() -> dict[str, Any]:
-    """The Widget configuration aimed at a kind with no objects: the process's baseline RSS."""
+    """The Widget configuration aimed at a kind without objects: the process's baseline RSS.
+
+    A CRD like the Widget's (so the same early LIST, the same schema check of a CRD, not
+    /openapi/v2: that costs ~4 MiB of RSS, more than 10,000 Widgets' series), never populated.
+    """
     config = json.loads(json.dumps(WIDGET_CONFIG))
-    config["spec"]["targetRef"] = {"apiVersion": "v1", "kind": "ResourceQuota"}
+    config["spec"]["targetRef"]["kind"] = EMPTY_KIND[1]
     config["metadata"]["name"] = "bench-empty"
     return config
 
@@ -314,7 +364,13 @@ def churn(kubeconfig: str, objects: int, tmp: Path, *, rate: float, seconds: flo
                                    f"--objects={objects}", f"--rate={rate}", f"--churn-seconds={seconds}"],
                                   stdout=subprocess.PIPE, cwd=ROOT)
         time.sleep(2.0)  # let the rate settle
+        assert serve.proc is not None
+        pid = serve.proc.pid
+        events_from = (time.perf_counter(), main_thread_cpu(pid))
+        time.sleep(2.0)  # the exporter's CPU for the watch events alone (no scrapes)
+        events_cpu_rate = (main_thread_cpu(pid) - events_from[1]) / (time.perf_counter() - events_from[0])
         times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        scrape_cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
         incomplete: list[str] = []
         saved: list[Path] = []
         names = list(VARIANTS)
@@ -323,9 +379,10 @@ def churn(kubeconfig: str, objects: int, tmp: Path, *, rate: float, seconds: flo
         end = time.perf_counter() + seconds - 4.0
         while time.perf_counter() < end:
             variant = names[i % len(names)]
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), main_thread_cpu(pid)
             status, body, headers = http_get(serve.url + "/metrics", VARIANTS[variant])
             elapsed = time.perf_counter() - t0
+            scrape_cpu[variant].append(main_thread_cpu(pid) - cpu0 - events_cpu_rate * elapsed)
             times[variant].append(elapsed)
             if headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
@@ -360,10 +417,13 @@ def churn(kubeconfig: str, objects: int, tmp: Path, *, rate: float, seconds: flo
         if values:
             summary[variant] = {"scrapes": len(values), "p50_ms": round(statistics.median(values) * 1000, 1),
                                 "p99_ms": round(percentile(values, 0.99) * 1000, 1),
-                                "max_ms": round(max(values) * 1000, 1)}
+                                "max_ms": round(max(values) * 1000, 1),
+                                "exporter_cpu_ms_per_scrape_p50": round(
+                                    statistics.median(scrape_cpu[variant]) * 1000, 1)}
     return {"benchmark": f"scrapes under churn, {objects} Widgets", "writer": written, "scrapes": summary,
             "incomplete": incomplete, "promtool_failures": promtool_failures, "promtool_checked": len(saved),
             "rss_mib_end": rss["VmRSS"], "peak_rss_mib": rss["VmHWM"],
+            "exporter_cpu_share_for_events": round(events_cpu_rate, 3),
             "loadavg_start": load_start, "loadavg_end": load_end}
 
 
@@ -417,6 +477,8 @@ def main() -> None:
     parser.add_argument("--churn-seconds", type=float, default=40.0)
     parser.add_argument("--kubeconfig", help="use this running cluster instead of starting one")
     parser.add_argument("--out", help="also append the JSON results to this file")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="do not byte-compile the project first (see compile_bytecode)")
     args = parser.parse_args()
     os.environ.pop("KUBECONFIG", None)
     if args.mode == "churn-writer":
@@ -433,6 +495,10 @@ def main() -> None:
                 fh.write(line + "\n")
 
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.no_compile:
+        emit({"note": "project not byte-compiled: every serve compiles its modules from source"})
+    else:
+        compile_bytecode()
     with cluster(args.kubeconfig) as kubeconfig, tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_dir:
         tmp = Path(tmp_dir)
         if args.mode == "list":
@@ -444,6 +510,7 @@ def main() -> None:
             return
         results: dict[int, dict[str, Any]] = {}
         if args.mode in ("all", "sync"):
+            ensure_crds(kubeconfig)
             base = baseline_rss(kubeconfig, tmp)
             emit({"benchmark": "baseline RSS (empty store)", "rss_mib": base, "loadavg": loadavg()})
             for size in sizes:

@@ -11,6 +11,7 @@ records why. Pure functions only.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from datetime import datetime
@@ -98,7 +99,17 @@ _RFC3339 = re.compile(
 
 def parse_rfc3339(text: str) -> float:
     """RFC3339 timestamp -> Unix seconds (float; fractional seconds kept)."""
-    if not isinstance(text, str) or _RFC3339.fullmatch(text) is None:
+    if not isinstance(text, str):
+        raise ValueConversionError(f"not an RFC3339 timestamp: {_short(text)}", reason="datetime")
+    return _parse_rfc3339_text(text)
+
+
+# Timestamps repeat across objects (everything created or updated in the same second: a LIST
+# of 50,000 objects has a few thousand distinct creationTimestamps), and the parse is a pure
+# function of the text, so its results are cached. Failures are not (lru_cache re-raises).
+@functools.lru_cache(maxsize=8192)
+def _parse_rfc3339_text(text: str) -> float:
+    if _RFC3339.fullmatch(text) is None:
         raise ValueConversionError(f"not an RFC3339 timestamp: {_short(text)}", reason="datetime")
     normalized = text.replace("z", "Z").replace("t", "T")
     head, dot, rest = normalized.partition(".")

@@ -18,9 +18,6 @@ instead of holding the whole list; ``list`` collects the same stream into a list
 
 from __future__ import annotations
 
-import os
-import ssl
-import tempfile
 import time
 from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
@@ -30,7 +27,9 @@ import aiohttp
 import orjson
 
 from kube.config import ClientConfig
+from kube.earlylist import EarlyListUnused, take_early_list
 from kube.liststream import ListSplitter
+from kube.tls import build_ssl_context
 
 TOKEN_REREAD_SECONDS = 60.0  # projected service-account tokens rotate; kubelet refreshes at 80% of TTL
 
@@ -158,36 +157,6 @@ def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
-
-
-def build_ssl_context(config: ClientConfig) -> ssl.SSLContext | None:
-    """The TLS client context for ``config`` (``None`` for a plain ``http://`` server)."""
-    if config.server.startswith("http://"):
-        return None
-    if config.ca_file or config.ca_data:
-        ctx = ssl.create_default_context(
-            cafile=config.ca_file, cadata=config.ca_data.decode() if config.ca_data else None
-        )
-    else:
-        ctx = ssl.create_default_context()
-    if config.insecure_skip_tls_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if config.cert_file or config.cert_data:
-        if config.cert_data or config.key_data:
-            # ssl can only load a key pair from files: write them 0600, load, remove at once.
-            with tempfile.TemporaryDirectory(prefix="panopticon-cert-") as tmp:
-                cert = config.cert_file or os.path.join(tmp, "tls.crt")
-                key = config.key_file or os.path.join(tmp, "tls.key")
-                for path, data in ((cert, config.cert_data), (key, config.key_data)):
-                    if data is not None:
-                        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-                        with os.fdopen(fd, "wb") as fh:
-                            fh.write(data)
-                ctx.load_cert_chain(cert, key)
-        else:
-            ctx.load_cert_chain(config.cert_file or "", config.key_file)
-    return ctx
 
 
 class KubeClient:
@@ -320,9 +289,19 @@ class KubeClient:
         """The items of one LIST request as they decode; the splitter keeps the envelope."""
         # No overall deadline (a large list takes as long as it takes to render); a stalled
         # connection is still noticed by the read timeout.
+        headers = self._headers()
+        early = take_early_list(self._server, path, _query(query), headers)
+        if early is not None:  # the same request, sent at start-up (kube.earlylist)
+            try:
+                async for chunk in early.chunks():
+                    for item in splitter.feed(chunk):
+                        yield item
+                return
+            except EarlyListUnused:
+                pass  # it failed before its first byte: send it again
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
         async with self._client_session().get(
-            self._server + path, params=_query(query), headers=self._headers(), timeout=timeout
+            self._server + path, params=_query(query), headers=headers, timeout=timeout
         ) as resp:
             if resp.status >= 400:
                 raise ApiError.from_body(resp.status, await resp.read())

@@ -18,6 +18,7 @@ from typing import Any
 from kube.api import Getter
 from kube.client import NotFound, ServiceUnavailable
 from kube.paths import group_version_path
+from kube.resourcelist import find_kind
 
 RESOLVED = "Resolved"
 VERSION_FALLBACK = "VersionFallback"
@@ -45,15 +46,6 @@ class Resolution:
     resource: ResolvedResource | None
     reason: str  # RESOLVED, VERSION_FALLBACK or TARGET_NOT_FOUND
     message: str
-
-
-def find_kind(resource_list: Mapping[str, Any], kind: str) -> tuple[str, bool] | None:
-    """(plural, namespaced) of ``kind`` in an ``APIResourceList``, subresources excluded."""
-    for res in resource_list.get("resources") or ():
-        name = str(res.get("name", ""))
-        if res.get("kind") == kind and "/" not in name:
-            return name, bool(res.get("namespaced", False))
-    return None
 
 
 def candidate_versions(group_doc: Mapping[str, Any], *, skip: str) -> list[str]:
