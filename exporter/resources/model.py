@@ -103,7 +103,9 @@ def limits(requirements: Any) -> Amounts:
 
 
 def requests(requirements: Any) -> Amounts:
-    """Requests only (a request is never defaulted from the limit here, as upstream)."""
+    """Requests, each falling back to the limit when the request is not set: the API server
+    defaults an omitted request to its limit (core/v1 ResourceRequirements), so an object read
+    before defaulting (a template, a file) means the same as the admitted one."""
     return _first_amounts(requirements, "requests", "limits")
 
 
