@@ -237,8 +237,10 @@ async def test_item3_stalled_prometheus_readers_pin_no_copy_and_are_cut_off(pki:
             grown = tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
-        # Before: each stalled client held a full encrypted copy of the body (4 x 2+ MB).
-        assert grown < size, f"{grown} bytes held for 4 stalled clients of a {size}-byte body"
+        # Before: each stalled client held a full encrypted copy of the body (4 x 2+ MB). Allow
+        # one body's worth on top of the slices: a loaded CI machine was seen to (re)build the
+        # cached body inside the window (3.26 MB for a 2.49 MB body), which is not per client.
+        assert grown < 2 * size, f"{grown} bytes held for 4 stalled clients of a {size}-byte body"
         await asyncio.sleep(1.5)  # past the write timeout: the server must have cut them off
         assert rejected.count("write_timeout") == 4
         for reader, writer in stalled:
