@@ -32,6 +32,11 @@ object's *contribution* (a line per group) as its chunk, like any family, and it
 and the new chunks at hand, subtract and add them (O(1) in the number of objects), and a scrape
 yields the groups' text instead of the chunks (per namespace for a filtered one).
 
+Shared families (``exporter.sharing``): configurations whose families agree may use one family
+name; ``set_plan`` refuses one that disagrees (``DuplicateFamilyError``). The exposition order
+(``_lay_out``) keeps such a family where its first configuration puts it and appends the other
+configurations' chunks there, so it has one header; ``families()`` gives one entry per name.
+
 Re-rendering after a configuration change: the store cannot re-render by itself because it keeps
 no objects. ``set_plan(plan, objects=...)`` swaps the plan and renders the given objects in one
 step (events are a precise diff); ``set_plan(plan)`` without objects drops the entries rendered by
