@@ -17,7 +17,10 @@ objects. The mapping, field by field, is docs/ksm.md; in short:
   ``field.type: Entries`` when the metric has per-element labels (``labelFromKey`` becomes a
   ``keyFromPath`` label); ``each.info`` -> value 1 (``field.type: Entries`` with ``labelFromKey``,
   else ``Elements``); ``each.stateSet`` -> ``states`` over ``list``;
-- path segments: names -> ``.name``, ``"0"`` -> ``[0]``, ``"[k=v]"`` -> a filter.
+- path segments: names -> ``.name``, ``"0"`` -> ``[0]``, ``"[k=v]"`` -> a filter;
+- a wildcard ``version: "*"`` / ``kind: "*"`` -> one configuration per installed CRD kind it
+  matches (``installed``, listed by ``exporter.ksmsource.crd_kinds``), all feeding the same
+  families (``exporter.sharing``).
 
 What has no equivalent is a ``Problem`` naming the KSM field (``spec.resources[0].metrics[1].each.type``).
 Pure: the caller reads the file and prints.

@@ -74,3 +74,8 @@ def test_the_expansions_feed_one_family() -> None:
     body = Exposition(store).body(fmt="text")
     assert body.decode() == EXPECTED
     check_exposition(body)
+
+
+def test_docs_show_the_output() -> None:
+    text = (DATA.parent.parent.parent / "docs" / "ksm.md").read_text()
+    assert "```\n" + EXPECTED + "```\n" in text
