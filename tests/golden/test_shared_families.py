@@ -244,3 +244,12 @@ def test_the_store_refuses_a_disagreeing_family() -> None:
     store.set_plan(plans[1])  # the agreeing one is taken
     assert [info.header.name for info in store.families()] == [
         "kube_workload_replicas", "apps_deployment_ready_replicas", "apps_statefulset_ready_replicas"]
+
+
+def test_check_passes_and_counts_the_shared_family_once() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "apiserver.cli", "check", "-c", str(EXAMPLE / "config.yaml"),
+         "-f", str(EXAMPLE / "objects.yaml")],
+        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("OK: 2 configuration(s), 3 metric families;")
