@@ -193,37 +193,55 @@ class StateMetrics:
         self._namer, self._namespaced = namer, namespaced
         self._plans_key: tuple[int, ...] = ()
         self._families: dict[str, MetricInfo] = {}
+        # a family several configurations feed (exporter/sharing.py): one MetricInfo each
+        self._shares: dict[str, list[MetricInfo]] = {}
         self._parsed: dict[bytes, list[Series]] = {}
 
     # ------------------------------------------------------------------ catalogue
 
     def families(self) -> dict[str, MetricInfo]:
-        """Every family by name (rebuilt only when the set of plans changes)."""
+        """Every family by name, as its first configuration (by name) feeds it (rebuilt only
+        when the set of plans changes); ``shares`` has every configuration's."""
         plans = self._store.plans()
         key = tuple(id(plan) for plan in plans)
         if key != self._plans_key:
-            families: dict[str, MetricInfo] = {}
+            shares: dict[str, list[MetricInfo]] = {}
             for plan in plans:
                 resource = self._namer(plan.name, plan.target)
                 namespaced = self._namespaced(plan.name, plan.target)
                 for index, header in enumerate(plan.families):
-                    families[header.name] = MetricInfo(header, index, resource, namespaced)
-            self._families, self._plans_key = families, key
+                    shares.setdefault(header.name, []).append(MetricInfo(header, index, resource, namespaced))
+            self._shares, self._plans_key = shares, key
+            self._families = {name: infos[0] for name, infos in shares.items()}
         return self._families
 
+    def shares(self, family: str) -> list[MetricInfo]:
+        """Every configuration's share of ``family`` in configuration-name order (one, unless
+        several configurations feed it); empty for an unknown family."""
+        self.families()
+        return self._shares.get(family, [])
+
+    def all_shares(self) -> list[MetricInfo]:
+        """Every (family, configuration) pair: what custom metrics discovery lists."""
+        self.families()
+        return [info for infos in self._shares.values() for info in infos]
+
     def metric(self, family: str, group_resource: str | None = None) -> MetricInfo:
-        """The family, checked to describe ``group_resource`` when given (else ``MetricNotFound``)."""
-        info = self.families().get(family)
-        if info is None:
+        """The family (for ``group_resource`` when given: the share describing that resource;
+        else ``MetricNotFound``)."""
+        shares = self.shares(family)
+        if not shares:
             raise MetricNotFound(f'metric "{family}" not found: no metric family of that name')
-        if group_resource is not None:
-            resource, group = split_group_resource(group_resource)
-            if (resource, group) != (info.resource, info.group):
-                raise MetricNotFound(
-                    f'metric "{family}" not found for {group_resource}: the family describes '
-                    f"{info.group_resource}"
-                )
-        return info
+        if group_resource is None:
+            return shares[0]
+        resource, group = split_group_resource(group_resource)
+        for info in shares:
+            if (resource, group) == (info.resource, info.group):
+                return info
+        raise MetricNotFound(
+            f'metric "{family}" not found for {group_resource}: the family describes '
+            + ", ".join(info.group_resource for info in shares)
+        )
 
     # ------------------------------------------------------------------ lookups
 
@@ -274,8 +292,9 @@ class StateMetrics:
     def external(self, info: MetricInfo, *, namespace: str, selector: LabelSelector) -> Lookup:
         """Every finite series of the family, of objects in ``namespace``, matching ``selector``."""
         found = Lookup()
-        for entry in self._store.entries(info.header.configuration, namespace=namespace):
-            self._collect(info, entry, selector, found, single=False)
+        for share in self.shares(info.name) or [info]:  # every configuration feeding the family
+            for entry in self._store.entries(share.header.configuration, namespace=namespace):
+                self._collect(share, entry, selector, found, single=False)
         found.points.sort(key=lambda p: (p.target.name, sorted(p.labels.items())))
         return found
 

@@ -131,7 +131,7 @@ class MetricsApis:
         )
 
     def custom_discovery(self) -> list[dict[str, Any]]:
-        return shapes.custom_discovery(self.metrics.families().values())
+        return shapes.custom_discovery(self.metrics.all_shares())
 
     # ------------------------------------------------------------------ external metrics
 

@@ -80,6 +80,21 @@ def _schemas() -> dict[str, Any]:
                 "format": "date-time",
                 "description": "When a series of the family last changed.",
             },
+            "sources": {
+                "type": "array",
+                "description": "Only for a family fed by several MetricsConfigurations: each one's share, "
+                "in configuration-name order (configuration and target above are the first one's, series "
+                "and objects the totals).",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "configuration": _STR,
+                        "target": _ref("TargetKind"),
+                        "series": _INT,
+                        "objects": _INT,
+                    },
+                },
+            },
         },
     }
     series = {

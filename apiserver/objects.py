@@ -102,7 +102,7 @@ def _metadata(
 def metric_family(snap: FamilySnapshot) -> dict[str, Any]:
     info = snap.info
     header = info.header
-    return {
+    shape: dict[str, Any] = {
         "apiVersion": GROUP_VERSION,
         "kind": FAMILY_KIND,
         "metadata": _metadata(
@@ -121,6 +121,14 @@ def metric_family(snap: FamilySnapshot) -> dict[str, Any]:
         "objects": info.objects,
         "lastUpdateTime": timestamp(info.updated),
     }
+    if info.parts:  # fed by several configurations: the fields above are the first one's, and totals
+        shape["sources"] = [
+            {"configuration": part.header.configuration,
+             "target": {"apiVersion": part.header.target.api_version, "kind": part.header.target.kind},
+             "series": part.series, "objects": part.objects}
+            for part in info.parts
+        ]
+    return shape
 
 
 def object_metrics(snap: ObjectSnapshot, parse: SeriesParser) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from exporter.aggregates import AggregateRenderer, compile_by
@@ -51,6 +51,7 @@ from exporter.objectlabels import (
 )
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
 from exporter.scoping import Scope, compile_scope
+from exporter.sharing import disagreement
 from exporter.sources import Document
 from exporter.types import FamilyHeader, Plan, Problem, RenderErrors, TargetRef, object_line
 from exporter.values import ValueConversionError, datetime_to_float, format_value, label_value_of, to_float
@@ -548,6 +549,11 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
                                 taken=common_keys, collector=collector, fan_out=None)) is not None
     )
 
+    # every family's label keys start with these (the allow-lists' as name patterns)
+    base_keys = _label_keys(spec.commonLabels, ksm=collector.ksm) | frozenset(
+        pattern for allowlist in allowlists for pattern in allowlist.patterns)
+    if not collector.ksm:
+        base_keys |= frozenset(default_label_keys(target))
     families: list[FamilyHeader] = []
     renderers: list[_Renderer] = []
     ksm_families: list[_KsmFamily] = []
@@ -573,6 +579,8 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
             if isinstance(renderer, _KsmFamilyRenderer):
                 position = next(i for i, f in enumerate(families) if f.name == full_name)
                 ksm_families[position].parts.append(renderer)
+                keys = _metric_label_keys(metric, ksm=True) | (families[position].label_keys or frozenset())
+                families[position] = replace(families[position], label_keys=keys)
             continue
         if full_name in full_names_seen:
             collector.add(name_field, f"family {full_name!r} is also the name of "
@@ -597,9 +605,11 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
             renderers.append(renderer)
             if isinstance(renderer, _KsmFamilyRenderer):
                 ksm_families.append(_KsmFamily(renderer))
+            keys = (frozenset(metric.aggregate.by) if metric.aggregate is not None
+                    else base_keys | _metric_label_keys(metric, ksm=collector.ksm))
             families.append(FamilyHeader(name=full_name, help=metric.help, type=metric.type,
                                          configuration=model.metadata.name, target=target,
-                                         aggregate=metric.aggregate is not None))
+                                         aggregate=metric.aggregate is not None, label_keys=keys))
             family_paths.append(where)
 
     if collector.problems:
@@ -669,6 +679,19 @@ def _aggregate_renderer(metric: Metric, inner: _Renderer, *, where: str, full_na
 
     return AggregateRenderer(metric=metric.name, full_name=full_name, count=metric.aggregate.op == "count",
                              head=head, samples=samples, fan_out=inner.fan_out)
+
+
+def _label_keys(labels: Iterable[Label], *, ksm: bool) -> frozenset[str]:
+    """The keys ``labels`` give a series; a compatibility ``<prefix>*`` label as the pattern
+    ``<sanitized prefix>*`` (the map's keys are only known per object)."""
+    return frozenset(sanitize(label.key[:-1]) + "*" if ksm and label.key.endswith("*") else label.key
+                     for label in labels)
+
+
+def _metric_label_keys(metric: Metric, *, ksm: bool) -> frozenset[str]:
+    """A metric's own label keys: its labels and its states label (exporter/sharing.py)."""
+    keys = _label_keys(metric.labels, ksm=ksm)
+    return keys | {metric.states.labelKey} if metric.states is not None else keys
 
 
 def _chosen_name(metric: Metric, *, prefix: str | None, target: TargetRef,
@@ -1067,19 +1090,23 @@ def _result_to_float(result: Any, text: str) -> float:
 # --- conflicts between plans -------------------------------------------------------------------
 
 def find_conflicts(plans: Sequence[CompiledPlan]) -> list[tuple[str, Problem]]:
-    """Families produced by more than one configuration: (configuration name, problem) pairs."""
-    owners: dict[str, tuple[str, str]] = {}
+    """Families more than one configuration produces and that disagree (``exporter.sharing``):
+    (configuration name, problem) pairs. Agreeing families are shared, not a conflict."""
+    owners: dict[str, tuple[FamilyHeader, str]] = {}
     found: list[tuple[str, Problem]] = []
     for plan in plans:
         for header, where in zip(plan.families, plan.family_paths, strict=True):
             owner = owners.get(header.name)
             if owner is None:
-                owners[header.name] = (plan.name, where)
+                owners[header.name] = (header, where)
+                continue
+            why = disagreement(owner[0], header)
+            if why is None:
                 continue
             found.append((plan.name, Problem(
                 path=f"{where}.name",
-                message=f"family {header.name!r} is also produced by configuration {owner[0]!r} "
-                        f"({owner[1]}); it would be emitted twice",
+                message=f"family {header.name!r} is also produced by configuration "
+                        f"{owner[0].configuration!r} ({owner[1]}) and cannot be shared: {why}",
             )))
     return found
 

@@ -17,7 +17,10 @@ objects. The mapping, field by field, is docs/ksm.md; in short:
   ``field.type: Entries`` when the metric has per-element labels (``labelFromKey`` becomes a
   ``keyFromPath`` label); ``each.info`` -> value 1 (``field.type: Entries`` with ``labelFromKey``,
   else ``Elements``); ``each.stateSet`` -> ``states`` over ``list``;
-- path segments: names -> ``.name``, ``"0"`` -> ``[0]``, ``"[k=v]"`` -> a filter.
+- path segments: names -> ``.name``, ``"0"`` -> ``[0]``, ``"[k=v]"`` -> a filter;
+- a wildcard ``version: "*"`` / ``kind: "*"`` -> one configuration per installed CRD kind it
+  matches (``installed``, listed by ``exporter.ksmsource.crd_kinds``), all feeding the same
+  families (``exporter.sharing``).
 
 What has no equivalent is a ``Problem`` naming the KSM field (``spec.resources[0].metrics[1].each.type``).
 Pure: the caller reads the file and prints.
@@ -32,7 +35,7 @@ from typing import Any
 
 from exporter.types import Problem
 
-__all__ = ["DEFAULT_PREFIX", "Converted", "convert"]
+__all__ = ["DEFAULT_PREFIX", "Converted", "InstalledKinds", "convert", "has_wildcard"]
 
 DEFAULT_PREFIX = "kube_customresource"  # KSM's GetMetricNamePrefix without metricNamePrefix
 _RESERVED = "customresource"
@@ -62,6 +65,12 @@ class Converted:
     configs: list[dict[str, Any]] = field(default_factory=list)
     problems: list[tuple[str, Problem]] = field(default_factory=list)  # (configuration name, problem)
     names: list[str] = field(default_factory=list)
+    # configuration name -> resource index, for the configurations a wildcard expanded into
+    expanded: dict[str, int] = field(default_factory=dict)
+
+    def resource_of(self, name: str) -> int:
+        """The ``spec.resources`` index a configuration came from."""
+        return self.expanded[name] if name in self.expanded else self.names.index(name)
 
 
 class _Unconvertible(Exception):
@@ -70,8 +79,16 @@ class _Unconvertible(Exception):
         self.problem = Problem(path=path, message=message)
 
 
-def convert(document: Mapping[str, Any]) -> Converted:
-    """Convert one ``CustomResourceStateMetrics`` document (every resource it can)."""
+# (group, version, kind) of every installed CustomResourceDefinition version (``ksmsource.crd_kinds``)
+InstalledKinds = Sequence[tuple[str, str, str]]
+
+
+def convert(document: Mapping[str, Any], *, installed: InstalledKinds | None = None) -> Converted:
+    """Convert one ``CustomResourceStateMetrics`` document (every resource it can).
+
+    ``installed``: the cluster's CRD kinds, which a wildcard ``version: "*"`` / ``kind: "*"``
+    expands over as KSM's discovery does (one configuration per matched group/version/kind,
+    all feeding the same families); without it a wildcard is a problem asking for them."""
     result = Converted()
     try:
         _check_keys(document, _TOP, "")
@@ -90,16 +107,59 @@ def convert(document: Mapping[str, Any]) -> Converted:
         name = _config_name(resource, index, result.names)
         result.names.append(name)
         try:
-            config = _resource(resource, where=where, name=name)
+            expanded = _expand(resource, where=where, installed=installed)
+            configs = [_resource(one, where=where, name=name if one is resource else
+                                 _config_name(one, index, [*result.names, *result.expanded], version=True))
+                       for one in expanded]
         except _Unconvertible as exc:
             result.problems.append((name, exc.problem))
             continue
-        clash = _family_clash(config, where=where, families=families)
+        clash = _family_clash(configs[0], where=where, families=families)
         if clash is not None:
             result.problems.append((name, clash))
             continue
-        result.configs.append(config)
+        for config in configs:  # the expansions of one wildcard feed the same families
+            if config["metadata"]["name"] != name:
+                result.expanded[config["metadata"]["name"]] = index
+            result.configs.append(config)
     return result
+
+
+def has_wildcard(document: Any) -> bool:
+    """Whether a resource of the document has a ``"*"`` version or kind (needs ``installed``)."""
+    spec = document.get("spec") if isinstance(document, Mapping) else None
+    resources = spec.get("resources") if isinstance(spec, Mapping) else None
+    return any(isinstance(r, Mapping) and isinstance(gvk := r.get("groupVersionKind"), Mapping)
+               and "*" in (gvk.get("version"), gvk.get("kind")) for r in resources or [])
+
+
+def _expand(resource: Any, *, where: str, installed: InstalledKinds | None) -> list[Any]:
+    """``resource`` itself, or one copy per installed CRD kind its wildcard GVK matches (KSM's
+    ``ResolveGVKToGVKPs``: the group is required, ``version``/``kind`` ``"*"`` match any, every
+    version a CRD lists counts)."""
+    gvk = resource.get("groupVersionKind") if isinstance(resource, Mapping) else None
+    if not isinstance(gvk, Mapping):
+        return [resource]
+    version, kind = gvk.get("version"), gvk.get("kind")
+    if version != "*" and kind != "*":
+        return [resource]
+    group = gvk.get("group", "")
+    field_name = "version" if version == "*" else "kind"
+    if not isinstance(group, str) or not group or "*" in group:
+        raise _Unconvertible(f"{where}.groupVersionKind.group", (
+            f"{group!r}: a wildcard version or kind needs a group (as in kube-state-metrics)"))
+    if installed is None:
+        raise _Unconvertible(f"{where}.groupVersionKind.{field_name}", (
+            f"'*': a wildcard (every {field_name} KSM discovers from the installed CRDs) needs the "
+            "cluster's CustomResourceDefinitions: pass --kubeconfig (or write one resource per "
+            "group/version/kind)"))
+    matched = sorted({(k, v) for g, v, k in installed
+                      if g == group and version in ("*", v) and kind in ("*", k)})
+    if not matched:
+        raise _Unconvertible(f"{where}.groupVersionKind", (
+            f"group {group!r} version {version!r} kind {kind!r} matches no installed "
+            "CustomResourceDefinition"))
+    return [{**resource, "groupVersionKind": {"group": group, "version": v, "kind": k}} for k, v in matched]
 
 
 # --- one resource ------------------------------------------------------------------------------
@@ -115,8 +175,8 @@ def _resource(resource: Any, *, where: str, name: str) -> dict[str, Any]:
     for field_name, value in (("group", group), ("version", version), ("kind", kind)):
         if "*" in value:
             raise _Unconvertible(f"{where}.groupVersionKind.{field_name}", (
-                f"{value!r}: a wildcard (every {field_name} KSM discovers from the installed CRDs) cannot be "
-                "converted; write one resource per group/version/kind"))
+                f"{value!r}: only a whole '*' version or kind is a wildcard (kube-state-metrics matches no "
+                "other pattern); write one resource per group/version/kind"))
     prefix = resource.get("metricNamePrefix")
     if prefix is not None:
         prefix = _string(prefix, f"{where}.metricNamePrefix")
@@ -430,10 +490,13 @@ def _path(value: Any, where: str) -> list[str]:
 
 # --- names and families ----------------------------------------------------------------------------
 
-def _config_name(resource: Any, index: int, taken: Sequence[str]) -> str:
+def _config_name(resource: Any, index: int, taken: Sequence[str], *, version: bool = False) -> str:
+    """``<group>-<kind>`` (``-<version>`` too for a wildcard's expansions), made unique."""
     gvk = resource.get("groupVersionKind") if isinstance(resource, Mapping) else None
     group = str(gvk.get("group") or "core") if isinstance(gvk, Mapping) else "core"
     kind = str(gvk.get("kind") or f"resource-{index}") if isinstance(gvk, Mapping) else f"resource-{index}"
+    if version and isinstance(gvk, Mapping):
+        kind = f"{kind}-{gvk.get('version')}"
     base = re.sub(r"[^a-z0-9-]+", "-", f"{group.replace('.', '-')}-{kind}".lower()).strip("-") or "resource"
     name, n = base, 2
     while name in taken:

@@ -13,18 +13,24 @@ import re
 from collections.abc import Sequence
 
 from exporter.compiler import CompileError, compile_config
-from exporter.ksmconvert import convert
+from exporter.ksmconvert import InstalledKinds, convert, has_wildcard
 from exporter.offline import Compiler
 from exporter.sources import Document, FieldLocator, SourceError, load_file
 from exporter.types import Plan, Problem, object_line
+from kube.api import Lister
 
-__all__ = ["load_ksm", "with_ksm_configs"]
+__all__ = ["crd_kinds", "load_ksm", "needs_crds", "with_ksm_configs"]
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 _METRIC = re.compile(r"^spec\.metrics\[(\d+)\]")
 
 
-def load_ksm(paths: Sequence[str]) -> tuple[list[Document], list[str]]:
-    """The converted MetricsConfigurations of every KSM file, and one line per problem."""
+def load_ksm(paths: Sequence[str], *,
+             installed: InstalledKinds | None = None) -> tuple[list[Document], list[str]]:
+    """The converted MetricsConfigurations of every KSM file, and one line per problem.
+
+    ``installed``: the cluster's CRD kinds (``crd_kinds``), for wildcard groupVersionKinds."""
     configs: list[Document] = []
     problems: list[str] = []
     locate = FieldLocator()
@@ -35,10 +41,40 @@ def load_ksm(paths: Sequence[str]) -> tuple[list[Document], list[str]]:
             problems.append(str(exc))
             continue
         for doc in documents:
-            converted, lines = _convert_document(doc, locate)
+            converted, lines = _convert_document(doc, locate, installed)
             configs.extend(converted)
             problems.extend(lines)
     return configs, problems
+
+
+def needs_crds(paths: Sequence[str]) -> bool:
+    """Whether a KSM file has a wildcard groupVersionKind (so ``crd_kinds`` is worth asking)."""
+    for path in paths:
+        try:
+            documents = load_file(path)
+        except SourceError:
+            continue  # reported by load_ksm
+        if any(has_wildcard(doc.data) for doc in documents):
+            return True
+    return False
+
+
+async def crd_kinds(client: Lister) -> list[tuple[str, str, str]]:
+    """(group, version, kind) of every version of every CustomResourceDefinition, as KSM's
+    discovery reads them (``internal/discovery/discovery.go``: every ``spec.versions[].name``)."""
+    items, _ = await client.list(CRDS)
+    out: list[tuple[str, str, str]] = []
+    for crd in items:
+        spec = crd.get("spec") if isinstance(crd, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        group, names = spec.get("group"), spec.get("names")
+        kind = names.get("kind") if isinstance(names, dict) else None
+        for version in spec.get("versions") or []:
+            name = version.get("name") if isinstance(version, dict) else None
+            if isinstance(group, str) and isinstance(kind, str) and isinstance(name, str):
+                out.append((group, name, kind))
+    return sorted(out)
 
 
 def with_ksm_configs(compiler: Compiler, paths: Sequence[str]) -> Compiler:
@@ -54,14 +90,15 @@ def with_ksm_configs(compiler: Compiler, paths: Sequence[str]) -> Compiler:
     return compile_with_ksm
 
 
-def _convert_document(doc: Document, locate: FieldLocator) -> tuple[list[Document], list[str]]:
-    result = convert(doc.data)
+def _convert_document(doc: Document, locate: FieldLocator,
+                      installed: InstalledKinds | None) -> tuple[list[Document], list[str]]:
+    result = convert(doc.data, installed=installed)
     problems = [f"{locate(doc, problem.path)}: {object_line(name, problem)}"
                 for name, problem in result.problems]
     configs: list[Document] = []
     for config in result.configs:
         name = config["metadata"]["name"]
-        where = f"spec.resources[{result.names.index(name)}]"
+        where = f"spec.resources[{result.resource_of(name)}]"
         try:
             compile_config(config)
         except CompileError as exc:

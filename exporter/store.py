@@ -32,6 +32,11 @@ object's *contribution* (a line per group) as its chunk, like any family, and it
 and the new chunks at hand, subtract and add them (O(1) in the number of objects), and a scrape
 yields the groups' text instead of the chunks (per namespace for a filtered one).
 
+Shared families (``exporter.sharing``): configurations whose families agree may use one family
+name; ``set_plan`` refuses one that disagrees (``DuplicateFamilyError``). The exposition order
+(``_lay_out``) keeps such a family where its first configuration puts it and appends the other
+configurations' chunks there, so it has one header; ``families()`` gives one entry per name.
+
 Re-rendering after a configuration change: the store cannot re-render by itself because it keeps
 no objects. ``set_plan(plan, objects=...)`` swaps the plan and renders the given objects in one
 step (events are a precise diff); ``set_plan(plan)`` without objects drops the entries rendered by
@@ -51,6 +56,7 @@ from typing import Any
 from exporter.aggregates import FamilyAggregate
 from exporter.blocks import Block, ObjectEntry
 from exporter.renderlog import RenderLog, object_name
+from exporter.sharing import disagreement
 from exporter.telemetry import Telemetry
 from exporter.types import FamilyHeader, Plan, RenderErrors
 
@@ -74,6 +80,9 @@ class FamilyInfo:
     series: int
     objects: int
     updated: float | None  # Unix time of the last change of any of its series
+    # A family fed by several configurations (exporter/sharing.py): each one's share, in
+    # configuration-name order; ``header`` is the first one's and the counts are the totals.
+    parts: tuple[FamilyInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +94,8 @@ class ReplaceResult:
 
 
 class DuplicateFamilyError(ValueError):
-    """Two configurations would export the same family name (never emitted twice)."""
+    """Two configurations would export the same family name and the families disagree
+    (``exporter.sharing``): it is never emitted twice nor with two headers."""
 
 
 Listener = Callable[[EventType, ObjectEntry], None]
@@ -119,6 +129,14 @@ class _PlanState:
         for block in self.blocks:
             block.detach_all()
         self.blocks = []
+
+
+@dataclass(slots=True, eq=False)
+class _Slot:
+    """One family of the exposition: its header and the (configuration, family index) feeding it."""
+
+    header: FamilyHeader
+    members: list[tuple[_PlanState, int]]
 
 
 _NO_LABELS: Mapping[str, str] = {}
@@ -157,6 +175,7 @@ class MetricsStore:
         self.generation = 0
         self._plans: dict[str, _PlanState] = {}
         self._order: list[_PlanState] = []
+        self._slots: list[_Slot] = []  # the exposition's families (see ``_lay_out``)
         self._listeners: list[Listener] = []
         self._clock = clock
 
@@ -214,6 +233,7 @@ class MetricsStore:
         if state is None:
             return
         self._order = sorted(self._plans.values(), key=lambda s: s.plan.name)
+        self._lay_out()
         self.generation += 1
         state.detach()
         for entry in state.entries.values():
@@ -286,15 +306,25 @@ class MetricsStore:
                 yield from (entry for entry in state.entries.values() if entry.namespace == namespace)
 
     def families(self) -> list[FamilyInfo]:
+        """One entry per family name, in exposition order (a shared family: totals and ``parts``)."""
         infos: list[FamilyInfo] = []
-        for state in self._order:
-            for i, header in enumerate(state.plan.families):
-                aggregate = state.aggregates.get(i)  # its series are its groups
-                series = state.family_series[i] if aggregate is None else len(aggregate)
-                infos.append(FamilyInfo(header=header, series=series,
-                                        objects=state.family_objects[i],
-                                        updated=state.family_updated[i]))
+        for slot in self._slots:
+            shares = [self._family_info(state, i) for state, i in slot.members]
+            if len(shares) == 1:
+                infos.append(shares[0])
+                continue
+            updated = [share.updated for share in shares if share.updated is not None]
+            infos.append(FamilyInfo(header=slot.header, series=sum(share.series for share in shares),
+                                    objects=sum(share.objects for share in shares),
+                                    updated=max(updated) if updated else None, parts=tuple(shares)))
         return infos
+
+    @staticmethod
+    def _family_info(state: _PlanState, i: int) -> FamilyInfo:
+        aggregate = state.aggregates.get(i)  # its series are its groups
+        series = state.family_series[i] if aggregate is None else len(aggregate)
+        return FamilyInfo(header=state.plan.families[i], series=series,
+                          objects=state.family_objects[i], updated=state.family_updated[i])
 
     def family_chunks(
         self, *, namespace: str | None = None
@@ -302,32 +332,47 @@ class MetricsStore:
         """For the exposition: every family in a stable order with its objects' non-empty chunks.
 
         Order: configurations by name, then families in configuration order; within a family,
-        objects in the order they were first added.
+        objects in the order they were first added. A family several configurations feed comes
+        once, where its first configuration puts it, with every configuration's series in
+        configuration-name order (``_lay_out``).
         """
-        for state in self._order:
-            aggregates = state.aggregates
-            if namespace is None:
-                blocks = state.blocks
-                for i, header in enumerate(state.plan.families):
-                    if not state.family_objects[i]:
-                        continue
-                    if i in aggregates:  # the groups, not the objects' contributions
-                        text = aggregates[i].text()
-                        yield header, [text] if text else []
-                        continue
-                    yield header, [text for block in blocks if (text := block.family_text(i))]
-            else:
-                selected = [(block, positions) for block in state.blocks
-                            if (positions := block.positions(namespace))]
+        if namespace is None:
+            for slot in self._slots:
+                members = slot.members
+                if len(members) == 1:
+                    yield slot.header, self._all_chunks(*members[0])
+                else:
+                    yield slot.header, [chunk for state, i in members for chunk in self._all_chunks(state, i)]
+            return
+        selections: dict[str, list[tuple[Block, list[int]]]] = {}
+        for slot in self._slots:
+            chunks: list[bytes] = []
+            for state, i in slot.members:
+                selected = selections.get(state.plan.name)
+                if selected is None:
+                    selected = selections[state.plan.name] = [
+                        (block, positions) for block in state.blocks
+                        if (positions := block.positions(namespace))]
                 if not selected:
                     continue
-                for i, header in enumerate(state.plan.families):
-                    if i in aggregates:
-                        text = aggregates[i].text(namespace)
-                        yield header, [text] if text else []
-                        continue
-                    yield header, [chunk for block, positions in selected
-                                   for chunk in block.select(i, positions)]
+                aggregate = state.aggregates.get(i)
+                if aggregate is not None:
+                    if text := aggregate.text(namespace):
+                        chunks.append(text)
+                    continue
+                chunks.extend(chunk for block, positions in selected for chunk in block.select(i, positions))
+            yield slot.header, chunks
+
+    @staticmethod
+    def _all_chunks(state: _PlanState, i: int) -> list[bytes]:
+        """Family ``i`` of one configuration, unfiltered: its block texts (or its groups)."""
+        if not state.family_objects[i]:
+            return []
+        aggregate = state.aggregates.get(i)
+        if aggregate is not None:  # the groups, not the objects' contributions
+            text = aggregate.text()
+            return [text] if text else []
+        return [text for block in state.blocks if (text := block.family_text(i))]
 
     def stats(self) -> Iterator[tuple[str, int, int]]:
         for state in self._order:
@@ -352,19 +397,36 @@ class MetricsStore:
             raise KeyError(f"no configuration {plan_name!r} in the store (set_plan first)") from None
 
     def _check_family_names(self, plan: Plan) -> None:
-        mine = {h.name for h in plan.families}
+        mine = {h.name: h for h in plan.families}
         for state in self._order:
             if state.plan.name == plan.name:
                 continue
-            clash = mine.intersection(h.name for h in state.plan.families)
+            clash = sorted(f"{h.name} ({why})" for h in state.plan.families
+                           if h.name in mine and (why := disagreement(h, mine[h.name])) is not None)
             if clash:
                 raise DuplicateFamilyError(
                     f"configurations {state.plan.name!r} and {plan.name!r} both export "
-                    + ", ".join(sorted(clash)))
+                    + ", ".join(clash))
 
     def _install(self, state: _PlanState) -> None:
         self._plans[state.plan.name] = state
         self._order = sorted(self._plans.values(), key=lambda s: s.plan.name)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """The exposition's families: configurations by name, then families in configuration
+        order; a family another configuration also feeds (exporter/sharing.py) stays where its
+        first configuration puts it and collects the later ones' series there."""
+        slots: list[_Slot] = []
+        by_name: dict[str, _Slot] = {}
+        for state in self._order:
+            for i, header in enumerate(state.plan.families):
+                slot = by_name.get(header.name)
+                if slot is None:
+                    slot = by_name[header.name] = _Slot(header, [])
+                    slots.append(slot)
+                slot.members.append((state, i))
+        self._slots = slots
 
     def _render(self, state: _PlanState, obj: Mapping[str, Any], uid: str) -> tuple[bytes, ...] | None:
         plan = state.plan

@@ -40,6 +40,10 @@ class FamilyHeader:
     # An aggregate (``metrics[].aggregate``, exporter/aggregates.py): each object's chunk is its
     # contribution to the groups, and the store exposes the groups instead of the chunks.
     aggregate: bool = False
+    # Every label key its series may carry (names, and ``label_app_*``-style patterns for keys
+    # copied from objects), computed at compile time; two configurations may feed one family
+    # only when these agree (exporter/sharing.py). None: unknown (the family cannot be shared).
+    label_keys: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

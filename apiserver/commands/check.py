@@ -103,7 +103,7 @@ def check(*, config_paths: Sequence[str], object_paths: Sequence[str], out: Text
     if problems:
         print(f"{len(problems)} problem(s) found", file=out)
         return 1
-    families = sum(len(plan.families) for plan in plans)
+    families = len({header.name for plan in plans for header in plan.families})  # a shared one counts once
     summary = f"OK: {len(plans)} configuration(s), {families} metric families"
     if thanos:
         summary += f"; {len(thanos)} Thanos object(s)"

@@ -10,11 +10,15 @@ convert are still printed), never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
+import aiohttp
 import yaml
 
-from exporter.ksmsource import load_ksm
+from exporter.ksmsource import crd_kinds, load_ksm, needs_crds
+from kube.client import ApiError, KubeClient
+from kube.config import ConfigError, load_config
 
 HELP = """\
 Convert a kube-state-metrics Custom Resource State configuration (the file of
@@ -31,8 +35,12 @@ StateSet / Info, valueFrom, labelFromKey, nilIsZero, and KSM's value conversions
   panopticon render -c configs.yaml -f objects.yaml
   kubectl apply -f configs.yaml                     # or: panopticon serve --ksm-config crs-config.yaml
 
-What has no equivalent (wildcard group/version/kind, 'key=value' object-field segments, one family
-fed by several resources, ...) is reported as FILE:LINE: NAME: field.path: message, exit code 1.
+A wildcard groupVersionKind (version: "*" and/or kind: "*") is resolved as kube-state-metrics does,
+from the installed CustomResourceDefinitions of the group: pass --kubeconfig; every matched
+version/kind becomes one configuration, all feeding the same families.
+
+What has no equivalent ('key=value' object-field segments, one family fed by several resources,
+a wildcard without --kubeconfig, ...) is reported as FILE:LINE: NAME: field.path: message, exit code 1.
 Mapping and limits: docs/ksm.md.
 """
 
@@ -46,13 +54,30 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                              description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     ksm.add_argument("file", metavar="FILE", nargs="+",
                      help="the CustomResourceStateMetrics YAML ('-': stdin)")
+    ksm.add_argument("--kubeconfig", metavar="K",
+                     help="read the cluster's CustomResourceDefinitions, so a wildcard groupVersionKind "
+                          "(version: '*', kind: '*') expands into one configuration per installed kind")
+    ksm.add_argument("--context", help="the kubeconfig context (default: its current-context)")
     p.set_defaults(module="importksm")
 
 
 def run(args: argparse.Namespace) -> int:
-    configs, problems = load_ksm(args.file)
+    installed = None
+    if args.kubeconfig and needs_crds(args.file):
+        try:
+            installed = asyncio.run(_installed(args.kubeconfig, args.context))
+        except (ConfigError, ApiError, OSError, aiohttp.ClientError) as exc:
+            print(f"--kubeconfig {args.kubeconfig}: cannot list CustomResourceDefinitions: {exc}",
+                  file=sys.stderr)
+            return 1
+    configs, problems = load_ksm(args.file, installed=installed)
     for line in problems:
         print(line, file=sys.stderr)
     if configs:
         sys.stdout.write(yaml.safe_dump_all([doc.data for doc in configs], sort_keys=False, width=110))
     return 1 if problems else 0
+
+
+async def _installed(kubeconfig: str, context: str | None) -> list[tuple[str, str, str]]:
+    async with KubeClient(load_config(kubeconfig=kubeconfig, context=context)) as client:
+        return await crd_kinds(client)

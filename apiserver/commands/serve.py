@@ -228,9 +228,16 @@ class ClusterExporterComponent:
             if not static:
                 raise StartupError(f"--config {', '.join(args.config)}: no MetricsConfiguration found")
         if getattr(args, "ksm_config", None):
-            from exporter.ksmsource import load_ksm
+            from exporter.ksmsource import crd_kinds, load_ksm, needs_crds
 
-            converted, problems = load_ksm(args.ksm_config)
+            installed = None
+            if needs_crds(args.ksm_config):  # a wildcard groupVersionKind: KSM's CRD discovery, once
+                try:
+                    installed = await crd_kinds(client)
+                except ApiError as exc:
+                    raise StartupError(
+                        f"--ksm-config: cannot list CustomResourceDefinitions: {exc}") from None
+            converted, problems = load_ksm(args.ksm_config, installed=installed)
             if problems:
                 raise StartupError("--ksm-config:\n  " + "\n  ".join(problems))
             static += [dict(d.data) for d in converted]

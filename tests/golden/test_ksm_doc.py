@@ -207,8 +207,9 @@ def test_same_name_metrics_form_one_family_with_the_first_help() -> None:
 
 
 def test_wildcard_group_version_kind_is_a_clear_error() -> None:
-    """"Wildcard matching of version and kind fields" needs KSM's CRD discovery (and two kinds
-    feeding one family): not convertible. The error names the field and its line."""
+    """"Wildcard matching of version and kind fields" needs KSM's CRD discovery: offline (no
+    --kubeconfig) the error names the field, its line, and says what to pass (the expansion
+    through the cluster's CRDs: test_ksm_wildcard.py and tests/e2e/test_exporter_ksm.py)."""
     result = subprocess.run([sys.executable, "-m", "apiserver.cli", "import", "ksm",
                              str(DATA / "wildcard.ksm.yaml")],
                             capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
@@ -216,5 +217,5 @@ def test_wildcard_group_version_kind_is_a_clear_error() -> None:
     assert result.stdout == ""
     assert result.stderr == (
         f"{DATA / 'wildcard.ksm.yaml'}:6: myteam-io: spec.resources[0].groupVersionKind.version: "
-        "'*': a wildcard (every version KSM discovers from the installed CRDs) cannot be converted; "
-        "write one resource per group/version/kind\n")
+        "'*': a wildcard (every version KSM discovers from the installed CRDs) needs the cluster's "
+        "CustomResourceDefinitions: pass --kubeconfig (or write one resource per group/version/kind)\n")

@@ -144,7 +144,8 @@ class Client:
 
 @pytest.fixture
 async def hooks(pki: Pki) -> AsyncIterator[tuple[Client, AdmissionWebhooks, FakeReviewer, FakeSchemas]]:
-    other = compile_config(config("other", metric("replicas", valueFromPath=".spec.replicas"),
+    other = compile_config(config("other", {**metric("replicas", valueFromPath=".spec.replicas"),
+                                            "help": "Replicas of the widget"},
                                   kind="Widget", api_version="example.com/v1"))
     schemas = FakeSchemas({WIDGET: WIDGET_SCHEMA})
     webhooks = AdmissionWebhooks(plans=lambda: [other], schemas=schemas,
@@ -234,7 +235,8 @@ async def test_schema_typo_and_family_clash_are_warnings(hooks: Any) -> None:
         "widgets: spec.metrics[4].metricValue.valueFromPath: '.status.phse': the schema of the target "
         "has no field 'phse' under .status; did you mean '.status.phase'?",
         "widgets: spec.metrics[0].name: family 'example_com_widget_replicas' is also produced by "
-        "configuration 'other' (spec.metrics[0]); it would be emitted twice",
+        "configuration 'other' (spec.metrics[0]) and cannot be shared: HELP differs: "
+        "'Replicas of the widget' in 'other', 'replicas' in 'widgets'",
     ]
     assert schemas.asked == 1
 

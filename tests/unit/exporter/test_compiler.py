@@ -303,14 +303,57 @@ def check_conflicts(plans: list[CompiledPlan]) -> list[Problem]:
 def test_conflicts_between_configurations() -> None:
     first = compile_config(config(metric("a", metricValue={"value": 1}),
                                   metric("b", metricValue={"value": 1}), name="first"))
-    second = compile_config(config(metric("b", metricValue={"value": 1}), name="second"))
+    second = compile_config(config({**metric("b", metricValue={"value": 1}), "help": "other"}, name="second"))
     other_kind = compile_config(config(metric("b", metricValue={"value": 1}), name="third", kind="Gadget"))
     assert check_conflicts([first, other_kind]) == []
     found = find_conflicts([first, second, other_kind])
     assert [(name, str(problem)) for name, problem in found] == [
         ("second", "spec.metrics[0].name: family 'example_com_widget_b' is also produced by configuration "
-                   "'first' (spec.metrics[1]); it would be emitted twice"),
+                   "'first' (spec.metrics[1]) and cannot be shared: HELP differs: 'help' in 'first', "
+                   "'other' in 'second'"),
     ]
+
+
+def test_agreeing_families_of_two_configurations_are_shared() -> None:
+    """Same name, TYPE, HELP and label keys: one family fed by both, no conflict."""
+    first = compile_config(config(metric("b", metricValue={"value": 1}), name="first"))
+    second = compile_config(config(metric("b", metricValue={"value": 1}), name="second"))
+    assert check_conflicts([first, second]) == []
+    assert first.families[0].label_keys == second.families[0].label_keys == frozenset({"namespace", "widget"})
+
+
+def test_label_keys_of_a_family() -> None:
+    """Default labels, commonLabels, the metric's labels, its states label, the allow-list's
+    names and patterns; an aggregate's are its ``by``; compatibility ``<prefix>*`` a pattern."""
+    tier = [{"key": "tier", "value": "gold"}]
+    plan = compile_config(config(
+        metric("s", labels=tier,
+               states={"labelKey": "phase", "values": [{"labelValue": "Up", "metricValue": {"value": 1}}]}),
+        metric("n", labels=tier, metricValue={"value": 1},
+               aggregate={"op": "count", "by": ["namespace", "tier"]}),
+        common=[{"key": "app", "value": "a"}]))
+    assert [h.label_keys for h in plan.families] == [
+        frozenset({"namespace", "widget", "app", "tier", "phase"}), frozenset({"namespace", "tier"})]
+    allowed = config(metric("x", metricValue={"value": 1}))
+    allowed["spec"]["labelsAllowlist"] = ["team", "app.kubernetes.io/*"]
+    assert compile_config(allowed).families[0].label_keys == frozenset(
+        {"namespace", "widget", "label_team", "label_app_kubernetes_io_*"})
+    compat = config(metric("x", labels=tier, metricValue={"value": 1}),
+                    common=[{"key": "customresource_kind", "value": "Widget"},
+                            {"key": "label_*", "valuePath": ".metadata.labels"}])
+    compat["spec"]["compatibility"] = "KubeStateMetrics"
+    keys = compile_config(compat).families[0].label_keys
+    assert keys == frozenset({"customresource_kind", "label_*", "tier"})
+
+
+def test_disagreeing_label_keys_name_both_configurations() -> None:
+    first = compile_config(config(metric("b", fullName="kube_b", metricValue={"value": 1}), name="first"))
+    second = compile_config(config(metric("b", fullName="kube_b", metricValue={"value": 1}), name="second",
+                                   kind="Gadget"))
+    (problem,) = check_conflicts([first, second])
+    assert str(problem) == (
+        "spec.metrics[0].name: family 'kube_b' is also produced by configuration 'first' (spec.metrics[0]) "
+        "and cannot be shared: label keys differ (only in 'first': widget; only in 'second': gadget)")
 
 
 @settings(max_examples=300, deadline=None)

@@ -98,12 +98,14 @@ def test_all_problems_of_all_files_are_listed(tmp_path: Path) -> None:
 def test_conflicting_configurations_are_reported(tmp_path: Path) -> None:
     body = "  - {name: a, help: h, type: gauge, metricValue: {value: 1}}\n"
     (tmp_path / "one.yaml").write_text(HEADER.replace("broken", "one") + body)
-    (tmp_path / "two.yaml").write_text(HEADER.replace("broken", "two") + body)
+    other_help = body.replace("help: h", "help: other")
+    (tmp_path / "two.yaml").write_text(HEADER.replace("broken", "two") + other_help)
     out = io.StringIO()
     assert check(config_paths=[str(tmp_path)], object_paths=[], out=out) == 1
     assert out.getvalue().splitlines()[0] == (
         f"{tmp_path / 'two.yaml'}:8: two: spec.metrics[0].name: family 'apps_deployment_a' is also produced "
-        "by configuration 'one' (spec.metrics[0]); it would be emitted twice")
+        "by configuration 'one' (spec.metrics[0]) and cannot be shared: HELP differs: 'h' in 'one', "
+        "'other' in 'two'")
 
 
 def test_sample_conversion_errors_fail_the_check(tmp_path: Path) -> None:
