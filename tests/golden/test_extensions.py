@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.golden.worked_examples import assert_doc_shows
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "metrics-configuration.md"
 EXAMPLE = ROOT / "examples" / "extensions"
@@ -24,8 +26,7 @@ def _doc_blocks() -> dict[str, str]:
 
 @pytest.mark.parametrize("name", ["config.yaml", "objects.yaml", "expected.prom"])
 def test_docs_show_the_example_files(name: str) -> None:
-    blocks = _doc_blocks()
-    assert blocks[f"examples/extensions/{name}"] == (EXAMPLE / name).read_text()
+    assert_doc_shows(DOC, EXAMPLE, name)
 
 
 def test_render_prints_the_documented_output() -> None:

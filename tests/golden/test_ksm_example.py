@@ -4,7 +4,6 @@ whose rendering is exactly the exposition shown (promtool-clean)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.expo_checks import check_exposition
+from tests.golden.worked_examples import assert_doc_shows, assert_render_prints
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "ksm.md"
 EXAMPLE = ROOT / "examples" / "ksm"
-BLOCK = re.compile(r"<!-- example: (\S+) -->\n```[a-z]*\n(.*?)```", re.DOTALL)
 FILES = ["crs-config.yaml", "objects.yaml", "converted.yaml", "expected.prom"]
 
 
@@ -27,8 +26,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("name", FILES)
 def test_docs_show_the_example_files(name: str) -> None:
-    blocks = dict(BLOCK.findall(DOC.read_text()))
-    assert blocks[f"examples/ksm/{name}"] == (EXAMPLE / name).read_text()
+    assert_doc_shows(DOC, EXAMPLE, name)
 
 
 def test_import_prints_the_converted_configurations() -> None:
@@ -38,10 +36,8 @@ def test_import_prints_the_converted_configurations() -> None:
 
 
 def test_render_prints_the_documented_output() -> None:
-    result = _cli("render", "-c", str(EXAMPLE / "converted.yaml"), "-f", str(EXAMPLE / "objects.yaml"))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == (EXAMPLE / "expected.prom").read_text()
-    checked = check_exposition(result.stdout.encode())
+    printed = assert_render_prints(EXAMPLE, "expected.prom", config="converted.yaml")
+    checked = check_exposition(printed.encode())
     assert len(checked.families) == 6
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,11 +27,11 @@ from exporter.store import DuplicateFamilyError, MetricsStore
 from exporter.telemetry import Telemetry
 from exporter.types import Plan
 from tests.expo_checks import check_exposition
+from tests.golden.worked_examples import assert_doc_shows, assert_render_prints
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "metrics-configuration.md"
 EXAMPLE = ROOT / "examples" / "shared-families"
-BLOCK = re.compile(r"<!-- example: (\S+) -->\n```[a-z]*\n(.*?)```", re.DOTALL)
 FILES = ["config.yaml", "objects.yaml", "expected.prom", "expected-shop.prom"]
 NAMESPACES = [None, "shop", "batch", "nowhere"]
 
@@ -57,19 +56,13 @@ spec:
 
 @pytest.mark.parametrize("name", FILES)
 def test_docs_show_the_example_files(name: str) -> None:
-    blocks = {name: body for name, body in BLOCK.findall(DOC.read_text())}
-    assert blocks[f"examples/shared-families/{name}"] == (EXAMPLE / name).read_text()
+    assert_doc_shows(DOC, EXAMPLE, name)
 
 
 @pytest.mark.parametrize(("extra", "expected"),
                          [([], "expected.prom"), (["-n", "shop"], "expected-shop.prom")])
 def test_render_prints_the_documented_output(extra: list[str], expected: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "apiserver.cli", "render", "-c", str(EXAMPLE / "config.yaml"),
-         "-f", str(EXAMPLE / "objects.yaml"), *extra],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == (EXAMPLE / expected).read_text()
+    assert_render_prints(EXAMPLE, expected, *extra)
 
 
 def _plans(*, compat: bool = True) -> list[Plan]:
