@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +16,6 @@ from tests.golden.worked_examples import assert_doc_shows
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "metrics-configuration.md"
 EXAMPLE = ROOT / "examples" / "extensions"
-BLOCK = re.compile(r"<!-- example: (\S+) -->\n```[a-z]*\n(.*?)```", re.DOTALL)
-
-
-def _doc_blocks() -> dict[str, str]:
-    return {name: body for name, body in BLOCK.findall(DOC.read_text())}
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "objects.yaml", "expected.prom"])
