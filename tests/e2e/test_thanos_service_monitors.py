@@ -66,9 +66,7 @@ async def test_service_monitors_come_and_go_with_the_crd(
             assert monitor["spec"]["endpoints"] == [{"interval": "30s", "path": "/metrics", "port": "http"}]
             assert monitor["metadata"]["ownerReferences"][0]["name"] == t
             # Removed and re-installed: the objects went with the CRD and come back.
-            await kubectl(
-                kube_cluster, "delete", "crd", CRD["metadata"]["name"], "--wait=true", "--timeout=60s"
-            )
+            await remove_crd(kube_cluster, CRD)  # up to 180 s: the cleanup finalizer can be slow under load
             await install(kube_cluster)
             await eventually(created, timeout=60, what="ServiceMonitors after the CRD came back")
         finally:
