@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import logging
 import re
 import socket
@@ -376,21 +377,27 @@ async def test_item7_concurrent_big_lists_do_not_stall_the_loop(pki: Pki) -> Non
     try:
         async with served.proxy_session() as session:
 
-            async def one() -> int:
+            async def one(query: str = "") -> int:
                 async with session.get(
-                    served.url + GV + "/objectmetrics", headers=MASTERS_HEADERS
+                    served.url + GV + "/objectmetrics" + query, headers=MASTERS_HEADERS
                 ) as resp:
                     return len(await resp.read())
 
-            await one()  # index warm
+            # Warm the read index only: a selector that matches nothing encodes no item, so the
+            # three lists below convert every item themselves (the cold path, in slices).
+            await one("?labelSelector=nothing-has%3Dthis")
             tick = asyncio.create_task(ticker())
-            started = time.perf_counter()
-            sizes = await asyncio.gather(*(one() for _ in range(3)))
-            took = time.perf_counter() - started
+            gc.disable()  # the whole test process's full collections are not what is measured
+            try:
+                started = time.perf_counter()
+                sizes = await asyncio.gather(*(one() for _ in range(3)))
+                took = time.perf_counter() - started
+            finally:
+                gc.enable()
             tick.cancel()
         assert min(sizes) > 2_000_000
-        # Before: each list was built and encoded in one go (hundreds of ms per list, in series).
-        assert max(gaps) < max(0.25, took / 4), (max(gaps), took)
+        # Before: each list was built and encoded in one go (~0.3 ms per item: seconds per list).
+        assert max(gaps) < 0.25, (max(gaps), took)
     finally:
         await server.stop()
         served.views.close()
