@@ -9,6 +9,7 @@ message (never a traceback) and give exit code 1 (2 for usage errors, as argpars
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -241,6 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from apiserver.early import start_early_lists
 
         start_early_lists(args)
+        # Off through the imports and the initial sync; serve turns it on (serve(freeze_gc=True)).
+        gc.disable()
     module = importlib.import_module(f"apiserver.commands.{getattr(args, 'module', args.command)}")
     code: int = module.run(args)
     return code

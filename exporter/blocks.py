@@ -64,7 +64,7 @@ class ObjectEntry:
 class Block:
     """A run of objects in arrival order; per family their chunks, joined (see the module docstring)."""
 
-    __slots__ = ("_by_namespace", "_ends", "entries", "flushed", "lens", "text")
+    __slots__ = ("_by_namespace", "_derived", "_ends", "entries", "flushed", "lens", "text")
 
     def __init__(self, families: int) -> None:
         self.entries: list[ObjectEntry] = []
@@ -74,17 +74,21 @@ class Block:
         self.flushed = 0
         self._ends: list[array[int] | None] = [None] * families  # cumulative lens, built on demand
         self._by_namespace: dict[str, list[int]] | None = None  # positions, built on demand
+        self._derived = False  # _ends or _by_namespace may hold something built on demand
 
     def ends(self, index: int) -> array[int]:
         """End offset of every entry's chunk of family ``index`` (cached until the lengths change)."""
         ends = self._ends[index]
         if ends is None:
             ends = self._ends[index] = array("I", accumulate(self.lens[index]))
+            self._derived = True
         return ends
 
     def _changed(self) -> None:
-        self._ends = [None] * len(self._ends)
-        self._by_namespace = None
+        if self._derived:  # nothing to forget while a block is being filled (the initial sync)
+            self._ends = [None] * len(self._ends)
+            self._by_namespace = None
+            self._derived = False
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -112,6 +116,13 @@ class Block:
         for entry in pending:
             entry.held = None
         self.flushed = len(self.entries)
+
+    def counts(self, index: int) -> tuple[int, int]:
+        """(entries with a non-empty chunk, sample lines) of family ``index``."""
+        lens = self.lens[index]
+        if self.flushed < len(self.entries):
+            self.flush()
+        return len(lens) - lens.count(0), self.text[index].count(b"\n")
 
     def family_text(self, index: int) -> bytes:
         if self.flushed < len(self.entries):
@@ -180,6 +191,7 @@ class Block:
         index = self._by_namespace
         if index is None:
             index = self._by_namespace = {}
+            self._derived = True
             for p, entry in enumerate(self.entries):
                 index.setdefault(entry.namespace, []).append(p)
         return index.get(namespace, [])

@@ -165,9 +165,53 @@ class _FamilyRenderer:
 
     def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
         if not self.fan_out:
-            return self._render_context((obj,), head, errors, None)
+            return self.render_single(obj, head, errors)
         seen: set[str] = set()
         return "".join([self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)])
+
+    def render_single(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
+        """``render`` of a family without fan-out: ``_render_context`` for the one context
+        ``(obj,)``, unrolled (no generator, one label prefix per object): this is the per-object
+        cost of the initial sync (bench/README.md, initial sync). Same text, same errors."""
+        ctx = (obj,)
+        labels = head
+        if self._labels:
+            fragments = [head]
+            for literal, key_open, level, get in self._labels:
+                if literal is not None:
+                    fragments.append(literal)
+                    continue
+                raw = get(ctx[level])
+                if type(raw) is not str:
+                    if raw is MISSING or raw is None:
+                        continue
+                    raw = label_value_of(raw)
+                fragments.append(f'{key_open}{escape_label_value(raw)}"')
+            labels = "".join(fragments)
+        # a line is name{labels[1:] + state fragment} value, or name value without any label
+        prefix = self.name_open + labels[1:] if labels else ""
+        lines: list[str] = []
+        for state_fragment, constant, compute in self._series:
+            if constant is None:
+                try:
+                    value = format_value(compute(ctx))
+                except NoSample:
+                    continue
+                except (ValueConversionError, EvaluationError) as exc:
+                    if errors is not None:
+                        errors.items.append((self.metric, exc.reason, str(exc)))
+                    continue
+            else:
+                value = constant
+            if prefix:
+                lines.append(f"{prefix}{state_fragment}}} {value}\n")
+            elif state_fragment:
+                lines.append(f"{self.name_open}{state_fragment[1:]}}} {value}\n")
+            else:
+                lines.append(f"{self.name_bare}{value}\n")
+        if len(lines) == 1:
+            return lines[0]
+        return "".join(lines)
 
     def _contexts(self, obj: Any) -> list[Context]:
         if self._walk is not None:

@@ -124,6 +124,20 @@ class _PlanState:
         self.aggregates = {i: FamilyAggregate() for i, header in enumerate(self.plan.families)
                            if header.aggregate}
 
+    def recount(self, now: float) -> None:
+        """Per-family object and series counts from the blocks, in one pass (``PlanBuilder``
+        appends without counting: a C-level count per block instead of per object)."""
+        n = len(self.plan.families)
+        objects, series = [0] * n, [0] * n
+        for block in self.blocks:
+            for i in range(n):
+                with_series, lines = block.counts(i)
+                objects[i] += with_series
+                series[i] += lines
+        self.family_objects = objects
+        self.family_series = series
+        self.family_updated = [now if count else None for count in objects]
+
     def detach(self) -> None:
         """This state is dropped: its entries take their chunks along (see ``exporter.blocks``)."""
         for block in self.blocks:
@@ -446,19 +460,22 @@ class MetricsStore:
             self.render_log.report(plan.name, obj, errors)
         return chunks
 
-    def _render_into(self, state: _PlanState, obj: Mapping[str, Any]) -> str:
-        uid, namespace, name, rv = object_key(obj)
-        chunks = self._render(state, obj, uid)
-        if chunks is None:
-            return uid
-        entry = ObjectEntry(state.plan.name, namespace, name, uid, rv, chunks, self.generation,
-                            object_labels(obj), self._clock())
-        old = state.entries.get(uid)
-        if old is not None:
-            self._replace(state, old, entry)
+    def _append(self, state: _PlanState, entry: ObjectEntry) -> None:
+        """``_add`` without the per-family counts (``PlanBuilder``: ``_PlanState.recount``)."""
+        chunks = entry.held
+        assert chunks is not None
+        state.entries[entry.uid] = entry
+        blocks = state.blocks
+        if blocks and len(blocks[-1]) < BLOCK_SIZE:
+            block = blocks[-1]
         else:
-            self._add(state, entry)
-        return uid
+            block = Block(len(chunks))
+            blocks.append(block)
+        block.append(entry)
+        if len(block) >= BLOCK_SIZE:
+            block.flush()
+        for i, aggregate in state.aggregates.items():
+            aggregate.change(namespace=entry.namespace, chunk=chunks[i], sign=1)
 
     def _upsert(self, state: _PlanState, obj: Mapping[str, Any]) -> tuple[str, EventType | None]:
         uid, namespace, name, rv = object_key(obj)
@@ -591,6 +608,8 @@ class PlanBuilder:
         self._store = store
         self._state = _PlanState(plan)
         self.committed = False
+        self._errors = RenderErrors()  # reused until a render reports something
+        self._renders = 0  # renders not yet added to the telemetry counter
 
     @property
     def plan(self) -> Plan:
@@ -600,8 +619,44 @@ class PlanBuilder:
         return len(self._state.entries)
 
     def add(self, obj: Mapping[str, Any]) -> str:
-        """Render ``obj`` (replacing an earlier one with the same UID); returns its UID."""
-        return self._store._render_into(self._state, obj)
+        """Render ``obj`` (replacing an earlier one with the same UID); returns its UID.
+
+        The initial sync calls this once per listed object, so it is ``MetricsStore._render``
+        and ``_add`` with what can wait until ``commit`` taken out: the render counter is
+        added to per block, the per-family counts are made from the blocks at ``commit``."""
+        store, state = self._store, self._state
+        uid, namespace, name, rv = object_key(obj)
+        plan = state.plan
+        errors = self._errors
+        try:
+            chunks = plan.render(obj, errors)
+        except Exception:  # a renderer bug must not break the store or the scrape
+            store.telemetry.render_failures.labels(plan.name).inc()
+            log.exception("configuration %s: rendering %s failed; its series are dropped",
+                          plan.name, object_name(obj))
+            return uid
+        if errors.items:
+            store.telemetry.record_render_errors(plan.name, errors)
+            store.render_log.report(plan.name, obj, errors)
+            self._errors = RenderErrors()
+        entry = ObjectEntry(plan.name, namespace, name, uid, rv, chunks, store.generation,
+                            object_labels(obj), store._clock())
+        old = state.entries.get(uid)
+        if old is not None:
+            store._replace(state, old, entry)
+        else:
+            store._append(state, entry)
+        self._renders += 1
+        if self._renders >= BLOCK_SIZE:
+            self._count_renders()
+        return uid
+
+    def _count_renders(self) -> None:
+        state = self._state
+        if state.renders is None:
+            state.renders = self._store.telemetry.object_renders.labels(state.plan.name)
+        state.renders.inc(self._renders)
+        self._renders = 0
 
     def discard(self, uid: str) -> None:
         entry = self._state.entries.get(uid)
@@ -616,6 +671,9 @@ class PlanBuilder:
         """
         store, state = self._store, self._state
         store._check_family_names(state.plan)
+        if self._renders:
+            self._count_renders()
+        state.recount(store._clock())
         old = store._plans.get(state.plan.name)
         store.generation += 1
         store._install(state)

@@ -270,14 +270,14 @@ _EXACT_INT_LIMIT = 2.0**53
 
 def format_value(value: float) -> str:
     """Compact exposition form: integral values without ``.0``, ``NaN``, ``+Inf``, ``-Inf``."""
+    if value.is_integer():  # the common case first (False for NaN and the infinities)
+        return str(int(value)) if -_EXACT_INT_LIMIT <= value <= _EXACT_INT_LIMIT else repr(value)
     if value != value:
         return "NaN"
     if value == math.inf:
         return "+Inf"
     if value == -math.inf:
         return "-Inf"
-    if value.is_integer() and -_EXACT_INT_LIMIT <= value <= _EXACT_INT_LIMIT:
-        return str(int(value))
     return repr(value)
 
 

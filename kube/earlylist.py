@@ -68,7 +68,8 @@ class EarlyList:
     """One GET on a thread; its body as gunzipped chunks for one consumer (``chunks``)."""
 
     def __init__(self, config: ClientConfig, *, path: str, query: Mapping[str, str],
-                 headers: Mapping[str, str], timeout: float = 120.0) -> None:
+                 headers: Mapping[str, str], timeout: float = 120.0,
+                 connection: http.client.HTTPConnection | None = None) -> None:
         self.key = request_key(config.server, path, query, headers)
         self._config = config
         self._url = config.server.rstrip("/") + path + ("?" + urlencode(dict(query)) if query else "")
@@ -83,7 +84,9 @@ class EarlyList:
         self._room = threading.Condition(self._lock)
         self._wakeup: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._conn: http.client.HTTPConnection | None = None
+        self._reuse = connection  # an open keep-alive connection to the same server (get_json's)
         self._closed = False
+        self.sent = threading.Event()  # the request is on the wire (or failed before that)
         self.started = time.monotonic()
         self.claimed = False  # taken by a consumer (take_early_list)
         self.first_byte: float | None = None
@@ -100,6 +103,7 @@ class EarlyList:
             with self._lock:
                 self._error = err
         finally:
+            self.sent.set()
             with self._lock:
                 self._done = True
                 self.finished = time.monotonic()
@@ -116,9 +120,17 @@ class EarlyList:
             _forget(self)
 
     def _fetch(self) -> None:
-        conn, target = _connection(self._config, self._url, timeout=self._timeout)
+        conn, self._reuse = self._reuse, None
+        if conn is not None:  # no second TLS handshake: the discovery GET's connection
+            target = _target(self._url)
+            conn.timeout = self._timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(self._timeout)
+        else:
+            conn, target = _connection(self._config, self._url, timeout=self._timeout)
         self._conn = conn
         conn.request("GET", target, headers=self._headers)
+        self.sent.set()
         resp = conn.getresponse()
         with self._lock:
             self._status = resp.status
@@ -234,19 +246,32 @@ def _connection(config: ClientConfig, url: str, *, timeout: float) -> tuple[http
         conn = http.client.HTTPSConnection(host, port, context=build_ssl_context(config), timeout=timeout)
     else:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    return conn, parts.path + ("?" + parts.query if parts.query else "")
+    return conn, _target(url)
 
 
-def get_json(config: ClientConfig, path: str, *, headers: Mapping[str, str],
-             timeout: float = 10.0) -> Any:
-    """One blocking GET (a discovery document); the decoded JSON, ``None`` unless 200."""
+def _target(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def get_json(config: ClientConfig, path: str, *, headers: Mapping[str, str], timeout: float = 10.0,
+             keep: list[http.client.HTTPConnection] | None = None) -> Any:
+    """One blocking GET (a discovery document); the decoded JSON, ``None`` unless 200.
+
+    ``keep``: a list that receives the still open connection when the server keeps it alive
+    (for the next request to the same server, ``start_early_list(connection=...)``)."""
     conn, target = _connection(config, config.server.rstrip("/") + path, timeout=timeout)
+    kept = False
     try:
         conn.request("GET", target, headers=dict(headers))
         resp = conn.getresponse()
         body = resp.read()
+        if keep is not None and not resp.will_close:
+            keep.append(conn)
+            kept = True
     finally:
-        conn.close()
+        if not kept:
+            conn.close()
     return json.loads(body) if resp.status == 200 else None
 
 
@@ -255,9 +280,11 @@ _pending_lock = threading.Lock()
 
 
 def start_early_list(config: ClientConfig, *, path: str, query: Mapping[str, str],
-                     headers: Mapping[str, str]) -> EarlyList:
-    """Send ``GET path?query`` now, for the first ``take_early_list`` with the same request."""
-    early = EarlyList(config, path=path, query=query, headers=headers)
+                     headers: Mapping[str, str],
+                     connection: http.client.HTTPConnection | None = None) -> EarlyList:
+    """Send ``GET path?query`` now, for the first ``take_early_list`` with the same request
+    (on ``connection`` when given: an open connection to the same server, then owned here)."""
+    early = EarlyList(config, path=path, query=query, headers=headers, connection=connection)
     with _pending_lock:
         _pending[early.key] = early
     early.start()

@@ -338,7 +338,10 @@ class Informer:
                     if handlers:
                         self._dispatch(handlers, "ADDED" if before is None else "MODIFIED", obj)
                 for replay in replays:
-                    self._replay_call(replay.item, obj)
+                    try:  # _replay_call, inlined: once per object and consumer
+                        replay.item(obj)
+                    except Exception:
+                        log.exception("%s: replay %r failed", self._label, replay.item)
         except BaseException:
             for replay in replays:
                 self._replay_call(replay.abort)

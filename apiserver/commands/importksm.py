@@ -10,15 +10,11 @@ convert are still printed), never a traceback.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
-import aiohttp
-import yaml
-
-from exporter.ksmsource import crd_kinds, load_ksm, needs_crds
-from kube.client import ApiError, KubeClient
-from kube.config import ConfigError, load_config
+# Only the standard library at module level: ``panopticon``'s parser imports this module for
+# ``add_parser``, and every command (``serve``'s early LIST first, apiserver/early.py) waits for
+# the parser. The conversion's imports (aiohttp, the compiler, pydantic) come in ``run``.
 
 HELP = """\
 Convert a kube-state-metrics Custom Resource State configuration (the file of
@@ -62,6 +58,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import aiohttp
+    import yaml
+
+    from exporter.ksmsource import load_ksm, needs_crds
+    from kube.client import ApiError
+    from kube.config import ConfigError
+
     installed = None
     if args.kubeconfig and needs_crds(args.file):
         try:
@@ -79,5 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _installed(kubeconfig: str, context: str | None) -> list[tuple[str, str, str]]:
+    from exporter.ksmsource import crd_kinds
+    from kube.client import KubeClient
+    from kube.config import load_config
+
     async with KubeClient(load_config(kubeconfig=kubeconfig, context=context)) as client:
         return await crd_kinds(client)

@@ -354,10 +354,13 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None,
                 freeze_gc: bool = False) -> int:
     """Run the components until ``stop`` (or a signal).
 
-    ``freeze_gc``: once the components are built (every module imported), move all objects to
-    the collector's permanent generation, so the cyclic GC does not re-scan the interpreter's
-    few hundred thousand long-lived objects over and over while the initial sync allocates
-    (bench/README.md, initial sync). The CLI sets it; in-process callers (tests) do not.
+    ``freeze_gc``: the cyclic GC stays off through start-up and the initial sync (the CLI
+    turns it off before its imports): the imports and the sync allocate hundreds of thousands
+    of long-lived objects and no garbage cycles, so every full collection meanwhile would
+    re-scan them for nothing (25% of the sync's CPU, bench/README.md, initial sync). Once
+    every component is ready (or after ``GC_OFF_SECONDS``), everything alive is moved to the
+    permanent generation (``gc.freeze``) and the GC is turned on. The CLI sets it; in-process
+    callers (tests) do not.
     """
     stop = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -367,13 +370,13 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None,
     try:
         runtime = Runtime.create(args)
         components = build_components(runtime)
-        if freeze_gc:
-            gc.collect()
-            gc.freeze()
+        gc_on = asyncio.create_task(_gc_on_when_ready(runtime)) if freeze_gc else None
         for component in components:
             await component.start()
             started.append(component)
         await stop.wait()
+        if gc_on is not None:
+            gc_on.cancel()
         log.info("shutting down")
         return 0
     except StartupError as exc:
@@ -387,6 +390,22 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None,
                 log.exception("stopping %s failed", component.name)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+GC_OFF_SECONDS = 600.0  # the GC comes on by then even when the initial sync never completes
+
+
+async def _gc_on_when_ready(runtime: Runtime, *, poll: float = 0.05) -> None:
+    """``serve(freeze_gc=True)``: freeze what start-up and the initial sync made, then turn on the GC."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + GC_OFF_SECONDS
+    try:
+        while not runtime.ready() and loop.time() < deadline:
+            await asyncio.sleep(poll)
+    finally:
+        gc.freeze()
+        gc.enable()
+        log.debug("garbage collector on (%d objects frozen)", gc.get_freeze_count())
 
 
 def run(args: argparse.Namespace) -> int:

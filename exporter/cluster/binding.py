@@ -124,16 +124,22 @@ class TargetReplay:
         self.binding = binding
         self.target = target
         self._uids: list[str] = []  # this attempt's objects, to forget if the LIST fails
+        # ``binding.wants(target)`` until ``done``: the target leaves the binding's pending set
+        # only there. Checked per object without hashing the target (the initial sync's loop).
+        self._replayed = False
 
     def item(self, obj: dict[str, Any]) -> None:
         binding = self.binding
+        if binding.closed or self._replayed:
+            return
         ok = binding.namespace_ok
-        if binding.wants(self.target) and (ok is None or ok(namespace_of(obj))):
+        if ok is None or ok(namespace_of(obj)):
             self._uids.append(binding.builder.add(obj))
 
     def done(self) -> None:
         self._uids = []
         if self.binding.wants(self.target):
+            self._replayed = True
             self.binding.replayed(self.target)
 
     def abort(self) -> None:
