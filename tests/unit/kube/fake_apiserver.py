@@ -38,6 +38,7 @@ class FakeApiServer:
         self.changed = asyncio.Condition()
         self.watch_responses: set[web.StreamResponse] = set()
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.peers: list[Any] = []  # the client's address of each request (connection reuse)
         self.list_count = 0
         self.watch_count = 0
         self.fail_next: list[int] = []  # HTTP statuses to answer the next requests with
@@ -119,6 +120,7 @@ class FakeApiServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, dict(request.query)))
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         if self.fail_next:
             code = self.fail_next.pop(0)
             return self._json(code, status(code, "InternalError", "injected failure"))

@@ -176,3 +176,41 @@ def test_early_targets_are_only_the_plain_cluster_wide_lists(tmp_path: Path) -> 
     assert early_targets(args(namespaces="a,b")) == []  # one LIST per namespace: not guessed
     assert early_targets(args(controllers="thanos")) == []
     assert early_targets(args(config=[])) == []  # configurations from the cluster
+
+
+async def test_start_early_lists_resolves_the_kind_and_sends_the_list_on_one_connection(
+        fake: FakeApiServer, tmp_path: Path) -> None:
+    """apiserver.early: one discovery GET, then the LIST on the same (kept-alive) connection, and
+    ``start_early_lists`` returns only once that LIST is on the wire (not stretched by imports)."""
+    from apiserver.early import start_early_lists
+
+    for i in range(3):
+        await fake.put(CM, cm("ns", f"c{i}"))
+    fake.discovery["/api/v1"] = {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": "configmaps", "singularName": "", "namespaced": True, "kind": "ConfigMap",
+         "verbs": ["get", "list", "watch"]}]}
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({
+        "apiVersion": "metrics.appscode.com/v1alpha1", "kind": "MetricsConfiguration",
+        "metadata": {"name": "cms"}, "spec": {"targetRef": {"apiVersion": "v1", "kind": "ConfigMap"},
+                                              "metrics": []}}))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": fake.url}}],
+        "users": [{"name": "u", "user": {"token": "t0k3n"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    args = argparse.Namespace(controllers="exporter", source=None, namespaces="", config=[str(config_file)],
+                              kubeconfig=str(kubeconfig))
+    thread = await asyncio.to_thread(start_early_lists, args)
+    assert thread is not None
+    key = next(iter(kube.earlylist._pending))
+    early = kube.earlylist._pending[key]
+    assert early.sent.is_set()  # returned after the request was written, not before
+    await finished(early)
+    assert [p for (m, p, _q) in fake.requests] == ["/api/v1", CM]
+    assert fake.peers[0] == fake.peers[1]  # the LIST reused the discovery GET's connection
+    config = ClientConfig(server=fake.url, token="t0k3n")
+    async with KubeClient(config, timeout=5) as client:
+        names = [o["metadata"]["name"] async for o in client.list_stream(CM, params=RV0, limit=0)]
+    assert names == ["c0", "c1", "c2"] and collection_requests(fake) == 1
