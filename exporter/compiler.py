@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from exporter.aggregates import AggregateRenderer, compile_by
-from exporter.expressions import CompiledExpression, EvaluationError, ExpressionError, compile_expression
+from exporter.expressions import CompiledExpression, Env, EvaluationError, ExpressionError, compile_expression
 from exporter.functions import FUNCTIONS
 from exporter.ksmvalues import format_sample as ksm_format_sample
 from exporter.ksmvalues import label_text as ksm_label_text
@@ -122,6 +122,9 @@ class _SeriesRule:
     state_fragment: str  # ',phase="Ready"' or ''
     constant: str | None  # pre-formatted value for metricValue.value
     value: ValueFn | None
+    # valueFromExpression: (its params' readers, the value from their env), so a family whose
+    # series share params (states) reads each param once per object
+    expression: tuple[tuple[tuple[str, Callable[[Context], Any]], ...], Callable[[Env], float]] | None = None
 
 
 def _no_value(_: Any) -> Any:
@@ -140,8 +143,8 @@ class _FamilyRenderer:
     """Renders one family for one object: the per-object hot loop, kept free of allocations
     that compile time could do (label fragments, ``name{`` prefixes, formatted constants)."""
 
-    __slots__ = ("_keyed", "_labels", "_levels", "_series", "_walk", "fan_out", "metric", "name_bare",
-                 "name_open")
+    __slots__ = ("_env_readers", "_keyed", "_labels", "_levels", "_series", "_single", "_walk", "fan_out",
+                 "metric", "name_bare", "name_open")
 
     def __init__(self, *, metric: str, full_name: str, labels: Sequence[_LabelRule],
                  rules: Sequence[_SeriesRule], levels: Sequence[Callable[[Any], Any]],
@@ -157,6 +160,16 @@ class _FamilyRenderer:
         )
         self._series: tuple[tuple[str, str | None, ValueFn], ...] = tuple(
             (rule.state_fragment, rule.constant, rule.value or _no_value) for rule in rules
+        )
+        # render_single: the params of the expression series, read once per object into one env
+        readers: dict[str, Callable[[Context], Any]] = {}
+        for rule in rules:
+            if rule.expression is not None:
+                readers.update(rule.expression[0])
+        self._env_readers = tuple(readers.items())
+        self._single: tuple[tuple[str, str | None, ValueFn, Callable[[Env], float] | None], ...] = tuple(
+            (rule.state_fragment, rule.constant, rule.value or _no_value,
+             rule.expression[1] if rule.expression is not None else None) for rule in rules
         )
         self._levels = tuple(levels)  # getters of each fan-out level's array
         self.fan_out = bool(levels)
@@ -188,13 +201,17 @@ class _FamilyRenderer:
                     raw = label_value_of(raw)
                 fragments.append(f'{key_open}{escape_label_value(raw)}"')
             labels = "".join(fragments)
+        env: dict[str, Any] = {}
+        for param, read in self._env_readers:
+            raw = read(ctx)
+            env[param] = MISSING if raw is None else raw
         # a line is name{labels[1:] + state fragment} value, or name value without any label
         prefix = self.name_open + labels[1:] if labels else ""
         lines: list[str] = []
-        for state_fragment, constant, compute in self._series:
+        for state_fragment, constant, compute, from_env in self._single:
             if constant is None:
                 try:
-                    value = format_value(compute(ctx))
+                    value = format_value(compute(ctx) if from_env is None else from_env(env))
                 except NoSample:
                     continue
                 except (ValueConversionError, EvaluationError) as exc:
@@ -1070,7 +1087,8 @@ def _series_rule(value: MetricValue, *, where: str, fragment: str,
             collector.add(f"{where}.valueFromExpression", str(exc))
             return None
         return _SeriesRule(state_fragment=fragment, constant=None,
-                           value=_expression_value(expression, params))
+                           value=_expression_value(expression, params),
+                           expression=_expression_from_env(expression, params))
     collector.add(where, "metricValue needs one of value, valueFromPath, valueFromExpression")
     return None
 
@@ -1118,6 +1136,23 @@ def _expression_value(expression: CompiledExpression,
         return _result_to_float(result, expression.text)
 
     return evaluate_many
+
+
+def _expression_from_env(
+    expression: CompiledExpression, params: Mapping[str, Callable[[Context], Any]]
+) -> tuple[tuple[tuple[str, Callable[[Context], Any]], ...], Callable[[Env], float]]:
+    """``_expression_value`` split in two: the readers of its params, and the value from the
+    env they give (``{name: value, MISSING for null}``, as ``_expression_value`` builds it)."""
+    used = tuple((name, params[name]) for name in sorted(expression.params))
+    evaluate, optional, text = expression.evaluate, expression.optional, expression.text
+
+    def from_env(env: Env) -> float:
+        result = evaluate(env)
+        if optional and result is None:
+            raise NoSample
+        return _result_to_float(result, text)
+
+    return used, from_env
 
 
 def _result_to_float(result: Any, text: str) -> float:

@@ -159,8 +159,14 @@ _NO_LABELS: Mapping[str, str] = {}
 def object_labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
     """``metadata.labels`` of a raw object (a shared empty mapping when it has none)."""
     meta = obj.get("metadata")
-    labels = meta.get("labels") if isinstance(meta, Mapping) else None
-    return labels if isinstance(labels, Mapping) and labels else _NO_LABELS
+    # ``type(..) is dict`` first: decoded JSON is plain dicts, and an ABC isinstance check of
+    # None or a dict costs more than the rest of this function (the initial sync calls it per object)
+    if type(meta) is not dict and not isinstance(meta, Mapping):
+        return _NO_LABELS
+    labels = meta.get("labels")
+    if labels is None:
+        return _NO_LABELS
+    return labels if (type(labels) is dict or isinstance(labels, Mapping)) and labels else _NO_LABELS
 
 
 def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
@@ -170,7 +176,7 @@ def object_key(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
     (unique per kind, which is all a configuration's entries need).
     """
     meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
+    if type(meta) is not dict and not isinstance(meta, Mapping):  # see object_labels
         meta = {}
     namespace = meta.get("namespace") or ""
     name = meta.get("name") or ""

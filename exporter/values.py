@@ -268,8 +268,16 @@ def datetime_to_float(value: Any) -> float:
 _EXACT_INT_LIMIT = 2.0**53
 
 
+# The text of the values most series have (0/1 states, small counts, replicas): a dict lookup
+# instead of is_integer + int + str, once per series of every render.
+_SMALL_INTEGERS = {float(i): str(i) for i in range(-16, 1025)}
+
+
 def format_value(value: float) -> str:
     """Compact exposition form: integral values without ``.0``, ``NaN``, ``+Inf``, ``-Inf``."""
+    text = _SMALL_INTEGERS.get(value)
+    if text is not None:
+        return text
     if value.is_integer():  # the common case first (False for NaN and the infinities)
         return str(int(value)) if -_EXACT_INT_LIMIT <= value <= _EXACT_INT_LIMIT else repr(value)
     if value != value:

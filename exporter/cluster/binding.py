@@ -40,7 +40,7 @@ class BindingOwner(Protocol):
 
 def namespace_of(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata")
-    return str(meta.get("namespace") or "") if isinstance(meta, Mapping) else ""
+    return str(meta.get("namespace") or "") if type(meta) is dict or isinstance(meta, Mapping) else ""
 
 
 def uid_of(obj: Mapping[str, Any]) -> str:

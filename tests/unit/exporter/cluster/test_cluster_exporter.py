@@ -273,7 +273,8 @@ async def test_forbidden_target_is_list_error_and_recovers(
     fake.forbidden.clear()  # RBAC fixed: the informer's back-off retries and succeeds
     await eventually(lambda: len(run.samples()) == 1, timeout=40)
     await eventually(lambda: ready_condition(fake, "widgets").get("reason") == "Compiled")
-    assert run.exporter.ready()
+    # ready once the work queue that wrote that condition is idle (ClusterExporter.ready)
+    await eventually(run.exporter.ready, timeout=10)
 
 
 @pytest.mark.virtual_time  # three seconds of a busy collection, without waiting them
