@@ -68,7 +68,8 @@ class Block:
 
     def __init__(self, families: int) -> None:
         self.entries: list[ObjectEntry] = []
-        # per family, per position (unsigned 32-bit: 4 bytes an object instead of a list slot + int)
+        # per family, the chunk length of each flushed position (unsigned 32-bit: 4 bytes an object
+        # instead of a list slot + int); entries[flushed:] still hold their chunks
         self.lens: list[array[int]] = [array("I") for _ in range(families)]
         self.text: list[bytes] = [b""] * families  # per family: the chunks of entries[:flushed]
         self.flushed = 0
@@ -95,13 +96,11 @@ class Block:
 
     def append(self, entry: ObjectEntry) -> None:
         """Add ``entry`` (its chunks in ``entry.held``) at the end."""
-        chunks = entry.held
-        assert chunks is not None
+        assert entry.held is not None
         entry.block = self
-        self.entries.append(entry)
-        for lens, chunk in zip(self.lens, chunks, strict=True):
-            lens.append(len(chunk))
-        self._changed()
+        self.entries.append(entry)  # its lengths are taken when it is flushed (ends stay valid)
+        if self._by_namespace is not None:
+            self._by_namespace = None
 
     def flush(self) -> None:
         """Join the held chunks of appended entries into the text."""
@@ -110,18 +109,19 @@ class Block:
             return
         text = self.text
         for i in range(len(text)):
-            parts = [chunk for entry in pending if (chunk := entry.held[i])]  # type: ignore[index]
-            if parts:
-                text[i] = b"".join([text[i], *parts])
+            parts = [entry.held[i] for entry in pending]  # type: ignore[index]
+            self.lens[i].extend(map(len, parts))
+            text[i] = b"".join([text[i], *parts])
         for entry in pending:
             entry.held = None
         self.flushed = len(self.entries)
+        self._changed()
 
     def counts(self, index: int) -> tuple[int, int]:
         """(entries with a non-empty chunk, sample lines) of family ``index``."""
-        lens = self.lens[index]
         if self.flushed < len(self.entries):
             self.flush()
+        lens = self.lens[index]
         return len(lens) - lens.count(0), self.text[index].count(b"\n")
 
     def family_text(self, index: int) -> bytes:
@@ -155,10 +155,6 @@ class Block:
                 if was != now:
                     self._splice(i, position, len(was), now)
             new.held = None
-        else:
-            for lens, chunk in zip(self.lens, after, strict=True):
-                lens[position] = len(chunk)
-            self._changed()
         old.held, old.block = before, None
         return before
 
@@ -171,9 +167,9 @@ class Block:
                 if chunk:
                     self._splice(i, position, len(chunk), b"")
             self.flushed -= 1
+            for lens in self.lens:
+                del lens[position]
         del self.entries[position]
-        for lens in self.lens:
-            del lens[position]
         self._changed()
         entry.held, entry.block = chunks, None
         return chunks

@@ -8,7 +8,7 @@ signatures live in one place instead of being re-declared beside every consumer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 JsonObject = dict[str, Any]
@@ -25,11 +25,17 @@ class Lister(Protocol):
 
 
 class ItemStream(Protocol):
-    """The items of one LIST as they decode; ``resource_version`` is the list's once exhausted."""
+    """The items of one LIST as they decode; ``resource_version`` is the list's once exhausted.
+
+    ``batches`` gives the same items a batch at a time (consume each batch before asking for
+    the next): the informer's loop, where one async step per item through the layers (page,
+    list, informer) cost more than the per-item work of some configurations."""
 
     resource_version: str
 
     def __aiter__(self) -> AsyncIterator[JsonObject]: ...
+
+    def batches(self) -> AsyncIterator[Iterable[JsonObject]]: ...
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ instead of holding the whole list; ``list`` collects the same stream into a list
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self, cast
 
@@ -285,8 +285,9 @@ class KubeClient:
 
     async def _stream_page(
         self, path: str, query: Mapping[str, Any], splitter: ListSplitter
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """The items of one LIST request as they decode; the splitter keeps the envelope."""
+    ) -> AsyncGenerator[Iterator[dict[str, Any]], None]:
+        """The items of one LIST request as they decode, one batch (``splitter.feed``, a lazy
+        iterator: consume it before the next) per chunk; the splitter keeps the envelope."""
         # No overall deadline (a large list takes as long as it takes to render); a stalled
         # connection is still noticed by the read timeout.
         headers = self._headers()
@@ -294,8 +295,7 @@ class KubeClient:
         if early is not None:  # the same request, sent at start-up (kube.earlylist)
             try:
                 async for chunk in early.chunks():
-                    for item in splitter.feed(chunk):
-                        yield item
+                    yield splitter.feed(chunk)
                 return
             except EarlyListUnused:
                 pass  # it failed before its first byte: send it again
@@ -306,8 +306,7 @@ class KubeClient:
             if resp.status >= 400:
                 raise ApiError.from_body(resp.status, await resp.read())
             async for chunk in resp.content.iter_any():
-                for item in splitter.feed(chunk):
-                    yield item
+                yield splitter.feed(chunk)
 
     async def create(self, path: str, obj: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("POST", path, json=obj)
@@ -417,18 +416,25 @@ class ListStream:
         return self._items()
 
     async def _items(self) -> AsyncGenerator[dict[str, Any], None]:
+        async for batch in self.batches():
+            for item in batch:
+                yield item
+
+    async def batches(self) -> AsyncGenerator[Iterable[dict[str, Any]], None]:
+        """The items a batch at a time (``ItemStream.batches``); ``items`` counts them per page."""
         query = dict(self._params)
         if self._limit > 0:
             query["limit"] = self._limit
+        counted = self.items
         while True:
             splitter = ListSplitter()
-            async for item in self._client._stream_page(self._path, query, splitter):
-                self.items += 1
-                yield item
+            async for batch in self._client._stream_page(self._path, query, splitter):
+                yield batch
+                self.items = counted + splitter.items
             rest, envelope = splitter.close()
-            self.items += len(rest)
-            for item in rest:
-                yield item
+            self.items = counted = counted + splitter.items
+            if rest:
+                yield rest
             meta = envelope.get("metadata") or {}
             self.resource_version = self.resource_version or str(meta.get("resourceVersion") or "")
             token = meta.get("continue")

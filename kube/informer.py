@@ -1,6 +1,6 @@
 """A raw list/watch informer for one resource collection, and a registry that shares them.
 
-Flow: LIST (the first from the API server's watch cache, see ``_list_items``) -> WATCH from
+Flow: LIST (the first from the API server's watch cache, see ``_list_batches``) -> WATCH from
 the list's resourceVersion (bookmarks on) -> on the server's timeout WATCH again from the last
 seen resourceVersion -> on a broken connection back off and WATCH again -> on 410 Gone (HTTP
 status or ERROR event) a consistent paginated LIST and hand the handlers the exact difference
@@ -34,7 +34,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -105,10 +105,14 @@ class _ListedItems:
         return self._items()
 
     async def _items(self) -> AsyncGenerator[dict[str, Any], None]:
+        async for batch in self.batches():
+            for obj in batch:
+                yield obj
+
+    async def batches(self) -> AsyncGenerator[Iterable[dict[str, Any]], None]:
         items, self.resource_version = await self._client.list(self._path, params=self._params,
                                                                limit=self._limit)
-        for obj in items:
-            yield obj
+        yield items
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,27 +325,28 @@ class Informer:
         changed = 0
         known, keep, handlers = self._known, self._keep, self._handlers
         try:
-            async for obj in self._list_items():
-                meta = obj.get("metadata")
-                if not isinstance(meta, dict):
-                    meta = {}
-                uid = str(meta.get("uid") or "")
-                if keep is not None and not keep(uid):
-                    continue
-                seen.add(uid)
-                rv = str(meta.get("resourceVersion") or "")
-                before = known.get(uid)
-                if before is None or before[2] != rv:
-                    namespace = sys.intern(str(meta.get("namespace") or ""))  # shared, not one per object
-                    known[uid] = Known(namespace, str(meta.get("name") or ""), rv)
-                    changed += 1
-                    if handlers:
-                        self._dispatch(handlers, "ADDED" if before is None else "MODIFIED", obj)
-                for replay in replays:
-                    try:  # _replay_call, inlined: once per object and consumer
-                        replay.item(obj)
-                    except Exception:
-                        log.exception("%s: replay %r failed", self._label, replay.item)
+            async for batch in self._list_batches():
+                for obj in batch:
+                    meta = obj.get("metadata")
+                    if not isinstance(meta, dict):
+                        meta = {}
+                    uid = str(meta.get("uid") or "")
+                    if keep is not None and not keep(uid):
+                        continue
+                    seen.add(uid)
+                    rv = str(meta.get("resourceVersion") or "")
+                    before = known.get(uid)
+                    if before is None or before[2] != rv:
+                        namespace = sys.intern(str(meta.get("namespace") or ""))  # shared, not one per object
+                        known[uid] = Known(namespace, str(meta.get("name") or ""), rv)
+                        changed += 1
+                        if handlers:
+                            self._dispatch(handlers, "ADDED" if before is None else "MODIFIED", obj)
+                    for replay in replays:
+                        try:  # _replay_call, inlined: once per object and consumer
+                            replay.item(obj)
+                        except Exception:
+                            log.exception("%s: replay %r failed", self._label, replay.item)
         except BaseException:
             for replay in replays:
                 self._replay_call(replay.abort)
@@ -382,8 +387,9 @@ class Informer:
         except Exception:
             log.exception("%s: replay %r failed", self._label, method)
 
-    async def _list_items(self) -> AsyncGenerator[dict[str, Any], None]:
-        """The objects of one LIST, from the API server's watch cache when that cannot go back in time.
+    async def _list_batches(self) -> AsyncGenerator[Iterable[dict[str, Any]], None]:
+        """The objects of one LIST, a batch at a time (``ItemStream.batches``), from the API
+        server's watch cache when that cannot go back in time.
 
         As client-go's reflector: the first LIST asks for ``resourceVersion=0`` (any cached
         state, one unpaginated answer from memory instead of paginated etcd reads: about 3x
@@ -398,9 +404,9 @@ class Informer:
             yielded = False
             try:
                 stream = self._stream(params, limit=0)
-                async for obj in stream:
+                async for batch in stream.batches():
                     yielded = True
-                    yield obj
+                    yield batch
                 self._listed_rv = stream.resource_version
                 return
             except (Unauthorized, Forbidden, NotFound):
@@ -408,13 +414,14 @@ class Informer:
             except ApiError:
                 # 410: older than the cache holds; 504: "too large resource version" (a cache
                 # behind what we saw, e.g. another API server instance). A consistent LIST
-                # answers both. An error after objects were handed on is the informer's to retry.
+                # answers both. An error after objects were handed on is the informer's to retry
+                # (an answer's status comes before its first batch).
                 if yielded:
                     raise
         self._gone = False
         stream = self._stream(dict(self.target.params), limit=self._page_size)
-        async for obj in stream:
-            yield obj
+        async for batch in stream.batches():
+            yield batch
         self._listed_rv = stream.resource_version
 
     def _stream(self, params: dict[str, str], *, limit: int) -> ItemStream:
