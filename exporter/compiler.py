@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from exporter.aggregates import AggregateRenderer, compile_by
@@ -468,6 +468,13 @@ class CompiledPlan:
     _object_labels: ObjectLabelRenderer | None = None
     scope: Scope | None = None  # spec.targetRef.selector / namespaces / excludeNamespaces
     _ksm: tuple[_KsmFamily, ...] | None = None  # spec.compatibility: KubeStateMetrics
+    # each renderer's render, bound once (a family without fan-out: its render_single)
+    _calls: tuple[Callable[[Any, str, RenderErrors | None], str], ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        self._calls = tuple(
+            renderer.render_single if isinstance(renderer, _FamilyRenderer) and not renderer.fan_out
+            else renderer.render for renderer in self._renderers)
 
     def accepts(self, obj: Mapping[str, Any]) -> bool:
         """Whether the configuration reads this object of its kind (its scope; offline use)."""
@@ -481,8 +488,7 @@ class CompiledPlan:
                           for family in self._ksm])
         head = self._head(obj)
         # "replace": a lone surrogate (possible from YAML escapes) must not break the render
-        return tuple([renderer.render(obj, head, errors).encode("utf-8", "replace")
-                      for renderer in self._renderers])
+        return tuple([render(obj, head, errors).encode("utf-8", "replace") for render in self._calls])
 
     def _head(self, obj: Mapping[str, Any]) -> str:
         """Default labels then commonLabels, as ',k="v"' fragments (commonLabels never fan out)."""
@@ -1096,9 +1102,10 @@ def _series_rule(value: MetricValue, *, where: str, fragment: str,
 def _path_value(path: _ContextPath, *, datetime: bool, text: str, ksm: bool = False,
                 nil_is_zero: bool = False) -> ValueFn:
     convert = datetime_to_float if datetime else ksm_to_float if ksm else to_float
+    get, level = path.get, path.level  # not path(ctx): a Python-level __call__ costs a frame
 
     def read(ctx: Context) -> float:
-        raw = path(ctx)
+        raw = get(ctx[level])
         if raw is MISSING or raw is None:
             if nil_is_zero:
                 return 0.0
@@ -1148,6 +1155,8 @@ def _expression_from_env(
 
     def from_env(env: Env) -> float:
         result = evaluate(env)
+        if type(result) is int or type(result) is float:  # _result_to_float's first case, inline
+            return float(result)
         if optional and result is None:
             raise NoSample
         return _result_to_float(result, text)
