@@ -392,7 +392,7 @@ async def serve(args: argparse.Namespace, *, stop: asyncio.Event | None = None,
             loop.remove_signal_handler(sig)
 
 
-GC_OFF_SECONDS = 600.0  # the GC comes on by then even when the initial sync never completes
+GC_OFF_SECONDS = 120.0  # the GC comes on by then even when the initial sync does not complete (RBAC, outage)
 
 
 async def _gc_on_when_ready(runtime: Runtime, *, poll: float = 0.05) -> None:
