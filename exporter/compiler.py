@@ -187,20 +187,7 @@ class _FamilyRenderer:
         ``(obj,)``, unrolled (no generator, one label prefix per object): this is the per-object
         cost of the initial sync (bench/README.md, initial sync). Same text, same errors."""
         ctx = (obj,)
-        labels = head
-        if self._labels:
-            fragments = [head]
-            for literal, key_open, level, get in self._labels:
-                if literal is not None:
-                    fragments.append(literal)
-                    continue
-                raw = get(ctx[level])
-                if type(raw) is not str:
-                    if raw is MISSING or raw is None:
-                        continue
-                    raw = label_value_of(raw)
-                fragments.append(f'{key_open}{escape_label_value(raw)}"')
-            labels = "".join(fragments)
+        labels = self._labels_of(ctx, head) if self._labels else head
         env: dict[str, Any] = {}
         for param, read in self._env_readers:
             raw = read(ctx)
@@ -269,22 +256,24 @@ class _FamilyRenderer:
                 break
         return [ctx + keys for ctx, keys in walked]
 
+    def _labels_of(self, ctx: Context, head: str) -> str:
+        """``head`` and this family's labels for one context, as ``,k="v"`` fragments."""
+        fragments = [head]
+        for literal, key_open, level, get in self._labels:
+            if literal is not None:
+                fragments.append(literal)
+                continue
+            raw = get(ctx[level])
+            if type(raw) is not str:
+                if raw is MISSING or raw is None:
+                    continue
+                raw = label_value_of(raw)
+            fragments.append(f'{key_open}{escape_label_value(raw)}"')
+        return "".join(fragments)
+
     def _render_context(self, ctx: Context, head: str, errors: RenderErrors | None,
                         seen: set[str] | None) -> str:
-        labels = head
-        if self._labels:
-            fragments = [head]
-            for literal, key_open, level, get in self._labels:
-                if literal is not None:
-                    fragments.append(literal)
-                    continue
-                raw = get(ctx[level])
-                if type(raw) is not str:
-                    if raw is MISSING or raw is None:
-                        continue
-                    raw = label_value_of(raw)
-                fragments.append(f'{key_open}{escape_label_value(raw)}"')
-            labels = "".join(fragments)
+        labels = self._labels_of(ctx, head) if self._labels else head
         if seen is not None:
             if labels in seen:
                 if errors is not None:

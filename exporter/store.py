@@ -449,8 +449,17 @@ class MetricsStore:
         self._slots = slots
 
     def _render(self, state: _PlanState, obj: Mapping[str, Any], uid: str) -> tuple[bytes, ...] | None:
-        plan = state.plan
-        errors = RenderErrors()
+        chunks = self._render_with(state.plan, obj, RenderErrors())
+        if chunks is not None:
+            if state.renders is None:
+                state.renders = self.telemetry.object_renders.labels(state.plan.name)
+            state.renders.inc()
+        return chunks
+
+    def _render_with(self, plan: Plan, obj: Mapping[str, Any],
+                     errors: RenderErrors) -> tuple[bytes, ...] | None:
+        """``plan.render``; ``None`` when the renderer failed (counted, logged); what it reports in
+        ``errors`` goes to the telemetry and the render log."""
         try:
             chunks = plan.render(obj, errors)
         except Exception:  # a renderer bug must not break the store or the scrape
@@ -458,9 +467,6 @@ class MetricsStore:
             log.exception("configuration %s: rendering %s failed; its series are dropped",
                           plan.name, object_name(obj))
             return None
-        if state.renders is None:
-            state.renders = self.telemetry.object_renders.labels(plan.name)
-        state.renders.inc()
         if errors.items:
             self.telemetry.record_render_errors(plan.name, errors)
             self.render_log.report(plan.name, obj, errors)
@@ -633,18 +639,11 @@ class PlanBuilder:
         store, state = self._store, self._state
         uid, namespace, name, rv = object_key(obj)
         plan = state.plan
-        errors = self._errors
-        try:
-            chunks = plan.render(obj, errors)
-        except Exception:  # a renderer bug must not break the store or the scrape
-            store.telemetry.render_failures.labels(plan.name).inc()
-            log.exception("configuration %s: rendering %s failed; its series are dropped",
-                          plan.name, object_name(obj))
-            return uid
-        if errors.items:
-            store.telemetry.record_render_errors(plan.name, errors)
-            store.render_log.report(plan.name, obj, errors)
+        chunks = store._render_with(plan, obj, self._errors)
+        if self._errors.items:  # handed to the render log: the next render gets a fresh one
             self._errors = RenderErrors()
+        if chunks is None:
+            return uid
         entry = ObjectEntry(plan.name, namespace, name, uid, rv, chunks, store.generation,
                             object_labels(obj), store._clock())
         old = state.entries.get(uid)
