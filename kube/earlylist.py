@@ -21,6 +21,10 @@ answer) is not used (the client sends its own, which then fails or not on its ow
 that breaks off while being consumed raises ``EarlyListBroken`` (an ``OSError``), which the
 informer retries like any broken connection. Unclaimed lists are dropped after
 ``UNCLAIMED_SECONDS``.
+
+``sent`` is set once the request is written: ``panopticon serve`` waits for it before its
+imports (``apiserver.early``), and the request may go out on a connection that ``get_json``
+kept open (``connection=``), so resolving the kind and listing cost one TLS handshake.
 """
 
 from __future__ import annotations
