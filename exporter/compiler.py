@@ -183,11 +183,14 @@ class _FamilyRenderer:
         return "".join([self._render_context(ctx, head, errors, seen) for ctx in self._contexts(obj)])
 
     def render_single(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
-        """``render`` of a family without fan-out: ``_render_context`` for the one context
-        ``(obj,)``, unrolled (no generator, one label prefix per object): this is the per-object
-        cost of the initial sync (bench/README.md, initial sync). Same text, same errors."""
+        """``render`` of a family without fan-out: the one context ``(obj,)``, no seen-set (the
+        per-object cost of the initial sync, bench/README.md). Same text, same errors."""
         ctx = (obj,)
-        labels = self._labels_of(ctx, head) if self._labels else head
+        return self._series_lines(ctx, self._labels_of(ctx, head) if self._labels else head, errors)
+
+    def _series_lines(self, ctx: Context, labels: str, errors: RenderErrors | None) -> str:
+        """The sample lines of one context with its ``labels``: each series' value (the
+        expression params read once into one env), no generator, one label prefix."""
         env: dict[str, Any] = {}
         for param, read in self._env_readers:
             raw = read(ctx)
@@ -281,17 +284,7 @@ class _FamilyRenderer:
                                          f"another element already produced {{{labels[1:]}}}"))
                 return ""
             seen.add(labels)
-        lines: list[str] = []
-        for state_fragment, constant, number in self._computed(ctx, errors):
-            value = constant if constant is not None else format_value(number)
-            inner = labels + state_fragment if state_fragment else labels
-            if inner:
-                lines.append(f"{self.name_open}{inner[1:]}}} {value}\n")
-            else:
-                lines.append(f"{self.name_bare}{value}\n")
-        if len(lines) == 1:
-            return lines[0]
-        return "".join(lines)
+        return self._series_lines(ctx, labels, errors)
 
     def _computed(
         self, ctx: tuple[Any, ...], errors: RenderErrors | None

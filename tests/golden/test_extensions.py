@@ -4,14 +4,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.golden.worked_examples import assert_doc_shows
+from tests.golden.worked_examples import assert_doc_shows, cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "metrics-configuration.md"
@@ -24,10 +22,7 @@ def test_docs_show_the_example_files(name: str) -> None:
 
 
 def test_render_prints_the_documented_output() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "apiserver.cli", "render", "-c", str(EXAMPLE / "config.yaml"),
-         "-f", str(EXAMPLE / "objects.yaml")],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    result = cli("render", "-c", str(EXAMPLE / "config.yaml"), "-f", str(EXAMPLE / "objects.yaml"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == (EXAMPLE / "expected.prom").read_text()
     families = {family.name: family for family in text_string_to_metric_families(result.stdout)}
@@ -36,9 +31,6 @@ def test_render_prints_the_documented_output() -> None:
 
 
 def test_check_passes_with_the_samples() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "apiserver.cli", "check", "-c", str(EXAMPLE / "config.yaml"),
-         "-f", str(EXAMPLE / "objects.yaml")],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    result = cli("check", "-c", str(EXAMPLE / "config.yaml"), "-f", str(EXAMPLE / "objects.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 sample object(s) rendered into 12 series" in result.stdout

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from exporter.store import DuplicateFamilyError, MetricsStore
 from exporter.telemetry import Telemetry
 from exporter.types import Plan
 from tests.expo_checks import check_exposition
-from tests.golden.worked_examples import assert_doc_shows, assert_render_prints
+from tests.golden.worked_examples import assert_doc_shows, assert_render_prints, cli
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "metrics-configuration.md"
@@ -213,9 +211,7 @@ def _write(tmp_path: Path, replace: tuple[str, str]) -> Path:
 ])
 def test_disagreeing_families_are_a_check_error(tmp_path: Path, replace: tuple[str, str], why: str) -> None:
     path = _write(tmp_path, replace)
-    result = subprocess.run(
-        [sys.executable, "-m", "apiserver.cli", "check", "-c", str(path)],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    result = cli("check", "-c", str(path))
     assert result.returncode == 1
     lines = (result.stdout + result.stderr).splitlines()
     assert (f"{path}:29: apps-statefulset: spec.metrics[0].name: family 'kube_workload_replicas' is also "
@@ -240,9 +236,6 @@ def test_the_store_refuses_a_disagreeing_family() -> None:
 
 
 def test_check_passes_and_counts_the_shared_family_once() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "apiserver.cli", "check", "-c", str(EXAMPLE / "config.yaml"),
-         "-f", str(EXAMPLE / "objects.yaml")],
-        capture_output=True, text=True, check=False, cwd=ROOT, timeout=60)
+    result = cli("check", "-c", str(EXAMPLE / "config.yaml"), "-f", str(EXAMPLE / "objects.yaml"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("OK: 2 configuration(s), 3 metric families;")
