@@ -65,8 +65,8 @@ def start_early_lists(args: argparse.Namespace, *, wait: float = SEND_WAIT) -> t
 
     Returns once every LIST is on the wire, or after ``wait`` seconds: the thread's few
     milliseconds of work (one discovery GET, one request) would otherwise be stretched by the
-    imports that follow, which hold the GIL almost all the time (the LIST left 0.3 s after the
-    start instead of 0.1 s at 10,000 Widgets, bench/README.md)."""
+    imports that follow, which hold the GIL almost all the time (the LIST left 0.30 s after the
+    start instead of 0.15-0.17 s at 10,000 Widgets, bench/README.md)."""
     try:
         targets = early_targets(args)
         if not targets:
