@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from exporter.aggregates import AggregateRenderer, compile_by
 from exporter.expressions import CompiledExpression, Env, EvaluationError, ExpressionError, compile_expression
 from exporter.functions import FUNCTIONS
+from exporter.fused import FusedFamily, FusedLabel, FusedSeries, fuse
 from exporter.ksmvalues import format_sample as ksm_format_sample
 from exporter.ksmvalues import label_text as ksm_label_text
 from exporter.ksmvalues import to_float as ksm_to_float
@@ -175,6 +176,21 @@ class _FamilyRenderer:
         self.fan_out = bool(levels)
         self._keyed = keyed  # a label reads a map key: contexts carry the keys after the elements
         self._walk = walk  # field.type Entries / Elements: kube-state-metrics' walk of each.path
+
+    def fusable(self) -> FusedFamily | None:
+        """This family as ``exporter.fused`` inlines it: no fan-out, labels read the object."""
+        if self.fan_out or any(level != 0 for _, _, level, _ in self._labels):
+            return None
+        return FusedFamily(
+            metric=self.metric, name_open=self.name_open, name_bare=self.name_bare,
+            labels=tuple(FusedLabel(literal=literal, key_open=key_open,
+                                    get=None if literal is not None else get)
+                         for literal, key_open, _, get in self._labels),
+            env_readers=self._env_readers,
+            series=tuple(FusedSeries(state_fragment=fragment, constant=constant,
+                                     compute=compute if constant is None and from_env is None else None,
+                                     from_env=from_env if constant is None else None)
+                         for fragment, constant, compute, from_env in self._single))
 
     def render(self, obj: Any, head: str, errors: RenderErrors | None) -> str:
         if not self.fan_out:
@@ -452,11 +468,19 @@ class CompiledPlan:
     _ksm: tuple[_KsmFamily, ...] | None = None  # spec.compatibility: KubeStateMetrics
     # each renderer's render, bound once (a family without fan-out: its render_single)
     _calls: tuple[Callable[[Any, str, RenderErrors | None], str], ...] = field(init=False, default=())
+    # the same render generated as one function (exporter/fused.py); None for KSM plans
+    _fused: Callable[[Any, RenderErrors | None], tuple[bytes, ...]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._calls = tuple(
             renderer.render_single if isinstance(renderer, _FamilyRenderer) and not renderer.fan_out
             else renderer.render for renderer in self._renderers)
+        if self._ksm is None:
+            parts = [(renderer.fusable() if isinstance(renderer, _FamilyRenderer) else None) or call
+                     for renderer, call in zip(self._renderers, self._calls, strict=True)]
+            self._fused = fuse(
+                kind_key_open=self._kind_key_open, parts=parts, no_sample=NoSample,
+                head=self._head if self._common or self._object_labels is not None else None)
 
     def accepts(self, obj: Mapping[str, Any]) -> bool:
         """Whether the configuration reads this object of its kind (its scope; offline use)."""
@@ -464,6 +488,13 @@ class CompiledPlan:
 
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
+        if self._fused is not None:
+            return self._fused(obj, errors)
+        return self.render_generic(obj, errors)
+
+    def render_generic(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
+        """``render`` by the rule-walking renderers: the reference the fused function is held to
+        (tests/unit/exporter/test_fused.py), and the only render of KSM plans."""
         if self._ksm is not None:
             fragments = self._ksm_head(obj)
             return tuple([family.render_sorted(obj, fragments, errors).encode("utf-8", "replace")
