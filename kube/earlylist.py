@@ -29,7 +29,6 @@ kept open (``connection=``), so resolving the kind and listing cost one TLS hand
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.client
 import json
@@ -38,11 +37,14 @@ import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from kube.config import ClientConfig
 from kube.tls import build_ssl_context
+
+if TYPE_CHECKING:  # asyncio only for the consumer: the thread sends its LIST before it is imported
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +203,8 @@ class EarlyList:
         """The body's chunks as they arrive (decompressed). Raises ``EarlyListBroken`` when the
         request failed; ``EarlyListUnused`` when it failed before any byte (nothing was consumed:
         the caller sends its own request)."""
+        import asyncio  # imported by now (the consumer runs on the event loop); see the top
+
         event = asyncio.Event()
         self._wakeup = (asyncio.get_running_loop(), event)
         consumed = False

@@ -34,6 +34,23 @@ def test_parsing_serve_flags_imports_none_of_the_heavy_modules() -> None:
     assert out.stdout.strip() == "", f"imported while parsing: {out.stdout.strip()}"
 
 
+def test_sending_the_early_list_imports_none_of_the_heavy_modules() -> None:
+    """What the early-list thread imports before its LIST is on the wire (apiserver/early.py):
+    asyncio alone took 50-130 ms there."""
+    code = (
+        "import sys, argparse\n"
+        "import apiserver.early, kube.earlylist, kube.config, kube.resourcelist, kube.paths\n"
+        "from apiserver.early import early_targets\n"
+        "args = argparse.Namespace(controllers='exporter', config=['examples/configs/apps-deployment.yaml'],\n"
+        "                          source=None, namespaces='')\n"
+        "assert early_targets(args) == [('apps', 'v1', 'Deployment')], early_targets(args)\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == "", f"imported before the early LIST: {out.stdout.strip()}"
+
+
 async def test_the_gc_comes_on_frozen_once_every_component_is_ready() -> None:
     ready = {"now": False}
     runtime: Any = SimpleNamespace(ready=lambda: ready["now"])
