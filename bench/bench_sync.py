@@ -438,7 +438,8 @@ def start_floor(runs: int = 3) -> dict[str, float]:
     the store). Best of ``runs``. One GIL: this and the consumption of the LIST add up on one
     core, so once they exceed the LIST no overlap can hide them."""
     def cpu(code: str) -> float:
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                             check=True)
         return float(out.stdout)
 
     interpreter = min(cpu("import time; print(time.process_time())") for _ in range(runs))

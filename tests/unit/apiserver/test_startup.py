@@ -21,34 +21,35 @@ ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("aiohttp", "pydantic", "asyncio", "exporter.compiler", "exporter.models", "prometheus_client")
 
 
+def heavy_modules_after(code: str) -> str:
+    """Which of HEAVY a fresh interpreter has imported after running ``code``."""
+    code += f"\nimport sys\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    return out.stdout.strip()
+
+
 def test_parsing_serve_flags_imports_none_of_the_heavy_modules() -> None:
-    code = (
-        "import sys\n"
+    imported = heavy_modules_after(
         "from apiserver.cli import build_parser\n"
         "build_parser().parse_args(['serve', '--controllers=exporter', '--config=x.yaml'])\n"
         "build_parser().parse_args(['import', 'ksm', 'crs.yaml'])\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert out.stdout.strip() == "", f"imported while parsing: {out.stdout.strip()}"
+    assert imported == "", f"imported while parsing: {imported}"
 
 
 def test_sending_the_early_list_imports_none_of_the_heavy_modules() -> None:
     """What the early-list thread imports before its LIST is on the wire (apiserver/early.py):
     asyncio alone took 50-130 ms there."""
-    code = (
-        "import sys, argparse\n"
+    imported = heavy_modules_after(
+        "import argparse\n"
         "import apiserver.early, kube.earlylist, kube.config, kube.resourcelist, kube.paths\n"
         "from apiserver.early import early_targets\n"
-        "args = argparse.Namespace(controllers='exporter', config=['examples/configs/apps-deployment.yaml'],\n"
-        "                          source=None, namespaces='')\n"
+        "args = argparse.Namespace(controllers='exporter', source=None, namespaces='',\n"
+        "                          config=['examples/configs/apps-deployment.yaml'])\n"
         "assert early_targets(args) == [('apps', 'v1', 'Deployment')], early_targets(args)\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert out.stdout.strip() == "", f"imported before the early LIST: {out.stdout.strip()}"
+    assert imported == "", f"imported before the early LIST: {imported}"
 
 
 async def test_the_gc_comes_on_frozen_once_every_component_is_ready() -> None:
