@@ -83,7 +83,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # the objects are kept for the whole run: keep the cyclic GC off them
     gc.disable()
-    print("| configuration | generic us/object (min / median) | fused us/object (min / median) | ratio (min) |")
+    print("| configuration | generic us/object (min / median) | fused us/object (min / median) "
+          "| ratio (min) |")
     print("|---|---|---|---|")
     for name, config, objects in cases:
         compare(name, compile_config(config), objects, args.rounds)
