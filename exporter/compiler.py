@@ -51,6 +51,7 @@ from exporter.objectlabels import (
     sanitize,
 )
 from exporter.paths import MISSING, CompiledPath, PathError, Step, accessor, compile_path, elements_of
+from exporter.resources import OBJECT_TOTAL_FUNCTIONS, begin_object, end_object
 from exporter.scoping import Scope, compile_scope
 from exporter.sharing import disagreement
 from exporter.sources import Document
@@ -466,6 +467,8 @@ class CompiledPlan:
     _object_labels: ObjectLabelRenderer | None = None
     scope: Scope | None = None  # spec.targetRef.selector / namespaces / excludeNamespaces
     _ksm: tuple[_KsmFamily, ...] | None = None  # spec.compatibility: KubeStateMetrics
+    # an expression calls a resource total: each object's totals are computed once per render
+    _memo_totals: bool = False
     # each renderer's render, bound once (a family without fan-out: its render_single)
     _calls: tuple[Callable[[Any, str, RenderErrors | None], str], ...] = field(init=False, default=())
     # the same render generated as one function (exporter/fused.py); None for KSM plans
@@ -488,6 +491,14 @@ class CompiledPlan:
 
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
+        if self._memo_totals:
+            begin_object(obj)  # exporter.resources: the object's totals once, not once per metric
+            try:
+                if self._fused is not None:
+                    return self._fused(obj, errors)
+                return self.render_generic(obj, errors)
+            finally:
+                end_object()
         if self._fused is not None:
             return self._fused(obj, errors)
         return self.render_generic(obj, errors)
@@ -705,7 +716,18 @@ def compile_config(config: MetricsConfiguration | Mapping[str, Any], *,
         _object_labels=object_labels,
         scope=scope,
         _ksm=tuple(ksm_families) if collector.ksm else None,
+        _memo_totals=any(name in text for text in _expression_texts(model)
+                         for name in OBJECT_TOTAL_FUNCTIONS),
     )
+
+
+def _expression_texts(model: MetricsConfiguration) -> Iterator[str]:
+    """Every ``valueFromExpression`` of a configuration (metrics and their states)."""
+    for metric in model.spec.metrics:
+        states = metric.states.values if metric.states is not None else []
+        for value in [metric.metricValue, *(state.metricValue for state in states)]:
+            if value is not None and value.valueFromExpression:
+                yield value.valueFromExpression
 
 
 def _aggregate_renderer(metric: Metric, inner: _Renderer, *, where: str, full_name: str, kind_key: str,

@@ -345,3 +345,53 @@ def test_every_calculator_answers_on_an_empty_object() -> None:
         obj = {"apiVersion": f"{group}/v1" if group else "v1", "kind": kind, "spec": {}}
         assert call("total_resource_limits(obj, 'cpu')", obj) >= 0
         assert isinstance(call("resource_mode(obj)", obj), str)
+
+
+def totals_config() -> dict[str, Any]:
+    """Six resource totals of one MongoDB, as kubedb's configuration asks for them."""
+    metrics = [{"name": f"{field}_{kind}", "help": "h", "type": "gauge",
+                "params": [{"key": "obj", "valuePath": "."}, {"key": "resourceType", "value": kind}],
+                "metricValue": {"valueFromExpression": f"total_resource_{field}(obj, resourceType)"}}
+               for field in ("requests", "limits") for kind in ("cpu", "memory", "storage")]
+    return {"apiVersion": "metrics.appscode.com/v1alpha1", "kind": "MetricsConfiguration",
+            "metadata": {"name": "totals"},
+            "spec": {"targetRef": {"apiVersion": "kubedb.com/v1", "kind": "MongoDB"}, "metrics": metrics}}
+
+
+def test_a_render_computes_each_total_once_and_an_edited_object_afresh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import exporter.resources as resources
+    from exporter.compiler import compile_config
+
+    plan = compile_config(totals_config())
+    calls: list[str] = []
+    walk = resources._roles
+
+    def counted(obj: Any, read: Any, function: str) -> Any:
+        calls.append(function)
+        return walk(obj, read, function)
+
+    monkeypatch.setattr(resources, "_roles", counted)
+    obj = kubedb("MongoDB", {"podTemplate": {"spec": {"containers": [
+        c("mongodb", {"cpu": "1", "memory": "1Gi"}, {"cpu": "2"})]}}, "storage": STORAGE})
+    first = b"".join(plan.render(obj)).decode()
+    assert sorted(calls) == ["total_resource_limits", "total_resource_requests"]  # not three times each
+    assert 'mongodb_requests_cpu{namespace="demo",mongodb="db"} 1\n' in first
+    obj["spec"]["podTemplate"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "3"
+    second = b"".join(plan.render(obj)).decode()  # the same dict, changed: computed afresh
+    assert 'mongodb_requests_cpu{namespace="demo",mongodb="db"} 3\n' in second
+    assert len(calls) == 4
+    calls.clear()
+    for _ in range(2):  # outside a render nothing is remembered
+        assert call("total_resource_requests(obj, 'cpu')", obj) == 3
+    assert len(calls) == 2
+
+
+def test_only_plans_that_ask_for_totals_bracket_their_renders() -> None:
+    from exporter.compiler import compile_config
+
+    assert compile_config(totals_config())._memo_totals
+    plain = totals_config()
+    for metric in plain["spec"]["metrics"]:
+        metric["metricValue"] = {"valueFromPath": ".spec.replicas"}
+    assert not compile_config(plain)._memo_totals
