@@ -25,7 +25,14 @@ from typing import Any
 from exporter import resources
 from exporter.expressions import EvaluationError, FunctionSpec, describe, equals, truth
 from exporter.paths import MISSING
-from exporter.values import ValueConversionError, parse_duration, parse_rfc3339, parse_size, quantity_of
+from exporter.values import (
+    ValueConversionError,
+    exact_decimal,
+    parse_duration,
+    parse_rfc3339,
+    parse_size,
+    quantity_of,
+)
 
 __all__ = ["FUNCTIONS"]
 
@@ -58,7 +65,8 @@ def to_int(value: Any) -> int:
 
 def percentage(value: Any, total: Any = MISSING, round_up: Any = False) -> float:
     """``"25%"`` of ``total`` (rounded down, or up when ``round_up``); a plain integer as is."""
-    if type(value) is str and type(total) is int and value[:-1].isdigit() and value[-1:] == "%":
+    if (type(value) is str and type(total) is int and len(value) <= 20 and value[:-1].isdigit()
+            and value[-1:] == "%"):
         amount = int(value[:-1]) * total  # the common case, in exact integer arithmetic
         if round_up is True or round_up == "true":
             return float(-(-amount // 100))
@@ -66,7 +74,7 @@ def percentage(value: Any, total: Any = MISSING, round_up: Any = False) -> float
             return float(amount // 100)
     if isinstance(value, str) and value.strip().endswith("%"):
         try:
-            percent = Fraction(value.strip()[:-1].strip())
+            percent = exact_decimal(value.strip()[:-1].strip())
         except (ValueError, ZeroDivisionError):
             raise _fail(f"percentage(): malformed percentage {value!r}") from None
         if total is MISSING or total is None:

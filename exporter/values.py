@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "ValueConversionError",
+    "exact_decimal",
     "format_value",
     "parse_duration",
     "parse_duration_nanos",
@@ -60,14 +61,37 @@ _QUANTITY = re.compile(
 )
 
 
+# Bounds on the decimals this module turns into exact Fractions. An object's text is not
+# trusted: Fraction("1e10000000") builds 10**10000000 (12 s of CPU, a render that stalls the
+# exporter), and int() refuses more than 4,300 digits with a ValueError nobody expects. Past
+# these bounds every conversion here would be +-inf or 0 anyway.
+MAX_EXPONENT = 1000
+MAX_DECIMAL_LENGTH = 1000
+_EXPONENT = re.compile(r"[eE]([+-]?\d+)")
+
+
+def exact_decimal(text: str) -> Fraction:
+    """``Fraction(text)`` for text from an object: ``ValueError`` (as Fraction raises for bad
+    syntax) when it is longer than MAX_DECIMAL_LENGTH or its exponent exceeds MAX_EXPONENT."""
+    if len(text) > MAX_DECIMAL_LENGTH:
+        raise ValueError(f"decimal of {len(text)} characters")
+    exponent = _EXPONENT.search(text)
+    if exponent is not None and (len(exponent.group(1)) > 8 or abs(int(exponent.group(1))) > MAX_EXPONENT):
+        raise ValueError(f"exponent beyond {MAX_EXPONENT}")
+    return Fraction(text)
+
+
 def parse_quantity(text: str) -> Fraction:
     """Parse a Kubernetes resource quantity exactly (``"250m"`` -> 1/4, ``"1Gi"`` -> 2**30)."""
-    match = _QUANTITY.fullmatch(text.strip())
+    match = _QUANTITY.fullmatch(text.strip()) if len(text) <= MAX_DECIMAL_LENGTH else None
     if match is None:
-        raise ValueConversionError(f"not a quantity: {text!r}", reason="quantity")
+        raise ValueConversionError(f"not a quantity: {_short(text)}", reason="quantity")
     number = Fraction(match["num"])
     if match["exp"]:
-        exponent = int(match["exp"][1:])
+        digits = match["exp"][1:]
+        exponent = int(digits) if len(digits) <= 8 else MAX_EXPONENT + 1
+        if abs(exponent) > MAX_EXPONENT:
+            raise ValueConversionError(f"quantity out of range: {_short(text)}", reason="quantity")
         return number * (Fraction(10) ** exponent)
     suffix = match["suffix"] or ""
     if suffix in _BINARY:
@@ -202,7 +226,11 @@ def parse_size(text: str) -> Fraction:
     match = _SIZE.fullmatch(text) if isinstance(text, str) else None
     if match is None or match.group(2) not in _SIZE_UNITS:
         raise ValueConversionError(f"not a size: {_short(text)}", reason="quantity")
-    return Fraction(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    try:
+        number = exact_decimal(match.group(1))
+    except ValueError:
+        raise ValueConversionError(f"not a size: {_short(text)}", reason="quantity") from None
+    return number * _SIZE_UNITS[match.group(2)]
 
 
 # --- generic conversion ------------------------------------------------------------------------
@@ -246,7 +274,7 @@ def _string_to_float(text: str) -> float:
         pass
     if text.endswith("%"):
         try:
-            return float(Fraction(text[:-1].strip()) / 100)
+            return float(exact_decimal(text[:-1].strip()) / 100)
         except (ValueError, ZeroDivisionError):
             pass
     if _RFC3339.fullmatch(text):

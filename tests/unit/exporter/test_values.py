@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import math
+import time
 from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from exporter.values import (
+    MAX_EXPONENT,
     ValueConversionError,
     datetime_to_float,
+    exact_decimal,
     format_value,
     label_value_of,
     parse_duration,
     parse_quantity,
     parse_rfc3339,
+    parse_size,
     to_float,
 )
 
@@ -159,3 +163,29 @@ def test_format_value(value: float, text: str) -> None:
 )
 def test_label_values(value: Any, text: str | None) -> None:
     assert label_value_of(value) == text
+
+
+HOSTILE = ["1e100000000", "1E+99999999", "9" * 5000, "1e" + "9" * 50, "1" * 2000 + "Mi"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_quantities_fail_fast_as_conversion_errors(text: str) -> None:
+    """An object's text cannot make a render build huge exact numbers (Fraction("1e10000000")
+    took 12 s) or escape as int()'s digit-limit ValueError: a conversion error, at once."""
+    started = time.process_time()
+    with pytest.raises(ValueConversionError):
+        parse_quantity(text)
+    with pytest.raises(ValueConversionError):
+        to_float(text + "%")  # the percentage form goes through the same bounds
+    with pytest.raises(ValueConversionError):
+        parse_size(text + " MiB")
+    assert time.process_time() - started < 0.5
+
+
+def test_quantities_within_the_bounds_keep_their_exact_value() -> None:
+    assert parse_quantity(f"1e{MAX_EXPONENT}") == 10**MAX_EXPONENT
+    assert parse_quantity(f"25e-{MAX_EXPONENT}") == Fraction(25, 10**MAX_EXPONENT)
+    assert to_float("2.5e2%") == 2.5
+    assert exact_decimal("1/4") == Fraction(1, 4)
+    with pytest.raises(ValueError):
+        exact_decimal(f"1e{MAX_EXPONENT + 1}")
