@@ -150,8 +150,8 @@ def _family(src: _Source, index: int, family: FusedFamily) -> None:
             src.add(1, "elif raw is not _MISSING and raw is not None:")
             src.add(2, f"labels += {label.key_open!r} + _esc(_label_value_of(raw)) + '\"'")
         labels = "labels"
-    if family.env_readers:
-        entries: list[str] = []
+    if family.env_readers or any(series.from_env is not None for series in family.series):
+        entries: list[str] = []  # an expression without params still gets its (empty) env
         for param, read in family.env_readers:
             src.add(1, f"raw = {src.bind('read', read)}(ctx)")
             variable = f"p{len(entries)}"

@@ -55,12 +55,14 @@ RULE_KINDS = config(
            metricValue={"valueFromExpression": "size * 2 + ratio"}),
     metric("optional", params=[{"key": "flag", "valuePath": ".spec.flag"}],
            metricValue={"valueFromExpression": "flag ? 1"}),
+    metric("no_params", metricValue={"valueFromExpression": "1 + 2"}),  # an empty env
     metric("fan_out", labels=[{"key": "type", "valuePath": ".status.conditions[*].type"}],
            metricValue={"valueFromPath": ".status.conditions[*].status"}),
 )
 TEAM = [{"key": "team", "valuePath": ".metadata.labels.team"}]
 WITH_COMMON = {**RULE_KINDS, "spec": {**RULE_KINDS["spec"], "commonLabels": TEAM}}
 WITH_ALLOWLIST = {**RULE_KINDS, "spec": {**RULE_KINDS["spec"], "labelsAllowlist": ["team"]}}
+ONLY_CONSTANT_EXPRESSION = config(metric("sum", metricValue={"valueFromExpression": "1 + 2"}))
 AGGREGATE = config(metric("count", aggregate={"op": "count", "by": ["namespace"]}),
                    metric("size", metricValue={"valueFromPath": ".spec.size"}))
 
@@ -103,9 +105,10 @@ def test_plain_plans_are_fused_and_ksm_plans_are_not() -> None:
     assert ksm._fused is None
 
 
-@pytest.mark.parametrize(("cfg", "lines"), [(RULE_KINDS, 9), (WITH_COMMON, 9), (WITH_ALLOWLIST, 9),
-                                             (AGGREGATE, 2)],
-                         ids=["rule-kinds", "common-labels", "allowlist", "aggregate"])
+@pytest.mark.parametrize(("cfg", "lines"), [(RULE_KINDS, 10), (WITH_COMMON, 10), (WITH_ALLOWLIST, 10),
+                                             (AGGREGATE, 2), (ONLY_CONSTANT_EXPRESSION, 1)],
+                         ids=["rule-kinds", "common-labels", "allowlist", "aggregate",
+                              "expression-without-params"])
 def test_every_rule_kind_renders_the_same_on_a_plain_object(cfg: dict[str, Any], lines: int) -> None:
     obj = {"metadata": {"name": "w1", "namespace": "ns1", "labels": {"team": "a"}},
            "spec": {"size": 3, "color": "red", "when": "2024-03-01T10:20:30Z", "ratio": 0.5, "flag": True},
