@@ -14,7 +14,8 @@ roles. ``CompiledPlan.render`` of a plan that calls these functions therefore br
 object with ``begin_object`` / ``end_object``: in between, the totals of that object (per
 function and limits/requests) are computed once and reused; outside, nothing is kept. Only the
 object being rendered is memoized, by identity, for the duration of its render, so a caller that
-changes an object between two renders always gets fresh totals.
+changes an object between two renders always gets fresh totals. One memo per process: renders
+run one at a time on the event loop (nothing renders on another thread).
 """
 
 from __future__ import annotations
