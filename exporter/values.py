@@ -81,6 +81,9 @@ def exact_decimal(text: str) -> Fraction:
     return Fraction(text)
 
 
+# Quantities repeat across objects ("500m", "1Gi") and a Fraction is immutable: the parse is
+# cached by its text (failures are not: lru_cache re-raises them each time).
+@functools.lru_cache(maxsize=4096)
 def parse_quantity(text: str) -> Fraction:
     """Parse a Kubernetes resource quantity exactly (``"250m"`` -> 1/4, ``"1Gi"`` -> 2**30)."""
     match = _QUANTITY.fullmatch(text.strip()) if len(text) <= MAX_DECIMAL_LENGTH else None
