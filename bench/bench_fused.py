@@ -15,7 +15,6 @@ three real configurations over their golden objects (as ``bench_render_configs.p
 from __future__ import annotations
 
 import argparse
-import copy
 import gc
 import statistics
 import sys
@@ -27,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_informer import WIDGET_CONFIG  # noqa: E402
-from bench.bench_render_configs import CASES, GOLDEN  # noqa: E402
+from bench.bench_render_configs import CASES, golden_case  # noqa: E402
 from exporter.compiler import CompiledPlan, compile_config  # noqa: E402
-from exporter.sources import load_documents  # noqa: E402
 
 
 def widget(i: int) -> dict[str, Any]:
@@ -43,18 +41,6 @@ def widget(i: int) -> dict[str, Any]:
         "uid": f"00000000-0000-0000-0000-{i:012d}"},
         "spec": {"color": f"c{i % 9}", "replicas": i % 5},
         "status": {"phase": ("Pending", "Running", "Failed")[i % 3]}}
-
-
-def golden(case: str, count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    (config,) = load_documents([str(GOLDEN / case / "config.yaml")])
-    base = [doc.data for doc in load_documents([str(GOLDEN / case / "objects.yaml")])]
-    objects = []
-    for i in range(count):
-        obj = copy.deepcopy(base[i % len(base)])
-        obj["metadata"]["name"] = f"obj-{i}"
-        obj["metadata"]["namespace"] = f"ns-{i % 50}"
-        objects.append(obj)
-    return config.data, objects
 
 
 def compare(name: str, plan: CompiledPlan, objects: list[dict[str, Any]], rounds: int) -> None:
@@ -79,7 +65,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=21)
     args = parser.parse_args()
     cases = [("Widget (bench_sync)", WIDGET_CONFIG, [widget(i) for i in range(args.objects)])]
-    cases += [(title, *golden(case, args.objects)) for case, title in CASES.items()]
+    cases += [(title, *golden_case(case, args.objects)) for case, title in CASES.items()]
     gc.collect()
     gc.freeze()  # the objects are kept for the whole run: keep the cyclic GC off them
     gc.disable()

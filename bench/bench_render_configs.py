@@ -15,6 +15,7 @@ import copy
 import gc
 import time
 from pathlib import Path
+from typing import Any
 
 from exporter.compiler import compile_config
 from exporter.sources import load_documents
@@ -24,9 +25,9 @@ CASES = {"deployment": "apps-deployment", "mongodb": "kubedb-com-mongodb",
          "backupsession": "kubestash BackupSession"}
 
 
-def bench(case: str, count: int) -> None:
+def golden_case(case: str, count: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A golden case's configuration and ``count`` copies of its objects (unique names, 50 namespaces)."""
     (config,) = load_documents([str(GOLDEN / case / "config.yaml")])
-    plan = compile_config(config.data)
     base = [doc.data for doc in load_documents([str(GOLDEN / case / "objects.yaml")])]
     objects = []
     for i in range(count):
@@ -34,6 +35,12 @@ def bench(case: str, count: int) -> None:
         obj["metadata"]["name"] = f"obj-{i}"
         obj["metadata"]["namespace"] = f"ns-{i % 50}"
         objects.append(obj)
+    return config.data, objects
+
+
+def bench(case: str, count: int) -> None:
+    config, objects = golden_case(case, count)
+    plan = compile_config(config)
     gc.freeze()  # the exporter's objects are transient; keep the GC off this long-lived list
     render = plan.render
     series = sum(b"".join(render(obj)).count(b"\n") for obj in objects)

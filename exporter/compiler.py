@@ -473,6 +473,7 @@ class CompiledPlan:
     _calls: tuple[Callable[[Any, str, RenderErrors | None], str], ...] = field(init=False, default=())
     # the same render generated as one function (exporter/fused.py); None for KSM plans
     _fused: Callable[[Any, RenderErrors | None], tuple[bytes, ...]] | None = field(init=False, default=None)
+    _render_fn: Callable[[Any, RenderErrors | None], tuple[bytes, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         self._calls = tuple(
@@ -484,6 +485,7 @@ class CompiledPlan:
             self._fused = fuse(
                 kind_key_open=self._kind_key_open, parts=parts, no_sample=NoSample,
                 head=self._head if self._common or self._object_labels is not None else None)
+        self._render_fn = self._fused if self._fused is not None else self._walk_rules
 
     def accepts(self, obj: Mapping[str, Any]) -> bool:
         """Whether the configuration reads this object of its kind (its scope; offline use)."""
@@ -492,20 +494,25 @@ class CompiledPlan:
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
         if self._memo_totals:
-            begin_object(obj)  # exporter.resources: the object's totals once, not once per metric
-            try:
-                if self._fused is not None:
-                    return self._fused(obj, errors)
-                return self.render_generic(obj, errors)
-            finally:
-                end_object()
-        if self._fused is not None:
-            return self._fused(obj, errors)
-        return self.render_generic(obj, errors)
+            return self._render_with(self._render_fn, obj, errors)
+        return self._render_fn(obj, errors)
 
     def render_generic(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """``render`` by the rule-walking renderers: the reference the fused function is held to
         (tests/unit/exporter/test_fused.py), and the only render of KSM plans."""
+        return self._render_with(self._walk_rules, obj, errors)
+
+    def _render_with(self, render: Callable[[Any, RenderErrors | None], tuple[bytes, ...]],
+                     obj: Mapping[str, Any], errors: RenderErrors | None) -> tuple[bytes, ...]:
+        if not self._memo_totals:
+            return render(obj, errors)
+        begin_object(obj)  # exporter.resources: the object's totals once, not once per metric
+        try:
+            return render(obj, errors)
+        finally:
+            end_object()
+
+    def _walk_rules(self, obj: Mapping[str, Any], errors: RenderErrors | None) -> tuple[bytes, ...]:
         if self._ksm is not None:
             fragments = self._ksm_head(obj)
             return tuple([family.render_sorted(obj, fragments, errors).encode("utf-8", "replace")
