@@ -494,19 +494,21 @@ class CompiledPlan:
     def render(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """Sample lines per family, aligned with ``families``; never raises for bad values."""
         if self._memo_totals:
-            return self._render_with(self._render_fn, obj, errors)
+            return self._with_totals_memo(self._render_fn, obj, errors)
         return self._render_fn(obj, errors)
 
     def render_generic(self, obj: Mapping[str, Any], errors: RenderErrors | None = None) -> tuple[bytes, ...]:
         """``render`` by the rule-walking renderers: the reference the fused function is held to
         (tests/unit/exporter/test_fused.py), and the only render of KSM plans."""
-        return self._render_with(self._walk_rules, obj, errors)
+        if self._memo_totals:
+            return self._with_totals_memo(self._walk_rules, obj, errors)
+        return self._walk_rules(obj, errors)
 
-    def _render_with(self, render: Callable[[Any, RenderErrors | None], tuple[bytes, ...]],
-                     obj: Mapping[str, Any], errors: RenderErrors | None) -> tuple[bytes, ...]:
-        if not self._memo_totals:
-            return render(obj, errors)
-        begin_object(obj)  # exporter.resources: the object's totals once, not once per metric
+    @staticmethod
+    def _with_totals_memo(render: Callable[[Any, RenderErrors | None], tuple[bytes, ...]],
+                          obj: Mapping[str, Any], errors: RenderErrors | None) -> tuple[bytes, ...]:
+        """``render(obj, errors)`` with ``obj``'s resource totals computed once (exporter.resources)."""
+        begin_object(obj)
         try:
             return render(obj, errors)
         finally:
